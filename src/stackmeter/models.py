@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 RESOURCES = ("cpu", "memory", "disk", "network")
+TIMESCALES = ("5m", "1h", "1d", "1w", "1mo")
 KINDS = ("host", "vm")
 
 # Reasons a sample, a line or a whole file is kept out of the store. Summaries count by these.

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from stackmeter.errors import ConfigError
-
-TIMESCALES = ("5m", "1h", "1d", "1w", "1mo")
+from stackmeter.models import TIMESCALES
 
 _NS_PER_S = 1_000_000_000
 # 1970-01-01 was a Thursday: Monday 1969-12-29 is 3 days before the epoch.
