@@ -251,6 +251,7 @@ class OverloadReport(NamedTuple):
     multi_resource: tuple[MultiResourceOverload, ...]
     served_by: str = "raw"
 
+
 # --- Notification bus: events, dead letters, operations -------------------------------------
 
 # Reasons a notification is dead-lettered instead of stored.
@@ -302,3 +303,28 @@ class DeadLetter(NamedTuple):
     detail: str
     body: str
     digest: str
+
+
+class NotificationsSummary(NamedTuple):
+    """What an ingest of notifications (a file, or a listener's run) read, added and refused."""
+
+    messages: int
+    events_added: int
+    duplicates: int
+    dead_letters: int
+    dead_by_reason: dict[str, int]
+    dead_examples: tuple[DeadLetter, ...]
+    batches: int
+
+
+class OperationTimings(NamedTuple):
+    """Per-window operation statistics and the parameters they were computed with."""
+
+    timescale: str
+    by: str | None
+    operation: str | None
+    timeout_s: float
+    as_of: object  # pandas Timestamp (UTC), or None when the store holds no events
+    operations: int
+    stats: object  # pandas DataFrame, one row per window × operation (× group)
+    failures: object  # pandas DataFrame: operation, fault, count

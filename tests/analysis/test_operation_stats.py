@@ -4,7 +4,6 @@ import pytest
 
 from stackmeter.analysis.operation_stats import (
     failure_kinds,
-    fleet_cpu_utilization,
     operation_stats,
     with_fleet_utilization,
 )
@@ -77,17 +76,10 @@ def test_failure_kinds_merge_faults_that_differ_only_by_instance():
     ]
 
 
-def test_fleet_utilization_is_the_mean_of_used_over_capacity_where_capacity_is_known():
-    samples = pd.DataFrame(
-        {
-            "ts": pd.to_datetime(
-                ["2026-03-02 10:05", "2026-03-02 10:10", "2026-03-02 10:15", "2026-03-02 11:00"]
-            ),
-            "used": [2.0, 6.0, 1.0, 4.0],
-            "capacity": [8.0, 8.0, np.nan, 16.0],
-        }
+def test_fleet_utilization_stands_beside_its_window():
+    utilization = pd.DataFrame(
+        {"window": pd.to_datetime(["2026-03-02 10:00"]).tz_localize("UTC"), "fleet_cpu_utilization": [0.5]}
     )
-    utilization = fleet_cpu_utilization(samples, "1h")
-    assert utilization["fleet_cpu_utilization"].tolist() == [0.5, 0.25]
     stats = with_fleet_utilization(operation_stats(operations(ROWS), "1h"), utilization)
-    assert stats["fleet_cpu_utilization"].tolist() == [0.5, 0.25]
+    assert stats["fleet_cpu_utilization"].tolist()[0] == 0.5
+    assert np.isnan(stats["fleet_cpu_utilization"].tolist()[1])

@@ -56,9 +56,9 @@ def operation_stats(operations: pd.DataFrame, timescale: str, by: str | None = N
     )
     done = frame[(outcome == SUCCESS) & frame["started"].astype(bool)]
     durations = done.groupby(keys, sort=True)["duration_s"]
-    quantiles = durations.quantile(list(QUANTILES.values())).unstack()
-    quantiles.columns = list(QUANTILES)
-    result = counts.join(quantiles).join(durations.max().rename("max_s"))
+    result = counts.join(durations.max().rename("max_s"))
+    for name, q in QUANTILES.items():
+        result = result.join(durations.quantile(q).rename(name))
     result = result.join(frame.groupby(keys)["scheduling_s"].mean().rename("mean_scheduling_s"))
     return result.reset_index()[keys + STATS_COLUMNS]
 
@@ -74,23 +74,6 @@ def failure_kinds(operations: pd.DataFrame, top: int = 10) -> pd.DataFrame:
     return (
         counts.sort_values(["count", "operation"], ascending=[False, True]).head(top).reset_index(drop=True)
     )
-
-
-def fleet_cpu_utilization(samples: pd.DataFrame, timescale: str) -> pd.DataFrame:
-    """Return the mean CPU utilization (``used / capacity``) of all samples per window.
-
-    :param samples: columns ``ts`` (UTC), ``used`` and ``capacity`` of ``cpu`` samples; samples
-        without capacity are left out
-    :return: columns ``window`` and ``fleet_cpu_utilization``
-    """
-    known = samples[samples["capacity"].notna() & (samples["capacity"] > 0)]
-    if known.empty:
-        return pd.DataFrame({"window": pd.Series(dtype="datetime64[ns, UTC]"), "fleet_cpu_utilization": []})
-    ts = pd.to_datetime(known["ts"], utc=True).dt.tz_localize(None).to_numpy()
-    windows = pd.to_datetime(window_start(ts, timescale)).tz_localize("UTC")
-    utilization = (known["used"].to_numpy(np.float64)) / known["capacity"].to_numpy(np.float64)
-    frame = pd.DataFrame({"window": windows, "fleet_cpu_utilization": utilization})
-    return frame.groupby("window", sort=True)["fleet_cpu_utilization"].mean().reset_index()
 
 
 def with_fleet_utilization(stats: pd.DataFrame, utilization: pd.DataFrame) -> pd.DataFrame:

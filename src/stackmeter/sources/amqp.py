@@ -12,7 +12,6 @@ consumer reconnects with exponential backoff.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -143,8 +142,6 @@ class BusConsumer:
             try:
                 self._connection.drain_events(timeout=min(left, 1.0))
             except TimeoutError:
-                continue
-            except socket.timeout:
                 continue
             except self._errors() as exc:
                 self._on_status(f"lost {self._safe_url()} ({exc}); reconnecting")
