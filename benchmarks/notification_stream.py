@@ -67,6 +67,7 @@ class Stream(NamedTuple):
     duplicates: int  # messages sent twice
     valid: int  # distinct valid messages
     last_ts: datetime
+    malformed_bodies: tuple[str, ...]  # what a dead-letter store must end up holding
 
 
 def load_sequences(folder: Path = SEQUENCES) -> dict[str, list]:
@@ -202,7 +203,7 @@ def build_stream(
     for body in bad:
         wire.insert(rng.randrange(len(wire) + 1), body)
     last_ts = max(ts for ts, _ in timed).replace(tzinfo=UTC)
-    return Stream(wire, planted, malformed, len(duplicates), valid, last_ts)
+    return Stream(wire, planted, malformed, len(duplicates), valid, last_ts, tuple(body for _, body in bad))
 
 
 def malformed_bodies(count: int, rng: random.Random) -> list[str]:

@@ -13,6 +13,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,7 +60,9 @@ class RabbitServer:
             "RABBITMQ_PID_FILE": str(base / "rabbit.pid"),
             "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
         }
-        (base / "rabbitmq.conf").write_text("loopback_users = none\nvm_memory_high_watermark.relative = 0.6\n")
+        (base / "rabbitmq.conf").write_text(
+            "loopback_users = none\nvm_memory_high_watermark.relative = 0.6\n"
+        )
         if os.geteuid() == 0:
             user = pwd.getpwnam("rabbitmq")
             for path in [base, *base.rglob("*")]:
@@ -90,7 +93,11 @@ class RabbitServer:
         if self._process is None:
             return
         subprocess.run(
-            ["rabbitmqctl", "-n", self.node, "stop"], env=self._env, capture_output=True, timeout=60, check=False
+            ["rabbitmqctl", "-n", self.node, "stop"],
+            env=self._env,
+            capture_output=True,
+            timeout=60,
+            check=False,
         )
         try:
             self._process.wait(timeout=30)
@@ -99,18 +106,25 @@ class RabbitServer:
             self._process.wait(timeout=10)
         self._process = None
 
+    def remove(self) -> None:
+        """Stop the node and delete its directory."""
+        self.stop()
+        shutil.rmtree(self.base.parent, ignore_errors=True)
+
     def tail(self) -> str:
         path = self.base / "server.out"
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
 
-def start_rabbit(base: Path) -> RabbitServer:
+def start_rabbit() -> RabbitServer:
+    """Start a node in a fresh directory of its own (pytest's temporary folders are private to
+    root, and the node runs as ``rabbitmq``); :meth:`RabbitServer.remove` deletes it."""
     if shutil.which("rabbitmq-server") is None:
         unavailable("rabbitmq-server is not installed (scripts/install-test-deps.sh installs it)")
-    server = RabbitServer(base)
+    server = RabbitServer(Path(tempfile.mkdtemp(prefix="stackmeter-rabbit-")) / "node")
     try:
         server.start()
     except (RuntimeError, OSError) as exc:
-        server.stop()
+        server.remove()
         unavailable(f"cannot start rabbitmq-server: {exc}")
     return server

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from kombu import Connection, Consumer, Exchange, Queue
+from kombu.exceptions import OperationalError
 
 from stackmeter.errors import ConfigError, SourceUnavailable
 
@@ -100,7 +101,7 @@ class BusConsumer:
         self._last = None
         self._epoch = 0
         probe = Connection(url)
-        self._error_types = (*probe.connection_errors, *probe.channel_errors, OSError)
+        self._error_types = (*probe.connection_errors, *probe.channel_errors, OperationalError, OSError)
         self._url_shown = probe.as_uri(include_password=False)
 
     def connect(self, attempts: int | None = None) -> None:
@@ -175,7 +176,7 @@ class BusConsumer:
 
     def _open(self) -> None:
         connection = Connection(self._url, connect_timeout=5, heartbeat=0)
-        connection.connect()
+        connection.ensure_connection(max_retries=0)
         channel = connection.channel()
         channel.basic_qos(prefetch_size=0, prefetch_count=self._prefetch, a_global=False)
         consumer = Consumer(channel, queues=self.queues, on_message=self._receive, no_ack=False)
