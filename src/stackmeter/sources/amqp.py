@@ -89,7 +89,8 @@ class BusConsumer:
         self._exchange = Exchange(exchange, type="topic", durable=durable)
         names = [f"{topic}.{priority}" for topic in topics for priority in priorities]
         self.queues = [
-            Queue(name, self._exchange, routing_key=name, durable=durable, auto_delete=False) for name in names
+            Queue(name, self._exchange, routing_key=name, durable=durable, auto_delete=False)
+            for name in names
         ]
         self._prefetch = prefetch
         self._backoff = backoff
