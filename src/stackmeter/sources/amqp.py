@@ -24,6 +24,8 @@ from stackmeter.errors import ConfigError, SourceUnavailable
 DEFAULT_EXCHANGE = "nova"
 DEFAULT_TOPICS = ("notifications", "versioned_notifications")
 DEFAULT_PRIORITIES = ("info", "warn", "error", "critical")
+# The broker may send this many batches ahead, so it keeps streaming while a batch is stored.
+PREFETCH_BATCHES = 3
 
 
 class Delivery(NamedTuple):
@@ -64,7 +66,7 @@ class BusConsumer:
     :param durable: declare the exchange and queues durable (oslo.messaging's
         ``amqp_durable_queues``); must match how the services declare them
     :param prefetch: how many unacknowledged messages the broker may send ahead; a batch is at
-        most this long
+        most this long, and a few batches' worth keeps the broker streaming while one is stored
     :param on_status: called with a line of text when the connection is lost or restored
     :param sleep: how to wait between reconnection attempts
     """
