@@ -119,7 +119,7 @@ def listen(
     with _store(store) as opened, _errors():
         consumer = BusConsumer(
             amqp, exchange, topic, priority, durable=durable, prefetch=max(batch, 1) * PREFETCH_BATCHES,
-            on_status=lambda line: err.print(line, markup=False, highlight=False),
+            on_status=lambda line: err.print(line, markup=False, highlight=False), stop=lambda: bool(stopping),
         )  # fmt: skip
         err.print(
             f"listening on {', '.join(q.name for q in consumer.queues)} of exchange {exchange}", markup=False

@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 from benchmarks.notification_stream import SEQUENCES, VERSIONED, materialise
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stackmeter.errors import SourceUnavailable
 from stackmeter.models import (
@@ -167,3 +169,34 @@ def test_read_jsonl_reports_file_and_line(tmp_path):
 def test_read_jsonl_of_a_missing_file_raises(tmp_path):
     with pytest.raises(SourceUnavailable, match="missing.jsonl"):
         list(read_jsonl(tmp_path / "missing.jsonl", RECEIVED))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+message_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "event_type": st.sampled_from(["instance.create.start", "compute.instance.delete.end", ""])
+        | json_values,
+        "timestamp": st.sampled_from(["2026-03-02 10:00:00.5", "2026-03-02T10:00:00Z", "nope"]) | json_values,
+        "payload": st.fixed_dictionaries(
+            {}, optional={"nova_object.data": json_values, "instance_id": json_values, "args": json_values}
+        )
+        | json_values,
+        "message_id": json_values,
+        "_context_request_id": json_values,
+        "publisher_id": json_values,
+        "priority": json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200) | message_like.map(json.dumps) | message_like.map(envelope))
+def test_parsing_never_raises(body):
+    assert isinstance(parse_message(body, "q", RECEIVED), Event | DeadLetter)

@@ -69,6 +69,8 @@ class BusConsumer:
         most this long, and a few batches' worth keeps the broker streaming while one is stored
     :param on_status: called with a line of text when the connection is lost or restored
     :param sleep: how to wait between reconnection attempts
+    :param stop: checked while reconnecting; when it returns true the consumer gives up waiting
+        for the broker and :meth:`fetch` returns an empty batch
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class BusConsumer:
         backoff: Backoff = Backoff(),
         on_status: Callable[[str], None] = lambda line: None,
         sleep: Callable[[float], None] = time.sleep,
+        stop: Callable[[], bool] = lambda: False,
     ):
         if not topics or not priorities:
             raise ConfigError("at least one topic and one priority are needed to consume notifications")
@@ -98,6 +101,7 @@ class BusConsumer:
         self._backoff = backoff
         self._on_status = on_status
         self._sleep = sleep
+        self._stop = stop
         self._connection: Connection | None = None
         self._consumer: Consumer | None = None
         self._pending: list[Delivery] = []
@@ -107,8 +111,10 @@ class BusConsumer:
         self._error_types = (*probe.connection_errors, *probe.channel_errors, OperationalError, OSError)
         self._url_shown = probe.as_uri(include_password=False)
 
-    def connect(self, attempts: int | None = None) -> None:
+    def connect(self, attempts: int | None = None) -> bool:
         """Connect, declare the queues and start consuming, retrying with backoff.
+
+        Returns ``False`` when ``stop`` became true before a connection was made.
 
         :param attempts: give up after this many failed attempts (``None``: never give up)
         :raises SourceUnavailable: when ``attempts`` ran out
@@ -120,14 +126,27 @@ class BusConsumer:
                 self._open()
                 if failures:
                     self._on_status(f"connected to {self._safe_url()} after {failures} failed attempt(s)")
-                return
+                return True
             except self._errors() as exc:
                 self._drop_connection()
                 failures += 1
                 if attempts is not None and failures >= attempts:
                     raise SourceUnavailable(f"cannot reach {self._safe_url()}: {exc}") from exc
                 self._on_status(f"cannot reach {self._safe_url()} ({exc}); retrying in {delay:.1f} s")
-                self._sleep(delay)
+                if not self._wait(delay):
+                    return False
+        return False  # unreachable: the delays never end
+
+    def _wait(self, delay: float) -> bool:
+        """Sleep ``delay`` seconds in short steps; ``False`` as soon as ``stop`` is true."""
+        left = delay
+        while left > 0:
+            if self._stop():
+                return False
+            step = min(left, 0.25)
+            self._sleep(step)
+            left -= step
+        return not self._stop()
 
     def fetch(self, max_messages: int, max_wait_s: float) -> Batch:
         """Return up to ``max_messages`` messages, waiting at most ``max_wait_s`` for them.
@@ -135,8 +154,8 @@ class BusConsumer:
         If the connection drops meanwhile, the messages received on it are dropped (the broker
         delivers them again) and the consumer reconnects before returning what it has.
         """
-        if self._connection is None:
-            self.connect()
+        if self._connection is None and not self.connect():
+            return Batch([], None, self._epoch)
         limit = min(max_messages, self._prefetch)
         deadline = time.monotonic() + max_wait_s
         while len(self._pending) < limit:
