@@ -51,7 +51,8 @@ def split_table(raw: bytes, origin: str, separator: bytes, skip_space: bool = Fa
     Lines whose field count differs from the header's are rejected whole; empty lines are not
     data and are skipped. The split is vectorised: bad lines cost extra only when present.
     """
-    raw = raw.replace(b"\r\n", b"\n")
+    if b"\r" in raw:
+        raw = raw.replace(b"\r\n", b"\n")
     header_end = raw.find(b"\n")
     header_bytes = raw if header_end < 0 else raw[:header_end]
     header = [name.strip() for name in header_bytes.decode("utf-8", "replace").split(separator.decode())]
@@ -97,10 +98,10 @@ def _line_bounds(body: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 def _numeric(column: pd.Series, origin: str, field: str, lines: np.ndarray, rejections: list) -> np.ndarray:
     if column.dtype.kind in "iuf":
-        values = column.to_numpy(dtype=np.float64, copy=True)
+        values = np.array(column.to_numpy(), dtype=np.float64)
     else:
         text = column.astype(str).str.strip()
-        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+        values = np.array(pd.to_numeric(text, errors="coerce").to_numpy(), dtype=np.float64)
         for i in np.flatnonzero(np.isnan(values)):
             rejections.append(Rejection(origin, int(lines[i]), field, NOT_A_NUMBER, repr(text.iloc[i])[:40]))
     infinite = np.flatnonzero(np.isinf(values))
