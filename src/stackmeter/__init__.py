@@ -1,23 +1,47 @@
 """stackmeter: how a private cloud really uses its capacity."""
 
 from stackmeter.errors import StackmeterError
-from stackmeter.models import OverloadReport, Samples
-from stackmeter.operations import ingest, list_entities, overload_report, read_series
+from stackmeter.models import (
+    DeadLetter,
+    Event,
+    NotificationsSummary,
+    OperationTimings,
+    OverloadReport,
+    Samples,
+)
+from stackmeter.operations import (
+    dead_letters,
+    ingest,
+    ingest_notifications,
+    list_entities,
+    listen,
+    operation_timings,
+    overload_report,
+    read_series,
+)
 from stackmeter.settings import Settings, load_settings
 from stackmeter.store import Store, open_store
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DeadLetter",
+    "Event",
+    "NotificationsSummary",
+    "OperationTimings",
     "OverloadReport",
     "Samples",
     "Settings",
     "StackmeterError",
     "Store",
+    "dead_letters",
     "ingest",
+    "ingest_notifications",
     "list_entities",
+    "listen",
     "load_settings",
     "open_store",
+    "operation_timings",
     "overload_report",
     "read_series",
 ]
