@@ -10,7 +10,9 @@ mostly in the oslo 2.0 envelope, ~1 % malformed), then drains them:
 
 Rates are messages per second from the first delivery to the last acknowledgement.
 
-Run: ``python -m benchmarks.notifications [--operations 4000] [--batch 1000]``
+Run from the repository root: ``python benchmarks/notifications.py [--operations 4000] [--batch 1000]``.
+The sequences come from ``../shared/data/stacktach_sequences`` (or ``$STACKMETER_DATA``) when it
+is there, else from the excerpt in ``tests/fixtures``.
 """
 
 from __future__ import annotations
@@ -27,16 +29,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
-from tests.rabbitmq_server import RabbitServer
 
-from benchmarks.notification_stream import build_stream
-from stackmeter import operations
-from stackmeter.sources.amqp import DEFAULT_PRIORITIES, DEFAULT_TOPICS, PREFETCH_BATCHES, BusConsumer
-from stackmeter.store import open_store
-from stackmeter.store.events import count_notifications
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.rabbitmq_server import RabbitServer  # noqa: E402
+
+from benchmarks.notification_stream import SEQUENCES, build_stream, load_sequences  # noqa: E402
+from stackmeter import operations  # noqa: E402
+from stackmeter.sources.amqp import DEFAULT_PRIORITIES, DEFAULT_TOPICS, PREFETCH_BATCHES, BusConsumer  # noqa: E402
+from stackmeter.store import open_store  # noqa: E402
+from stackmeter.store.events import count_notifications  # noqa: E402
 
 QUEUES = [f"{topic}.{priority}" for topic in DEFAULT_TOPICS for priority in DEFAULT_PRIORITIES]
 EXCHANGE = Exchange("nova", type="topic", durable=True)
+DATA = Path(os.environ.get("STACKMETER_DATA", ROOT.parent / "shared" / "data"))
 
 
 def fill(url: str, messages: list[tuple[str, str]]) -> float:
@@ -106,7 +112,11 @@ def main() -> None:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))  # stop the broker on the way out
 
-    stream = build_stream(args.operations, seed=7, malformed=args.operations // 10)
+    folder = DATA / "stacktach_sequences"
+    folder = folder if folder.is_dir() else SEQUENCES
+    sequences = load_sequences(folder)
+    stream = build_stream(args.operations, seed=7, malformed=args.operations // 10, sequences=sequences)
+    print(f"sequences: {len(sequences)} from {folder}")
     sizes = [len(body) for _, body in stream.messages]
     print(f"stream: {len(stream.messages):,} messages, {sum(sizes) / 2**20:.0f} MiB, "
           f"mean {sum(sizes) / len(sizes):,.0f} B; {len(stream.planted):,} operations")  # fmt: skip
