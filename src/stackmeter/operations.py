@@ -40,7 +40,7 @@ from stackmeter.models import (
     no_samples,
 )
 from stackmeter.sources import TRACE_FORMATS
-from stackmeter.sources.amqp import BusConsumer
+from stackmeter.sources.amqp import NotificationBus
 from stackmeter.sources.notifications import parse_message, read_jsonl
 from stackmeter.store import Store
 from stackmeter.store import events as event_store
@@ -297,7 +297,7 @@ ListenProgress = Callable[[NotificationsSummary], None]
 
 def listen(
     store: Store,
-    consumer: BusConsumer,
+    consumer: NotificationBus,
     batch_messages: int = 1_000,
     max_wait_s: float = 1.0,
     stop: Callable[[], bool] = lambda: False,

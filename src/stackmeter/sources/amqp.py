@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from kombu import Connection, Consumer, Exchange, Queue
 from kombu.exceptions import OperationalError
@@ -41,6 +41,22 @@ class Batch(NamedTuple):
     deliveries: list[Delivery]
     last_message: object  # the kombu message with the highest delivery tag, or None
     connection_epoch: int
+
+
+class NotificationBus(Protocol):
+    """What ``operations.listen`` needs of a bus (:class:`BusConsumer` for RabbitMQ)."""
+
+    def connect(self) -> bool:
+        """Connect (retrying as the bus sees fit); ``False`` if told to stop first."""
+
+    def fetch(self, max_messages: int, max_wait_s: float) -> Batch:
+        """Up to ``max_messages`` messages, waiting at most ``max_wait_s``."""
+
+    def ack(self, batch: Batch) -> bool:
+        """Acknowledge a stored batch; ``False`` if the bus will deliver it again."""
+
+    def close(self) -> None:
+        """Stop; unacknowledged messages go back to the bus."""
 
 
 class Backoff(NamedTuple):

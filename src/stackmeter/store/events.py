@@ -7,6 +7,7 @@ acknowledged — adds nothing.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -38,7 +39,8 @@ def write_notifications(
         dead = _insert(con, "deadletters", _dead_table(dead_letters), "digest") if dead_letters else 0
         con.execute("COMMIT")
     except (duckdb.Error, pa.ArrowException, ValueError) as exc:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):  # a closed or broken connection has nothing to undo
+            con.execute("ROLLBACK")
         raise StoreError(f"notifications not written, store unchanged: {exc}") from exc
     return added, dead
 
