@@ -141,7 +141,7 @@ def _event(message: dict, raw: str | bytes) -> Event:
         payload = {}
     if not isinstance(payload, dict):
         raise _Unreadable(BAD_PAYLOAD, type(payload).__name__)
-    ts = parse_timestamp(message.get("timestamp"))
+    ts = _parse_timestamp(message.get("timestamp"))
     message_id = message.get("message_id")
     if not isinstance(message_id, str) or not message_id:
         message_id = digest(raw)
@@ -165,7 +165,7 @@ def _event(message: dict, raw: str | bytes) -> Event:
     )
 
 
-def parse_timestamp(value: object) -> datetime:
+def _parse_timestamp(value: object) -> datetime:
     """Return an aware UTC datetime from an oslo timestamp (``2013-04-02 18:23:47.123456``, ISO 8601)."""
     if not isinstance(value, str) or not value:
         raise _Unreadable(BAD_TIMESTAMP, f"timestamp {value!r}")
