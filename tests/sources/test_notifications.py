@@ -88,6 +88,22 @@ def test_legacy_exception_notification_takes_the_instance_from_the_call_argument
     assert event.fault == "terminate_instance"  # ERROR priority, exception without a text
 
 
+@pytest.mark.parametrize(
+    ("sequence", "fault"),
+    [
+        ("compute.instance.rebuild.start_14", "rebuild_instance: code 404"),
+        (
+            "compute.instance.create.start_65",
+            "scheduler.run_instance: Exceeded max scheduling attempts 3 for instance {}, code 500",
+        ),
+    ],
+)
+def test_legacy_exception_notification_keeps_what_the_exception_kept(sequence, fault):
+    message = legacy(sequence, -1)
+    event = parse_message(message, "q", RECEIVED)
+    assert event.fault == fault.format(event.instance)
+
+
 def test_legacy_scheduler_start_takes_the_only_instance_of_the_request_spec():
     message = legacy("compute.instance.create.start_24", 1)
     event = parse_message(message, "q", RECEIVED)

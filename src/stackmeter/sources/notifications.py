@@ -160,9 +160,17 @@ def _event(message: dict, raw: str | bytes) -> Event:
         project=project,
         flavor=fields["flavor"],
         state=fields["state"],
-        fault=(fields["fault"] or event_type) if failed else None,
+        fault=_fault(event_type, fields["fault"]) if failed else None,
         message_id=message_id,
     )
+
+
+def _fault(event_type: str, fault: str | None) -> str:
+    """An ``.error`` event's fault as given; an exception notification's prefixed with its name
+    (the method that raised), which is all some of them carry."""
+    if event_type.endswith(".error"):
+        return fault or event_type
+    return f"{event_type}: {fault}" if fault else event_type
 
 
 def _parse_timestamp(value: object) -> datetime:
@@ -226,11 +234,26 @@ def _legacy_fields(payload: dict) -> dict:
 
 
 def _legacy_fault(payload: dict) -> str | None:
+    """The fault of a legacy error: its message, else what the serialised exception kept (an
+    exception notification keeps only the exception's ``kwargs``, such as ``reason`` and ``code``)."""
     message = _text(payload.get("message"))
     exception = payload.get("exception")
     if isinstance(exception, str) and exception:
         return _clip(f"{exception}: {message}" if message else exception)
-    return _clip(message) if message else None
+    if message:
+        return _clip(message)
+    for key in ("exception", "reason"):
+        value = payload.get(key)
+        kwargs = value.get("kwargs") if isinstance(value, dict) else None
+        if isinstance(kwargs, dict):
+            code = kwargs.get("code")
+            parts = (
+                _text(kwargs.get("reason")) or _text(kwargs.get("message")),
+                None if code is None else f"code {code}",
+            )
+            if any(parts):
+                return _clip(", ".join(part for part in parts if part))
+    return None
 
 
 def _object_data(value: object) -> dict:
