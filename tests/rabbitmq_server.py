@@ -8,9 +8,11 @@ test instead of skipping it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -104,17 +106,17 @@ class RabbitServer:
     def stop(self) -> None:
         if self._process is None:
             return
-        subprocess.run(
-            [program("rabbitmqctl") or "rabbitmqctl", "-n", self.node, "stop"],
-            env=self._env,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGCONT)  # in case a test left it frozen
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run(
+                [program("rabbitmqctl") or "rabbitmqctl", "-n", self.node, "stop"],
+                env=self._env, capture_output=True, timeout=60, check=False,
+            )  # fmt: skip
         try:
             self._process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(self._process.pid, 9)
+            os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait(timeout=10)
         self._process = None
 

@@ -23,7 +23,7 @@ from benchmarks.notification_stream import build_stream
 from kombu import Connection, Exchange, Producer, Queue
 
 from stackmeter.analysis.pairing import pair_operations
-from stackmeter.sources.amqp import DEFAULT_PRIORITIES, DEFAULT_TOPICS
+from stackmeter.sources.amqp import DEFAULT_PRIORITIES, DEFAULT_TOPICS, BusConsumer
 from stackmeter.store import open_store
 from stackmeter.store.events import count_notifications, read_dead_letters, read_events
 from tests.rabbitmq_server import start_rabbit
@@ -157,3 +157,31 @@ def test_listen_survives_a_crash_and_a_broker_restart(rabbit, tmp_path):
     assert found == planted
     outcomes = collections.Counter(operation.outcome for operation in stream.planted)
     assert outcomes["success"] > 500 and outcomes["error"] > 50 and outcomes["open"] > 20
+
+
+def test_a_broker_gone_silent_is_noticed_by_heartbeats(rabbit):
+    lines: list[str] = []
+    giving_up = [False]
+
+    def status(line: str) -> None:
+        lines.append(line)
+        giving_up[0] = giving_up[0] or line.startswith("lost ")  # then stop knocking on a frozen broker
+
+    consumer = BusConsumer(
+        rabbit.url, durable=True, heartbeat_s=1, on_status=status, stop=lambda: giving_up[0]
+    )
+    assert consumer.connect()
+    beam = int((rabbit.base / "rabbit.pid").read_text())
+    os.kill(beam, signal.SIGSTOP)  # the broker stops answering, its socket stays open
+    try:
+        deadline = time.monotonic() + 30
+        while not giving_up[0] and time.monotonic() < deadline:
+            consumer.fetch(10, 0.5)
+    finally:
+        os.kill(beam, signal.SIGCONT)
+    assert [line.split(" ")[0] for line in lines] == ["lost", "cannot"], lines
+    assert "Too many heartbeats missed" in lines[0] and "timed out" in lines[1]  # no hanging handshake
+    giving_up[0] = False
+    publish(rabbit.url, [("notifications.info", '{"event_type": "x"}')])
+    assert [d.body for d in consumer.fetch(10, 5).deliveries] == [b'{"event_type": "x"}']
+    consumer.close()

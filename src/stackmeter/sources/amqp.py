@@ -85,6 +85,7 @@ class BusConsumer:
         most this long, and a few batches' worth keeps the broker streaming while one is stored
     :param on_status: called with a line of text when the connection is lost or restored
     :param sleep: how to wait between reconnection attempts
+    :param heartbeat_s: AMQP heartbeat interval; a broker silent for two of them is taken as lost
     :param stop: checked while reconnecting; when it returns true the consumer gives up waiting
         for the broker and :meth:`fetch` returns an empty batch
     """
@@ -101,6 +102,7 @@ class BusConsumer:
         on_status: Callable[[str], None] = lambda line: None,
         sleep: Callable[[float], None] = time.sleep,
         stop: Callable[[], bool] = lambda: False,
+        heartbeat_s: float = 60,
     ):
         if not topics or not priorities:
             raise ConfigError("at least one topic and one priority are needed to consume notifications")
@@ -118,6 +120,7 @@ class BusConsumer:
         self._on_status = on_status
         self._sleep = sleep
         self._stop = stop
+        self._heartbeat_s = heartbeat_s
         self._connection: Connection | None = None
         self._consumer: Consumer | None = None
         self._pending: list[Delivery] = []
@@ -174,7 +177,12 @@ class BusConsumer:
             return Batch([], None, self._epoch)
         limit = min(max_messages, self._prefetch)
         deadline = time.monotonic() + max_wait_s
-        while len(self._pending) < limit:
+        try:
+            self._connection.heartbeat_check()  # a broker gone silent counts as lost
+        except self._errors() as exc:
+            self._on_status(f"lost {self._safe_url()} ({exc}); reconnecting")
+            self.connect()
+        while self._connection is not None and len(self._pending) < limit:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -213,7 +221,14 @@ class BusConsumer:
         self._drop_connection()
 
     def _open(self) -> None:
-        connection = Connection(self._url, connect_timeout=5, heartbeat=0)
+        # Bounded reads and writes: a broker that accepts the connection but does not answer
+        # (frozen, overloaded) must not hang the handshake forever.
+        connection = Connection(
+            self._url,
+            connect_timeout=5,
+            heartbeat=self._heartbeat_s,
+            transport_options={"read_timeout": 5, "write_timeout": 5},
+        )
         connection.ensure_connection(max_retries=0)
         channel = connection.channel()
         channel.basic_qos(prefetch_size=0, prefetch_count=self._prefetch, a_global=False)
