@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages the integration tests start for real, when they are missing.
+# Idempotent: the package index is refreshed once, and only when something is missing.
 set -euo pipefail
 packages=()
-need() { command -v "$1" >/dev/null 2>&1 || packages+=("$2"); }
-# (integration servers are added here as features need them)
+need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ] || packages+=("$2"); }
+need rabbitmq-server rabbitmq-server
 if [ ${#packages[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq

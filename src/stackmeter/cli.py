@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from stackmeter import operations
+from stackmeter import cli_notifications, operations
 from stackmeter.errors import ConfigError, StackmeterError
 from stackmeter.formatting import (
     entities_table,
@@ -313,3 +313,6 @@ def demo(
             for table in overload_tables(report):
                 out.print(table)
             out.print(f"Store kept in {location}" if keep_in else "")
+
+
+cli_notifications.register(app, ingest_app)

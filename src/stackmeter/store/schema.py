@@ -52,3 +52,30 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
+
+MIGRATIONS.append(
+    # 2: notifications from the bus (one row per message id) and messages that could not be read
+    """
+    CREATE TABLE events (
+        message_id VARCHAR PRIMARY KEY,
+        ts TIMESTAMPTZ NOT NULL,
+        event_type VARCHAR NOT NULL,
+        instance VARCHAR,
+        request_id VARCHAR,
+        host VARCHAR,
+        project VARCHAR,
+        flavor VARCHAR,
+        state VARCHAR,
+        fault VARCHAR
+    );
+
+    CREATE TABLE deadletters (
+        digest VARCHAR PRIMARY KEY,
+        received TIMESTAMPTZ NOT NULL,
+        origin VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        detail VARCHAR NOT NULL,
+        body VARCHAR NOT NULL
+    );
+    """
+)

@@ -1,0 +1,209 @@
+"""Consume the OpenStack notification bus (RabbitMQ) in batches that are acknowledged later.
+
+OpenStack's notifier publishes to a topic exchange (``nova`` for nova) with routing keys
+``<topic>.<priority>`` (``notifications.info``, ``versioned_notifications.error``, …) and
+consumers read queues of the same names. :class:`BusConsumer` declares those queues, hands out
+messages in batches, and acknowledges a batch only when told to — after the caller has stored
+it — so a crash between receiving and storing loses nothing: the broker delivers the batch again.
+
+When the broker goes away the pending batch is dropped (it will be delivered again) and the
+consumer reconnects with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from kombu import Connection, Consumer, Exchange, Queue
+from kombu.exceptions import OperationalError
+
+from stackmeter.errors import ConfigError, SourceUnavailable
+
+DEFAULT_EXCHANGE = "nova"
+DEFAULT_TOPICS = ("notifications", "versioned_notifications")
+DEFAULT_PRIORITIES = ("info", "warn", "error", "critical")
+
+
+class Delivery(NamedTuple):
+    """One message as delivered: the queue it came from and its raw body."""
+
+    queue: str
+    body: bytes
+
+
+class Batch(NamedTuple):
+    """Messages received together; acknowledge them with :meth:`BusConsumer.ack`."""
+
+    deliveries: list[Delivery]
+    last_message: object  # the kombu message with the highest delivery tag, or None
+    connection_epoch: int
+
+
+class Backoff(NamedTuple):
+    """Delays between reconnection attempts: ``first_s`` doubling up to ``max_s``."""
+
+    first_s: float = 0.5
+    max_s: float = 30.0
+
+    def delays(self):
+        delay = self.first_s
+        while True:
+            yield delay
+            delay = min(delay * 2, self.max_s)
+
+
+class BusConsumer:
+    """Batches of notifications from RabbitMQ, acknowledged by the caller after storing them.
+
+    :param url: AMQP URL, ``amqp://user:password@host:5672/vhost``
+    :param exchange: the exchange the services publish to (``nova``)
+    :param topics: notification topics (``notifications`` for legacy, ``versioned_notifications``)
+    :param priorities: the priorities to consume; one queue ``<topic>.<priority>`` each
+    :param durable: declare the exchange and queues durable (oslo.messaging's
+        ``amqp_durable_queues``); must match how the services declare them
+    :param prefetch: how many unacknowledged messages the broker may send ahead; a batch is at
+        most this long
+    :param on_status: called with a line of text when the connection is lost or restored
+    :param sleep: how to wait between reconnection attempts
+    """
+
+    def __init__(
+        self,
+        url: str,
+        exchange: str = DEFAULT_EXCHANGE,
+        topics: Sequence[str] = DEFAULT_TOPICS,
+        priorities: Sequence[str] = DEFAULT_PRIORITIES,
+        durable: bool = False,
+        prefetch: int = 2000,
+        backoff: Backoff = Backoff(),
+        on_status: Callable[[str], None] = lambda line: None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if not topics or not priorities:
+            raise ConfigError("at least one topic and one priority are needed to consume notifications")
+        if prefetch < 1:
+            raise ConfigError(f"prefetch must be at least 1, not {prefetch}")
+        self._url = url
+        self._exchange = Exchange(exchange, type="topic", durable=durable)
+        names = [f"{topic}.{priority}" for topic in topics for priority in priorities]
+        self.queues = [
+            Queue(name, self._exchange, routing_key=name, durable=durable, auto_delete=False)
+            for name in names
+        ]
+        self._prefetch = prefetch
+        self._backoff = backoff
+        self._on_status = on_status
+        self._sleep = sleep
+        self._connection: Connection | None = None
+        self._consumer: Consumer | None = None
+        self._pending: list[Delivery] = []
+        self._last = None
+        self._epoch = 0
+        probe = Connection(url)
+        self._error_types = (*probe.connection_errors, *probe.channel_errors, OperationalError, OSError)
+        self._url_shown = probe.as_uri(include_password=False)
+
+    def connect(self, attempts: int | None = None) -> None:
+        """Connect, declare the queues and start consuming, retrying with backoff.
+
+        :param attempts: give up after this many failed attempts (``None``: never give up)
+        :raises SourceUnavailable: when ``attempts`` ran out
+        """
+        self._drop_connection()
+        failures = 0
+        for delay in self._backoff.delays():
+            try:
+                self._open()
+                if failures:
+                    self._on_status(f"connected to {self._safe_url()} after {failures} failed attempt(s)")
+                return
+            except self._errors() as exc:
+                self._drop_connection()
+                failures += 1
+                if attempts is not None and failures >= attempts:
+                    raise SourceUnavailable(f"cannot reach {self._safe_url()}: {exc}") from exc
+                self._on_status(f"cannot reach {self._safe_url()} ({exc}); retrying in {delay:.1f} s")
+                self._sleep(delay)
+
+    def fetch(self, max_messages: int, max_wait_s: float) -> Batch:
+        """Return up to ``max_messages`` messages, waiting at most ``max_wait_s`` for them.
+
+        If the connection drops meanwhile, the messages received on it are dropped (the broker
+        delivers them again) and the consumer reconnects before returning what it has.
+        """
+        if self._connection is None:
+            self.connect()
+        limit = min(max_messages, self._prefetch)
+        deadline = time.monotonic() + max_wait_s
+        while len(self._pending) < limit:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                self._connection.drain_events(timeout=min(left, 1.0))
+            except TimeoutError:
+                continue
+            except self._errors() as exc:
+                self._on_status(f"lost {self._safe_url()} ({exc}); reconnecting")
+                self.connect()
+                break
+        batch = Batch(self._pending, self._last, self._epoch)
+        self._pending, self._last = [], None
+        return batch
+
+    def ack(self, batch: Batch) -> bool:
+        """Acknowledge every message of ``batch`` (one ``basic.ack`` with ``multiple``).
+
+        Returns ``False`` when the connection the batch came on is gone: the broker has put those
+        messages back and will deliver them again, so storing must be idempotent.
+        """
+        if batch.last_message is None:
+            return True
+        if batch.connection_epoch != self._epoch:
+            return False
+        try:
+            batch.last_message.ack(multiple=True)
+            return True
+        except self._errors() as exc:
+            self._on_status(f"lost {self._safe_url()} while acknowledging ({exc}); reconnecting")
+            self.connect()
+            return False
+
+    def close(self) -> None:
+        """Stop consuming and close the connection; unacknowledged messages go back to the queue."""
+        self._drop_connection()
+
+    def _open(self) -> None:
+        connection = Connection(self._url, connect_timeout=5, heartbeat=0)
+        connection.ensure_connection(max_retries=0)
+        channel = connection.channel()
+        channel.basic_qos(prefetch_size=0, prefetch_count=self._prefetch, a_global=False)
+        consumer = Consumer(channel, queues=self.queues, on_message=self._receive, no_ack=False)
+        consumer.declare()
+        consumer.consume()
+        self._connection, self._consumer = connection, consumer
+        self._epoch += 1
+
+    def _receive(self, message) -> None:
+        queue = message.delivery_info.get("routing_key", "")
+        raw = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+        self._pending.append(Delivery(queue, raw))
+        self._last = message
+
+    def _drop_connection(self) -> None:
+        self._pending, self._last = [], None
+        connection, self._connection, self._consumer = self._connection, None, None
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail in many ways
+                pass
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        return self._error_types
+
+    def _safe_url(self) -> str:
+        """The URL without its password, for messages and logs."""
+        return self._url_shown

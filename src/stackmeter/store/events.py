@@ -1,0 +1,124 @@
+"""Notification events and dead letters in the DuckDB store (functions over its connection).
+
+Events are identified by their ``message_id`` and dead letters by the digest of their text, so
+writing a batch again — as happens when the bus delivers again what was stored but not yet
+acknowledged — adds nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from stackmeter.errors import StoreError
+from stackmeter.models import DeadLetter, Event
+
+_EVENT_COLUMNS = list(Event._fields)
+_DEAD_COLUMNS = list(DeadLetter._fields)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TIME_BUCKETS = {"5m": "5 minutes", "1h": "1 hour", "1d": "1 day", "1w": "1 week", "1mo": "1 month"}
+
+
+def write_notifications(
+    con: duckdb.DuckDBPyConnection, events: list[Event], dead_letters: list[DeadLetter]
+) -> tuple[int, int]:
+    """Write events and dead letters in one transaction; return (events added, dead letters added).
+
+    Events whose ``message_id`` the store already holds, and dead letters already kept, are
+    skipped. Either everything lands or nothing does.
+
+    :raises StoreError: when the write fails; the store is then unchanged
+    """
+    try:
+        con.execute("BEGIN")
+        added = _insert(con, "events", _events_table(events), "message_id") if events else 0
+        dead = _insert(con, "deadletters", _dead_table(dead_letters), "digest") if dead_letters else 0
+        con.execute("COMMIT")
+    except (duckdb.Error, pa.ArrowException, ValueError) as exc:
+        con.execute("ROLLBACK")
+        raise StoreError(f"notifications not written, store unchanged: {exc}") from exc
+    return added, dead
+
+
+def read_events(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Return every event, with the columns of :class:`~stackmeter.models.Event` (``ts`` UTC)."""
+    frame = con.execute(f"SELECT {', '.join(_EVENT_COLUMNS)} FROM events ORDER BY ts").df()
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame.astype({column: object for column in _EVENT_COLUMNS if column != "ts"}).where(
+        frame.notna(), None
+    )
+
+
+def count_notifications(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Return (events, dead letters) held."""
+    return con.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM deadletters)").fetchall()[
+        0
+    ]
+
+
+def read_dead_letters(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> list[DeadLetter]:
+    """Return dead letters, most recently received first (at most ``limit``)."""
+    sql = (
+        "SELECT epoch_us(received), origin, reason, detail, body, digest FROM deadletters "
+        "ORDER BY received DESC, origin" + (" LIMIT ?" if limit is not None else "")
+    )
+    rows = con.execute(sql, [limit] if limit is not None else []).fetchall()
+    return [DeadLetter(_EPOCH + timedelta(microseconds=row[0]), *row[1:]) for row in rows]
+
+
+def read_fleet_cpu_utilization(con: duckdb.DuckDBPyConnection, timescale: str) -> pd.DataFrame:
+    """Return the mean CPU utilization (``used / capacity``) of every sample with a capacity, per
+    UTC window of ``timescale``: columns ``window`` and ``fleet_cpu_utilization``."""
+    if timescale not in _TIME_BUCKETS:
+        raise StoreError(f"unknown timescale {timescale!r}")
+    # time_bucket's default origin (Monday 2000-01-03) aligns hours, days, Monday weeks and
+    # months the way stackmeter's windows are aligned.
+    frame = con.execute(
+        f"""
+        SELECT time_bucket(INTERVAL '{_TIME_BUCKETS[timescale]}', s.ts) AS window_start,
+               avg(s.used / s.capacity) AS fleet_cpu_utilization
+        FROM samples s JOIN resources r USING (resource_code)
+        WHERE r.resource = 'cpu' AND s.capacity IS NOT NULL
+        GROUP BY window_start ORDER BY window_start
+        """
+    ).df()
+    frame = frame.rename(columns={"window_start": "window"})
+    frame["window"] = pd.to_datetime(frame["window"], utc=True).astype("datetime64[ns, UTC]")
+    return frame
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table, key: str) -> int:
+    con.register("_notification_batch", batch)
+    try:
+        (added,) = con.execute(
+            f"INSERT INTO {table} SELECT * FROM _notification_batch b ANTI JOIN {table} t USING ({key})"
+        ).fetchall()[0]
+    finally:
+        con.unregister("_notification_batch")
+    return int(added)
+
+
+def _events_table(events: list[Event]) -> pa.Table:
+    frame = pd.DataFrame.from_records(events, columns=_EVENT_COLUMNS).drop_duplicates("message_id")
+    columns = {"message_id": pa.array(frame["message_id"], pa.string())}
+    columns["ts"] = pa.array(pd.to_datetime(frame["ts"], utc=True), pa.timestamp("us", tz="UTC"))
+    for name in _EVENT_COLUMNS[1:-1]:
+        columns[name] = pa.array(frame[name], pa.string(), from_pandas=True)
+    return pa.table(columns)
+
+
+def _dead_table(dead_letters: list[DeadLetter]) -> pa.Table:
+    frame = pd.DataFrame.from_records(dead_letters, columns=_DEAD_COLUMNS).drop_duplicates("digest")
+    return pa.table(
+        {
+            "digest": pa.array(frame["digest"], pa.string()),
+            "received": pa.array(pd.to_datetime(frame["received"], utc=True), pa.timestamp("us", tz="UTC")),
+            "origin": pa.array(frame["origin"], pa.string()),
+            "reason": pa.array(frame["reason"], pa.string()),
+            "detail": pa.array(frame["detail"], pa.string()),
+            "body": pa.array(frame["body"], pa.string()),
+        }
+    )
