@@ -24,11 +24,12 @@ from stackmeter.sources.exposition import (
 # Interfaces that are not a physical link of the host: loopback, container and VM plumbing,
 # bridges, tunnels and overlays. Matched against the whole device name.
 DEFAULT_INTERFACE_EXCLUDE = (
-    r"lo|veth.*|docker.*|br-.*|br\d+|virbr.*|vnet\d+|tap.*|tun\d*|qbr.*|qvb.*|qvo.*|qr-.*|qg-.*"
-    r"|ovs-.*|vxlan.*|genev_sys_.*|gre.*|flannel.*|cni.*|cali.*|kube-.*|weave.*|dummy.*|wg\d+"
+    r"lo|veth.*|docker.*|br-.*|br[0-9]+|virbr.*|vnet[0-9]+|tap.*|tun[0-9]*|qbr.*|qvb.*|qvo.*|qr-.*|qg-.*"
+    r"|ovs-.*|vxlan.*|genev_sys_.*|gre.*|flannel.*|cni.*|cali.*|kube-.*|weave.*|dummy.*|wg[0-9]+"
 )
 # Block devices that are not disks: RAM disks, compressed swap in RAM, loop files, floppies, optical.
-DEFAULT_DISK_EXCLUDE = r"ram\d+|zram\d+|loop\d+|fd\d+|sr\d+"
+# Both rules are written so that they read the same as Python and as PromQL (RE2) regular expressions.
+DEFAULT_DISK_EXCLUDE = r"ram[0-9]+|zram[0-9]+|loop[0-9]+|fd[0-9]+|sr[0-9]+"
 
 # Modes of node_cpu_seconds_total that are not busy time.
 IDLE_MODES = frozenset({"idle", "iowait"})
