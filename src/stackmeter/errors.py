@@ -5,7 +5,8 @@ StackmeterError
 │   ├── SourceUnavailable   a file, target or server could not be reached or read
 │   └── ParseError          input is not what the format says (file, line, field)
 ├── StoreError              the store refused or failed
-│   └── SchemaOutdated      the store file is newer than this stackmeter
+│   ├── SchemaOutdated      the store file is newer than this stackmeter
+│   └── UnknownEntity       no entity of that id
 ├── AnalysisError           a question cannot be answered from the data
 │   └── InsufficientData    no data for what was asked
 └── ConfigError             an option, setting or parameter is invalid
@@ -60,3 +61,7 @@ class InsufficientData(AnalysisError):
 
 class ConfigError(StackmeterError):
     """An option, setting or parameter is invalid."""
+
+
+class UnknownEntity(StoreError):
+    """The store holds no entity of that id."""

@@ -82,7 +82,7 @@ def concat_samples(parts: list[Samples]) -> Samples:
         return no_samples()
     if len(parts) == 1:
         return parts[0]
-    return Samples(*(np.concatenate(columns) for columns in zip(*parts)))
+    return Samples(*(np.concatenate(columns) for columns in zip(*parts, strict=True)))
 
 
 def take_samples(samples: Samples, index) -> Samples:
@@ -122,3 +122,131 @@ class Parsed(NamedTuple):
     entities: tuple[Entity, ...] = ()
     rejections: tuple[Rejection, ...] = ()
     duplicates: int = 0
+
+
+class WriteResult(NamedTuple):
+    """What one atomic batch added to the store."""
+
+    batch_id: int
+    samples_added: int
+    duplicates: int
+    rejected: int
+
+
+class ResourceCoverage(NamedTuple):
+    """How much of a resource the store holds, fleet-wide.
+
+    ``entities`` had at least one sample; ``without_capacity`` had samples but never a known
+    capacity, so they cannot be judged. ``first_ts``/``last_ts`` cover judgeable samples only
+    (``None`` when there are none); ``step_s`` is the typical sampling interval (median over entities).
+    """
+
+    resource: str
+    entities: int
+    without_capacity: int
+    samples: int
+    first_ts: np.datetime64 | None
+    last_ts: np.datetime64 | None
+    step_s: float | None
+
+
+class WindowCounts(NamedTuple):
+    """Per-(entity, window) counts of one resource at one timescale, the input of the overload rule.
+
+    Rows are listed only for windows holding at least one sample at or above ``threshold``: a
+    window without one cannot be overloaded for any share > 0. ``entity_windows[i]`` counts the
+    windows in which entity code ``i`` has judgeable samples at all. Entity codes index
+    ``entity_names``.
+    """
+
+    timescale: str
+    resource: str
+    threshold: float
+    entity_names: np.ndarray
+    entity_windows: np.ndarray
+    entity: np.ndarray
+    window: np.ndarray
+    samples: np.ndarray
+    at_or_above: np.ndarray
+    first_window: np.datetime64 | None
+    last_window: np.datetime64 | None
+
+
+class EntitySummary(NamedTuple):
+    """An entity and what the store holds of it."""
+
+    entity: str
+    kind: str
+    project: str | None
+    resources: tuple[str, ...]
+    samples: int
+    first_ts: np.datetime64
+    last_ts: np.datetime64
+
+
+class StoreStatus(NamedTuple):
+    """Size and freshness of a store."""
+
+    location: str
+    size_bytes: int | None
+    entities: int
+    samples: int
+    batches: int
+    rejected: int
+    last_write: np.datetime64 | None
+
+
+DEFAULT_THRESHOLDS = {"cpu": 0.8, "memory": 0.9, "disk": 0.8, "network": 0.8}
+DEFAULT_SHARE = 0.05
+
+
+class WorstEntity(NamedTuple):
+    """An entity and the share of its windows (with data) in which it was overloaded."""
+
+    entity: str
+    share: float
+    windows_overloaded: int
+    windows: int
+
+
+class OverloadCell(NamedTuple):
+    """The overload report of one timescale and one resource (see DESIGN: overload report)."""
+
+    timescale: str
+    resource: str
+    threshold: float
+    share: float
+    entities: int
+    without_capacity: int
+    windows: int
+    first_window: np.datetime64 | None
+    last_window: np.datetime64 | None
+    overloaded_ever: int
+    overloaded_mean: float
+    overloaded_max: int
+    worst_window: np.datetime64 | None
+    latest_window: np.datetime64 | None
+    overloaded_latest: int | None
+    trend_per_window: float | None
+    worst: tuple[WorstEntity, ...]
+
+
+class MultiResourceOverload(NamedTuple):
+    """Entities overloaded in two or more resources during the same window, at one timescale."""
+
+    timescale: str
+    entities: int
+    entity_windows: int
+    worst: tuple[tuple[str, int], ...]
+
+
+class OverloadReport(NamedTuple):
+    """The overload report: one cell per timescale × resource, and the multi-resource counts."""
+
+    thresholds: dict[str, float]
+    share: float
+    timescales: tuple[str, ...]
+    resources: tuple[str, ...]
+    cells: tuple[OverloadCell, ...]
+    multi_resource: tuple[MultiResourceOverload, ...]
+    served_by: str = "raw"

@@ -82,7 +82,9 @@ def window_index(starts: np.ndarray, first_start: np.datetime64, timescale: str)
     return ((starts - np.datetime64(first_start, "ns")).astype(np.int64)) // length_ns
 
 
-def window_starts_between(first_start: np.datetime64, last_start: np.datetime64, timescale: str) -> np.ndarray:
+def window_starts_between(
+    first_start: np.datetime64, last_start: np.datetime64, timescale: str
+) -> np.ndarray:
     """Return every window start from ``first_start`` to ``last_start`` inclusive."""
     count = int(window_index(np.array([last_start]), first_start, timescale)[0]) + 1
     _, advance = _GROUPINGS[check_timescale(timescale)]

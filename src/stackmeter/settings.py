@@ -1,0 +1,109 @@
+"""Settings: defaults < ``stackmeter.toml`` < ``STACKMETER_*`` environment < command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+from stackmeter.errors import ConfigError
+from stackmeter.models import DEFAULT_SHARE, DEFAULT_THRESHOLDS, RESOURCES
+
+
+class Setting(NamedTuple):
+    name: str
+    default: object
+    help: str
+
+
+SETTINGS = (
+    Setting("store", "stackmeter.duckdb", "Store location: a DuckDB file, or :memory:"),
+    Setting("thresholds", "cpu=0.8,memory=0.9,disk=0.8,network=0.8", "Utilization θ per resource"),
+    Setting("share", DEFAULT_SHARE, "Share s of a window's samples at or above θ that makes it overloaded"),
+    Setting("timescales", "5m,1h,1d,1w,1mo", "Timescales of the overload report"),
+    Setting("top", 10, "How many worst entities a report lists"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know, resolved once at the edge and passed down.
+
+    ``Settings(store=":memory:", share=0.1)``
+    """
+
+    store: str = "stackmeter.duckdb"
+    thresholds: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    share: float = DEFAULT_SHARE
+    timescales: str = "5m,1h,1d,1w,1mo"
+    top: int = 10
+
+
+def parse_thresholds(text: str, base: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Return thresholds from ``"cpu=0.8,memory=0.9"`` over ``base`` (the defaults when omitted)."""
+    thresholds = dict(DEFAULT_THRESHOLDS if base is None else base)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in RESOURCES:
+            raise ConfigError(
+                f"threshold {item!r} should read RESOURCE=VALUE with RESOURCE in {', '.join(RESOURCES)}"
+            )
+        try:
+            thresholds[name] = float(value)
+        except ValueError as exc:
+            raise ConfigError(f"threshold {item!r}: {value!r} is not a number") from exc
+        if not 0 < thresholds[name] < float("inf"):
+            raise ConfigError(f"threshold {item!r} must be a utilization above 0, such as 0.8")
+    return thresholds
+
+
+def load_settings(
+    config_file: Path | None = None, environ: Mapping[str, str] | None = None, **overrides
+) -> Settings:
+    """Return settings merged from defaults, a TOML file, ``STACKMETER_*`` variables and ``overrides``.
+
+    ``config_file`` defaults to ``stackmeter.toml`` in the current folder when that exists;
+    ``overrides`` whose value is ``None`` are ignored (a flag that was not given).
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    path = config_file or (Path("stackmeter.toml") if Path("stackmeter.toml").exists() else None)
+    if path is not None:
+        try:
+            values.update(tomllib.loads(path.read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read settings file {path}: {exc}") from exc
+    for setting in SETTINGS:
+        key = f"STACKMETER_{setting.name.upper()}"
+        if key in environ:
+            values[setting.name] = environ[key]
+    values.update({name: value for name, value in overrides.items() if value is not None})
+    unknown = set(values) - {setting.name for setting in SETTINGS}
+    if unknown:
+        valid = ", ".join(setting.name for setting in SETTINGS)
+        raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))}; valid: {valid}")
+    return _typed(values)
+
+
+def _typed(values: dict[str, object]) -> Settings:
+    settings = Settings()
+    try:
+        if "store" in values:
+            settings = dataclasses.replace(settings, store=str(values["store"]))
+        if "thresholds" in values:
+            raw = values["thresholds"]
+            text = ",".join(f"{k}={v}" for k, v in raw.items()) if isinstance(raw, Mapping) else str(raw)
+            settings = dataclasses.replace(settings, thresholds=parse_thresholds(text))
+        if "share" in values:
+            settings = dataclasses.replace(settings, share=float(values["share"]))
+        if "timescales" in values:
+            settings = dataclasses.replace(settings, timescales=str(values["timescales"]))
+        if "top" in values:
+            settings = dataclasses.replace(settings, top=int(values["top"]))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid setting: {exc}") from exc
+    return settings

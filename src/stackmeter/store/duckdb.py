@@ -1,0 +1,435 @@
+"""The embedded store: one DuckDB file (or ``:memory:``) holding samples, entities and rejections."""
+
+from __future__ import annotations
+
+import os
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from stackmeter.errors import SchemaOutdated, StoreError
+from stackmeter.models import (
+    RESOURCES,
+    Entity,
+    EntitySummary,
+    Parsed,
+    ResourceCoverage,
+    Samples,
+    StoreStatus,
+    WindowCounts,
+    WriteResult,
+    concat_samples,
+    make_samples,
+)
+from stackmeter.store.schema import MIGRATIONS, RESOURCE_CODES
+
+_US = {"5m": 300_000_000, "1h": 3_600_000_000, "1d": 86_400_000_000, "1w": 604_800_000_000}
+_MONDAY_US = 3 * 86_400_000_000  # 1970-01-01 was a Thursday
+
+
+def _floor_sql(column: str, length_us: int, offset_us: int = 0) -> str:
+    """SQL flooring epoch microseconds to a multiple of ``length_us`` (also below zero)."""
+    return f"({column} - ((({column} + {offset_us}) % {length_us}) + {length_us}) % {length_us})"
+
+
+# Each timescale's windows: which level they are summed from, and the SQL of a window's start
+# (epoch microseconds, UTC). Windows nest, so coarser levels are sums of finer ones.
+_LEVEL_SOURCES = {
+    "5m": ("samples", _floor_sql("epoch_us(ts)", _US["5m"])),
+    "1h": ("samples", _floor_sql("epoch_us(ts)", _US["1h"])),
+    "1d": ("1h", _floor_sql("window_us", _US["1d"])),
+    "1w": ("1d", _floor_sql("window_us", _US["1w"], _MONDAY_US)),
+    "1mo": ("1d", "epoch_us(date_trunc('month', make_timestamp(window_us)))"),
+}
+_CODE_RESOURCES = {code: name for name, code in RESOURCE_CODES.items()}
+
+
+def _datetime(us) -> np.datetime64 | None:
+    return None if us is None else np.datetime64(int(us), "us").astype("datetime64[ns]")
+
+
+class DuckDBStore:
+    """Samples in a DuckDB database.
+
+    ``DuckDBStore(":memory:")`` for tests, ``DuckDBStore("stackmeter.duckdb")`` for a file.
+    Each :meth:`write_parsed` call is one transaction: it lands whole or not at all.
+    """
+
+    def __init__(self, path: str = ":memory:"):
+        self.path = str(path)
+        try:
+            self._con = duckdb.connect(self.path)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET enable_progress_bar = false")
+        self._migrate()
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> DuckDBStore:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection, for store modules of later features."""
+        return self._con
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        con = self._con
+        con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = con.execute("SELECT max(version) FROM schema_version").fetchall()[0]
+        version = row[0] or 0
+        if version > len(MIGRATIONS):
+            raise SchemaOutdated(
+                f"store {self.path} is at schema version {version}, this stackmeter knows "
+                f"{len(MIGRATIONS)}: upgrade stackmeter"
+            )
+        for number, ddl in enumerate(MIGRATIONS[version:], start=version + 1):
+            try:
+                con.execute("BEGIN")
+                con.execute(ddl)
+                con.execute("INSERT INTO schema_version VALUES (?)", [number])
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                con.execute("ROLLBACK")
+                raise StoreError(f"migration {number} of {self.path} failed: {exc}") from exc
+
+    def read_schema_version(self) -> int:
+        return self._con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def write_parsed(self, parts: list[Parsed], source: str) -> WriteResult:
+        """Write the samples, entities and rejections of ``parts`` as one atomic batch.
+
+        Samples already in the store (same entity, resource and ts) are kept as they are and
+        counted as duplicates, so writing the same input twice adds nothing.
+        """
+        samples = concat_samples([part.samples for part in parts])
+        rejections = [rejection for part in parts for rejection in part.rejections]
+        duplicates = sum(part.duplicates for part in parts)
+        if _entities_overlap(parts):
+            samples, dropped = _first_of_duplicates(samples)
+            duplicates += dropped
+        con = self._con
+        try:
+            con.execute("BEGIN")
+            batch_id = con.execute("SELECT nextval('batch_ids')").fetchall()[0][0]
+            added = self._insert_samples(samples, parts) if samples.size else 0
+            self._insert_rejections(batch_id, rejections)
+            duplicates += samples.size - added
+            con.execute(
+                "INSERT INTO batches VALUES (?, ?, now(), ?, ?, ?, ?)",
+                [batch_id, source, len(parts), added, duplicates, len(rejections)],
+            )
+            con.execute("COMMIT")
+        except (duckdb.Error, KeyError, ValueError, pa.ArrowException) as exc:
+            con.execute("ROLLBACK")
+            raise StoreError(f"batch from {source} not written, store unchanged: {exc}") from exc
+        return WriteResult(batch_id, added, duplicates, len(rejections))
+
+    def _insert_samples(self, samples: Samples, parts: list[Parsed]) -> int:
+        entity_codes, entity_names = pd.factorize(samples.entity)
+        declared = {entity.entity: entity for part in parts for entity in part.entities}
+        ids = self._write_entities([declared.get(name, Entity(name)) for name in entity_names])
+        entity_ids = np.array([ids[name] for name in entity_names], dtype=np.int32)[entity_codes]
+        resource_codes, resource_names = pd.factorize(samples.resource)
+        codes = np.array([RESOURCE_CODES[name] for name in resource_names], dtype=np.uint8)
+        batch = pa.table(
+            {
+                "entity_id": entity_ids,
+                "resource_code": codes[resource_codes],
+                "ts": pa.array(samples.ts.astype("datetime64[us]"), pa.timestamp("us", tz="UTC")),
+                "used": samples.used,
+                "capacity": pa.array(samples.capacity, from_pandas=True),
+            }
+        )
+        self._con.register("_batch", batch)
+        try:
+            # Only rows of the batch's entities and time range can collide: the filter lets
+            # DuckDB skip the rest of the table through its zone maps.
+            (added,) = self._con.execute(
+                """
+                INSERT INTO samples
+                SELECT b.* FROM _batch b ANTI JOIN (
+                    SELECT entity_id, resource_code, ts FROM samples
+                    WHERE entity_id BETWEEN ? AND ? AND ts BETWEEN ? AND ?
+                ) s USING (entity_id, resource_code, ts)
+                """,
+                [
+                    int(entity_ids.min()),
+                    int(entity_ids.max()),
+                    samples.ts.min().astype("datetime64[us]").item(),
+                    samples.ts.max().astype("datetime64[us]").item(),
+                ],
+            ).fetchall()[0]
+        finally:
+            self._con.unregister("_batch")
+        return int(added)
+
+    def _write_entities(self, entities: list[Entity]) -> dict[str, int]:
+        frame = pd.DataFrame(entities, columns=list(Entity._fields))
+        self._con.register("_entities", frame)
+        try:
+            self._con.execute(
+                """
+                INSERT INTO entities
+                SELECT (SELECT coalesce(max(entity_id), -1) FROM entities) + row_number() OVER (),
+                       n.entity, n.kind, n.project, n.host
+                FROM _entities n ANTI JOIN entities e USING (entity)
+                """
+            )
+            rows = self._con.execute(
+                "SELECT entity, entity_id FROM entities SEMI JOIN _entities USING (entity)"
+            ).fetchall()
+        finally:
+            self._con.unregister("_entities")
+        return dict(rows)
+
+    def _insert_rejections(self, batch_id: int, rejections: list) -> None:
+        if not rejections:
+            return
+        frame = pd.DataFrame(rejections, columns=["origin", "line", "field", "reason", "detail"])
+        frame.insert(0, "batch_id", batch_id)
+        frame["line"] = frame["line"].astype("Int64")
+        self._con.register("_rejections", frame)
+        try:
+            self._con.execute("INSERT INTO rejections SELECT * FROM _rejections")
+        finally:
+            self._con.unregister("_rejections")
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def read_coverage(self) -> dict[str, ResourceCoverage]:
+        """Return, per resource held, its entities, capacity coverage, time span and step."""
+        rows = self._con.execute(
+            """
+            WITH per_entity AS (
+                SELECT resource_code, entity_id, count(*) AS n, count(capacity) AS judged,
+                       epoch_us(min(ts)) AS first_us, epoch_us(max(ts)) AS last_us,
+                       epoch_us(min(ts) FILTER (WHERE capacity IS NOT NULL)) AS judged_first_us,
+                       epoch_us(max(ts) FILTER (WHERE capacity IS NOT NULL)) AS judged_last_us
+                FROM samples GROUP BY ALL
+            )
+            SELECT resource_code, count(*), count(*) FILTER (WHERE judged = 0), sum(n),
+                   min(judged_first_us), max(judged_last_us),
+                   median((last_us - first_us) / (n - 1)) FILTER (WHERE n > 1) / 1e6
+            FROM per_entity GROUP BY resource_code ORDER BY resource_code
+            """
+        ).fetchall()
+        return {
+            _CODE_RESOURCES[code]: ResourceCoverage(
+                _CODE_RESOURCES[code], entities, without, int(n), _datetime(first), _datetime(last), step
+            )
+            for code, entities, without, n, first, last, step in rows
+        }
+
+    def read_window_counts(
+        self, timescales: tuple[str, ...], thresholds: dict[str, float]
+    ) -> dict[tuple[str, str], WindowCounts]:
+        """Return :class:`WindowCounts` per (timescale, resource) for utilization ≥ threshold.
+
+        Raw samples are scanned at most twice (for 5m and 1h); days are summed from hours, and
+        weeks and months from days, which is exact because those windows nest in UTC.
+        """
+        con = self._con
+        codes = {RESOURCE_CODES[name]: threshold for name, threshold in thresholds.items()}
+        threshold_sql = "CASE resource_code " + " ".join(f"WHEN {c} THEN ?::DOUBLE" for c in codes) + " END"
+        params = list(codes.values())
+        judged = f"capacity IS NOT NULL AND resource_code IN ({', '.join(map(str, codes))})"
+        over = f"used / capacity >= {threshold_sql}"
+        levels: dict[str, str] = {}
+        for timescale in dict.fromkeys(("1h",) * any(t != "5m" for t in timescales) + tuple(timescales)):
+            source, window_sql = _LEVEL_SOURCES[timescale]
+            table = levels[timescale] = f"_level_{timescale}"
+            if timescale == "5m":
+                # The finest level has about one group per sample: aggregate only the windows
+                # holding a sample over θ, and count the windows per entity separately.
+                con.execute(
+                    f"""
+                    CREATE OR REPLACE TEMP TABLE {table} AS
+                    WITH hot AS (
+                        SELECT DISTINCT resource_code, entity_id, {window_sql} AS window_us
+                        FROM samples WHERE {judged} AND {over}
+                    )
+                    SELECT resource_code, entity_id, {window_sql} AS window_us,
+                           count(*) AS n, count_if({over}) AS k
+                    FROM samples
+                    WHERE {judged} AND (resource_code, entity_id, {window_sql}) IN (SELECT * FROM hot)
+                    GROUP BY ALL
+                    """,
+                    params + params,
+                )
+                con.execute(
+                    f"""
+                    CREATE OR REPLACE TEMP TABLE {table}_entities AS
+                    SELECT resource_code, entity_id, count(*) AS windows,
+                           min(window_us) AS first_us, max(window_us) AS last_us
+                    FROM (SELECT DISTINCT resource_code, entity_id, {window_sql} AS window_us
+                          FROM samples WHERE {judged})
+                    GROUP BY ALL
+                    """
+                )
+                continue
+            if source == "samples":
+                select = f"""
+                    SELECT resource_code, entity_id, {window_sql} AS window_us, count(*) AS n,
+                           count_if({over}) AS k
+                    FROM samples WHERE {judged} GROUP BY ALL"""
+                select_params = params
+            else:
+                select = f"""
+                    SELECT resource_code, entity_id, {window_sql} AS window_us, sum(n) AS n, sum(k) AS k
+                    FROM {levels[source]} GROUP BY ALL"""
+                select_params = []
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {select}", select_params)
+            con.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE {table}_entities AS
+                SELECT resource_code, entity_id, count(*) AS windows,
+                       min(window_us) AS first_us, max(window_us) AS last_us
+                FROM {table} GROUP BY ALL
+                """
+            )
+        names = self._entity_names()
+        result = {}
+        try:
+            for timescale in timescales:
+                result.update(self._window_counts_of(levels[timescale], timescale, thresholds, names))
+        finally:
+            for table in levels.values():
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+                con.execute(f"DROP TABLE IF EXISTS {table}_entities")
+        return result
+
+    def _window_counts_of(
+        self, table: str, timescale: str, thresholds: dict[str, float], names: np.ndarray
+    ) -> dict[tuple[str, str], WindowCounts]:
+        con = self._con
+        over = con.execute(
+            f"SELECT resource_code, entity_id, window_us, n, k FROM {table} WHERE k > 0 "
+            "ORDER BY resource_code, entity_id, window_us"
+        ).fetchnumpy()
+        per_entity = con.execute(f"SELECT * FROM {table}_entities").fetchnumpy()
+        result = {}
+        for name, threshold in thresholds.items():
+            code = RESOURCE_CODES[name]
+            rows = over["resource_code"] == code
+            mine = per_entity["resource_code"] == code
+            entity_windows = np.zeros(names.size, dtype=np.int64)
+            entity_windows[per_entity["entity_id"][mine]] = per_entity["windows"][mine]
+            first = per_entity["first_us"][mine].min() if mine.any() else None
+            last = per_entity["last_us"][mine].max() if mine.any() else None
+            result[(timescale, name)] = WindowCounts(
+                timescale=timescale,
+                resource=name,
+                threshold=threshold,
+                entity_names=names,
+                entity_windows=entity_windows,
+                entity=np.asarray(over["entity_id"][rows], dtype=np.int64),
+                window=np.asarray(over["window_us"][rows], dtype="datetime64[us]").astype("datetime64[ns]"),
+                samples=np.asarray(over["n"][rows], dtype=np.int64),
+                at_or_above=np.asarray(over["k"][rows], dtype=np.int64),
+                first_window=_datetime(first),
+                last_window=_datetime(last),
+            )
+        return result
+
+    def _entity_names(self) -> np.ndarray:
+        rows = self._con.execute("SELECT entity_id, entity FROM entities ORDER BY entity_id").fetchall()
+        names = np.empty(rows[-1][0] + 1 if rows else 0, dtype=object)
+        for entity_id, entity in rows:
+            names[entity_id] = entity
+        return names
+
+    def read_entities(self) -> list[EntitySummary]:
+        """Return every entity with samples, with its resources and time span."""
+        rows = self._con.execute(
+            """
+            SELECT e.entity, e.kind, e.project, list(DISTINCT s.resource_code ORDER BY s.resource_code),
+                   count(*), epoch_us(min(s.ts)), epoch_us(max(s.ts))
+            FROM samples s JOIN entities e USING (entity_id)
+            GROUP BY e.entity, e.kind, e.project ORDER BY e.entity
+            """
+        ).fetchall()
+        return [
+            EntitySummary(
+                entity,
+                kind,
+                project,
+                tuple(_CODE_RESOURCES[c] for c in codes),
+                n,
+                _datetime(first),
+                _datetime(last),
+            )
+            for entity, kind, project, codes, n, first, last in rows
+        ]
+
+    def read_series(
+        self,
+        entity: str,
+        resource: str,
+        start: np.datetime64 | None = None,
+        end: np.datetime64 | None = None,
+    ) -> Samples:
+        """Return the samples of one entity and resource with ``start <= ts < end``, in time order."""
+        if resource not in RESOURCE_CODES:
+            raise StoreError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+        bounds = [None if t is None else np.datetime64(t, "us").item() for t in (start, end)]
+        rows = self._con.execute(
+            """
+            SELECT epoch_us(s.ts) AS ts_us, s.used, s.capacity
+            FROM samples s JOIN entities e USING (entity_id)
+            WHERE e.entity = ? AND s.resource_code = ?
+              AND (?::TIMESTAMPTZ IS NULL OR s.ts >= ?::TIMESTAMPTZ)
+              AND (?::TIMESTAMPTZ IS NULL OR s.ts < ?::TIMESTAMPTZ)
+            ORDER BY s.ts
+            """,
+            [entity, RESOURCE_CODES[resource], bounds[0], bounds[0], bounds[1], bounds[1]],
+        ).fetchnumpy()
+        capacity = np.ma.filled(np.ma.asarray(rows["capacity"], dtype=np.float64), np.nan)
+        return make_samples(
+            np.asarray(rows["ts_us"], dtype="datetime64[us]"), entity, resource, rows["used"], capacity
+        )
+
+    def has_entity(self, entity: str) -> bool:
+        return (
+            self._con.execute("SELECT count(*) FROM entities WHERE entity = ?", [entity]).fetchall()[0][0] > 0
+        )
+
+    def read_status(self) -> StoreStatus:
+        """Return the size and freshness of the store."""
+        entities, samples, batches, rejected, last = self._con.execute(
+            """
+            SELECT (SELECT count(*) FROM entities), (SELECT count(*) FROM samples),
+                   (SELECT count(*) FROM batches), (SELECT count(*) FROM rejections),
+                   (SELECT epoch_us(max(written_at)) FROM batches)
+            """
+        ).fetchall()[0]
+        size = os.path.getsize(self.path) if self.path != ":memory:" and os.path.exists(self.path) else None
+        return StoreStatus(self.path, size, entities, samples, batches, rejected, _datetime(last))
+
+
+def _entities_overlap(parts: list[Parsed]) -> bool:
+    seen: set = set()
+    for part in parts:
+        names = set(pd.unique(part.samples.entity))
+        if seen & names:
+            return True
+        seen |= names
+    return False
+
+
+def _first_of_duplicates(samples: Samples) -> tuple[Samples, int]:
+    keys = pd.DataFrame({"e": samples.entity, "r": samples.resource, "ts": samples.ts})
+    keep = ~keys.duplicated().to_numpy()
+    return Samples(*(column[keep] for column in samples)), int((~keep).sum())

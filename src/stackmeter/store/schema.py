@@ -1,0 +1,54 @@
+"""The store's tables, as an ordered list of migrations; a store is at the version of the last one applied."""
+
+from __future__ import annotations
+
+# Resources are stored as small integer codes; this table keeps SQL readable and lets
+# later migrations add resources (gpu, ...) without rewriting samples.
+RESOURCE_CODES = {"cpu": 0, "memory": 1, "disk": 2, "network": 3}
+
+MIGRATIONS: list[str] = [
+    # 1: samples, entities, batches and rejected input
+    """
+    CREATE TABLE resources (
+        resource_code UTINYINT PRIMARY KEY,
+        resource VARCHAR NOT NULL UNIQUE
+    );
+    INSERT INTO resources VALUES (0, 'cpu'), (1, 'memory'), (2, 'disk'), (3, 'network');
+
+    CREATE TABLE entities (
+        entity_id INTEGER PRIMARY KEY,
+        entity VARCHAR NOT NULL UNIQUE,
+        kind VARCHAR NOT NULL CHECK (kind IN ('host', 'vm')),
+        project VARCHAR,
+        host VARCHAR
+    );
+
+    CREATE TABLE samples (
+        entity_id INTEGER NOT NULL,
+        resource_code UTINYINT NOT NULL,
+        ts TIMESTAMPTZ NOT NULL,
+        used DOUBLE NOT NULL CHECK (used >= 0 AND isfinite(used)),
+        capacity DOUBLE CHECK (capacity > 0 AND isfinite(capacity))
+    );
+
+    CREATE SEQUENCE batch_ids START 1;
+    CREATE TABLE batches (
+        batch_id BIGINT PRIMARY KEY,
+        source VARCHAR NOT NULL,
+        written_at TIMESTAMPTZ NOT NULL,
+        origins INTEGER NOT NULL,
+        samples_added BIGINT NOT NULL,
+        duplicates BIGINT NOT NULL,
+        rejected BIGINT NOT NULL
+    );
+
+    CREATE TABLE rejections (
+        batch_id BIGINT NOT NULL,
+        origin VARCHAR NOT NULL,
+        line BIGINT,
+        field VARCHAR,
+        reason VARCHAR NOT NULL,
+        detail VARCHAR NOT NULL
+    );
+    """,
+]
