@@ -9,14 +9,11 @@ import httpx
 import pytest
 
 from stackmeter.errors import ConfigError
+from stackmeter.models import DOWN, PENDING, UP, TargetStatus
 from stackmeter.sources.scrape import (
-    DOWN,
-    PENDING,
     SCRAPE_FAILED,
-    UP,
     Fetched,
     Target,
-    TargetStatus,
     fetch_expositions,
     parse_targets,
     scrape_round,

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import math
 import time
+import tomllib
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import NamedTuple
 
 import httpx
@@ -197,8 +199,8 @@ def fetch_utilization(
     """Return host samples of each resource in ``queries`` from ``start_s`` to ``end_s`` every ``step_s``.
 
     A chunk that stays unavailable after retries is reported as a rejection and the others are kept;
-    server warnings (partial answers) are reported the same way. When nothing at all could be fetched
-    the first error is raised.
+    server warnings (partial answers) are reported the same way. When the very first request fails
+    after its retries, :class:`SourceUnavailable` is raised.
 
     :param rate_window_s: window of ``rate()`` (``$window``); the step by default, so each sample
         covers the interval that ends at its timestamp
@@ -209,11 +211,10 @@ def fetch_utilization(
     window = f"{_seconds(rate_window_s or step_s)}s"
     chunks = plan_chunks(start_s, end_s, step_s, max_points)
     rejections: list[models.Rejection] = []
-    first_error: SourceUnavailable | None = None
     fetched = 0
 
     def fetch_all(query: str, field: str) -> list[Series]:
-        nonlocal first_error, fetched
+        nonlocal fetched
         found: list[Series] = []
         for chunk_start, chunk_end in chunks:
             try:
@@ -221,7 +222,8 @@ def fetch_utilization(
                     client, url, query, chunk_start, chunk_end, step_s, retries, sleep=sleep
                 )
             except SourceUnavailable as exc:
-                first_error = first_error or exc
+                if fetched == 0:
+                    raise  # the server has not answered once: fail fast rather than retry every query
                 detail = f"{_seconds(chunk_start)}..{_seconds(chunk_end)}: {exc}"
                 rejections.append(models.Rejection(url, None, field, UNAVAILABLE, detail))
                 continue
@@ -246,8 +248,6 @@ def fetch_utilization(
         rejections.extend(refused)
         parts.append(samples)
         entities.update((entity, models.Entity(entity, kind="host")) for entity in samples.entity)
-    if fetched == 0 and first_error is not None:
-        raise first_error
     return models.Parsed(url, models.concat_samples(parts), tuple(entities.values()), tuple(rejections))
 
 
@@ -306,3 +306,33 @@ def _as_of(capacity: Series | None, ts_ns: np.ndarray, step_s: float) -> np.ndar
     index = np.searchsorted(capacity.ts_ns, ts_ns, side="right") - 1
     found = (index >= 0) & (ts_ns - capacity.ts_ns[np.maximum(index, 0)] <= step_s * 1e9)
     return np.where(found, capacity.values[np.maximum(index, 0)], np.nan)
+
+
+def load_queries(path: Path) -> dict[str, ResourceQuery]:
+    """Return the built-in queries overridden by a TOML file's ``[queries.RESOURCE]`` tables.
+
+    ``used`` is PromQL; ``capacity`` is PromQL or a number. A resource set to ``false`` is not queried::
+
+        [queries.network]
+        used = 'max by (instance) (rate(node_network_receive_bytes_total{device="bond0"}[$window]))'
+        capacity = 2.5e9
+    """
+    try:
+        config = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read queries file {path}: {exc}") from exc
+    queries = dict(NODE_EXPORTER_QUERIES)
+    for resource, table in (config.get("queries") or {}).items():
+        if resource not in models.RESOURCES:
+            raise ConfigError(f"{path}: unknown resource {resource!r}; valid: {', '.join(models.RESOURCES)}")
+        if table is False:
+            queries.pop(resource, None)
+            continue
+        base = NODE_EXPORTER_QUERIES[resource]
+        used, capacity = table.get("used", base.used), table.get("capacity", base.capacity)
+        if not isinstance(used, str) or not isinstance(capacity, str | int | float):
+            raise ConfigError(
+                f"{path}: [queries.{resource}] needs used = 'PromQL', capacity = 'PromQL' or a number"
+            )
+        queries[resource] = ResourceQuery(used, capacity if isinstance(capacity, str) else float(capacity))
+    return queries

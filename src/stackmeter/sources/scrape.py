@@ -12,6 +12,7 @@ import httpx
 
 from stackmeter import models
 from stackmeter.errors import ConfigError, ParseError
+from stackmeter.models import DOWN, UP, TargetStatus
 from stackmeter.sources.exposition import CounterState, instance_of
 from stackmeter.sources.libvirt import parse_libvirt
 from stackmeter.sources.node_exporter import HostRules, parse_node_exporter
@@ -20,7 +21,6 @@ DEFAULT_TIMEOUT_S = 10.0
 # A failing target is tried again after every, 2×every, 4×every … up to this.
 MAX_BACKOFF_S = 300.0
 EXPORTERS = ("node_exporter", "libvirt")
-UP, DOWN, PENDING = "up", "down", "pending"
 SCRAPE_FAILED = "scrape failed"
 
 
@@ -29,24 +29,6 @@ class Target(NamedTuple):
 
     url: str
     exporter: str = "node_exporter"
-
-
-class TargetStatus(NamedTuple):
-    """How scraping one target goes. Times are ns since the epoch (UTC); ``None`` when never."""
-
-    target: str
-    exporter: str
-    state: str = PENDING
-    last_attempt_ns: int | None = None
-    last_success_ns: int | None = None
-    last_error: str | None = None
-    failures: int = 0
-    next_attempt_ns: int = 0
-    samples: int = 0
-
-    def lag_s(self, now_ns: int) -> float | None:
-        """Seconds since the last successful scrape, ``None`` when there was none."""
-        return None if self.last_success_ns is None else (now_ns - self.last_success_ns) / 1e9
 
 
 class Fetched(NamedTuple):
