@@ -97,10 +97,10 @@ def _line_bounds(body: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 def _numeric(column: pd.Series, origin: str, field: str, lines: np.ndarray, rejections: list) -> np.ndarray:
     if column.dtype.kind in "iuf":
-        values = column.to_numpy(dtype=np.float64, copy=True)
+        values = np.array(column.to_numpy(), dtype=np.float64)
     else:
         text = column.astype(str).str.strip()
-        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+        values = np.array(pd.to_numeric(text, errors="coerce").to_numpy(), dtype=np.float64)
         for i in np.flatnonzero(np.isnan(values)):
             rejections.append(Rejection(origin, int(lines[i]), field, NOT_A_NUMBER, repr(text.iloc[i])[:40]))
     infinite = np.flatnonzero(np.isinf(values))

@@ -129,19 +129,16 @@ def load_azure_file(path: Path, start: np.datetime64 = np.datetime64(0, "s")) ->
             Rejection(origin, int(table.lines[i]), "t_index", NEGATIVE_VALUE, f"{t_index[i]:g}")
         )
     rows = check_order(np.where(bad_index, np.nan, t_index), origin, "t_index", table.lines, rejections)
-    duplicates = 0
-    if rows.any():
-        index = np.flatnonzero(rows)
-        first = first_of_equal(t_index[index])
-        duplicates = int((~first).sum()) * (len(table.header) - 1)
-        rows[index[~first]] = False
     start = np.datetime64(start, "ns")
-    parts, entities = [], []
+    parts, entities, duplicates = [], [], 0
     for name, percent in zip(table.header[1:], table.columns[1:], strict=True):
         entity = name.split(" ")[0]
-        ok = rows & (check_used(percent, origin, name, table.lines, rejections) | ~rows)
-        ts = start + t_index[ok].astype(np.int64) * AZURE_STEP
-        parts.append(make_samples(ts, entity, "cpu", percent[ok] / 100.0, 1.0))
+        index = np.flatnonzero(rows & (check_used(percent, origin, name, table.lines, rejections) | ~rows))
+        first = first_of_equal(t_index[index])  # among equal times the first valid cell wins
+        duplicates += int((~first).sum())
+        index = index[first]
+        ts = start + t_index[index].astype(np.int64) * AZURE_STEP
+        parts.append(make_samples(ts, entity, "cpu", percent[index] / 100.0, 1.0))
         entities.append(Entity(entity, "vm"))
     samples = concat_samples(parts)
     return Parsed(

@@ -248,7 +248,7 @@ class DuckDBStore:
         judged = f"capacity IS NOT NULL AND resource_code IN ({', '.join(map(str, codes))})"
         over = f"used / capacity >= {threshold_sql}"
         levels: dict[str, str] = {}
-        for timescale in dict.fromkeys(("1h",) * any(t != "5m" for t in timescales) + tuple(timescales)):
+        for timescale in _levels_needed(timescales):
             source, window_sql = _LEVEL_SOURCES[timescale]
             table = levels[timescale] = f"_level_{timescale}"
             if timescale == "5m":
@@ -417,6 +417,22 @@ class DuckDBStore:
         ).fetchall()[0]
         size = os.path.getsize(self.path) if self.path != ":memory:" and os.path.exists(self.path) else None
         return StoreStatus(self.path, size, entities, samples, batches, rejected, _datetime(last))
+
+
+def _levels_needed(timescales: tuple[str, ...]) -> list[str]:
+    """Return the levels to build for ``timescales``, each after the level it is summed from."""
+    needed: list[str] = []
+
+    def add(timescale: str) -> None:
+        source = _LEVEL_SOURCES[timescale][0]
+        if source != "samples":
+            add(source)
+        if timescale not in needed:
+            needed.append(timescale)
+
+    for timescale in timescales:
+        add(timescale)
+    return needed
 
 
 def _entities_overlap(parts: list[Parsed]) -> bool:

@@ -1,0 +1,312 @@
+"""The ``stackmeter`` command: one command per operation, tables for people, JSON and CSV for machines."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from stackmeter import operations
+from stackmeter.errors import ConfigError, StackmeterError
+from stackmeter.formatting import (
+    entities_table,
+    ingest_summary_table,
+    overload_csv,
+    overload_tables,
+    rows_csv,
+    to_json,
+)
+from stackmeter.models import RESOURCES
+from stackmeter.settings import load_settings, parse_thresholds
+from stackmeter.store import Store, open_store
+from stackmeter.units import parse_bytes_per_second
+
+app = typer.Typer(
+    help="stackmeter: how your private cloud really uses its capacity.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+ingest_app = typer.Typer(help="Read telemetry or workload traces into the store.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+
+# Pipes and files get wide tables; terminals get their own width.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+STORE_HELP = "Store file (DuckDB), or :memory:. [default: stackmeter.duckdb, or STACKMETER_STORE]"
+StoreOption = typer.Option(None, "--store", help=STORE_HELP)
+
+
+@contextlib.contextmanager
+def _store(location: str | None) -> Iterator[Store]:
+    with _errors():
+        store = open_store(load_settings(store=location).store)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Turn library errors into messages and exit codes: 2 for usage, 1 for the rest."""
+    try:
+        yield
+    except ConfigError as exc:
+        err.print(f"Error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    except StackmeterError as exc:
+        err.print(f"Error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def _run_ingest(trace_format: str, paths: list[Path], store: str | None, as_json: bool, **options) -> None:
+    with _store(store) as opened, _errors(), _progress() as progress:
+        task = progress.add_task(f"ingest {trace_format}", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        summary = operations.ingest(opened, trace_format, paths, progress=advance, **options)
+    if as_json:
+        out.print_json(to_json(summary))
+    else:
+        out.print(ingest_summary_table(summary))
+    if not summary.usable:
+        err.print("Error: nothing usable was found in the input", highlight=False)
+        raise typer.Exit(1)
+
+
+PathsArgument = typer.Argument(..., help="Files or folders to read.", show_default=False)
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+CsvOption = typer.Option(False, "--csv", help="Print CSV instead of a table.")
+
+
+@ingest_app.command("planetlab")
+def ingest_planetlab(paths: list[Path] = PathsArgument, store: str = StoreOption, as_json: bool = JsonOption):
+    """Read PlanetLab day folders (YYYYMMDD/<vm>, 288 CPU percents a file).
+
+    Example:
+
+        stackmeter ingest planetlab data/planetlab/20110303 --store cloud.duckdb
+    """
+    _run_ingest("planetlab", paths, store, as_json)
+
+
+@ingest_app.command("bitbrains")
+def ingest_bitbrains(
+    paths: list[Path] = PathsArgument,
+    store: str = StoreOption,
+    disk_capacity: str = typer.Option(
+        None, help="Disk capacity of every VM, e.g. 100MiB/s. Without it disk is reported as 'no capacity'."
+    ),
+    network_capacity: str = typer.Option(
+        None,
+        help="Network capacity of every VM, e.g. 1Gbit/s. Without it network is reported as 'no capacity'.",
+    ),
+    as_json: bool = JsonOption,
+):
+    """Read Bitbrains GWA-T-12 files (plain or .gz): cpu, memory, disk and network.
+
+    Example:
+
+        stackmeter ingest bitbrains data/bitbrains_rnd --disk-capacity 100MiB/s --network-capacity 1Gbit/s
+    """
+    with _errors():
+        disk = parse_bytes_per_second(disk_capacity) if disk_capacity else None
+        network = parse_bytes_per_second(network_capacity) if network_capacity else None
+    _run_ingest(
+        "bitbrains", paths, store, as_json, disk_capacity_bytes_s=disk, network_capacity_bytes_s=network
+    )
+
+
+@ingest_app.command("azure")
+def ingest_azure(
+    paths: list[Path] = PathsArgument,
+    store: str = StoreOption,
+    start: str = typer.Option(
+        "1970-01-01T00:00:00", help="UTC time of t_index 0 (Azure V1 tables give only relative steps)."
+    ),
+    as_json: bool = JsonOption,
+):
+    """Read Azure public dataset V1 CPU tables (one column per VM, 5-minute rows).
+
+    Example:
+
+        stackmeter ingest azure data/azure_v1_cpu/microsoft_max_100.csv --start 2017-01-01
+    """
+    with _errors():
+        azure_start = _parse_time(start, "--start")
+    _run_ingest("azure", paths, store, as_json, azure_start=azure_start)
+
+
+def _parse_time(text: str | None, option: str) -> np.datetime64 | None:
+    if text is None:
+        return None
+    try:
+        return np.datetime64(text.removesuffix("Z"), "ns")
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {text!r} is not a time such as 2013-08-01 or 2013-08-01T12:00") from exc
+
+
+@app.command()
+def overload(
+    store: str = StoreOption,
+    timescale: str = typer.Option(None, help="Comma-separated timescales. [default: 5m,1h,1d,1w,1mo]"),
+    resource: str = typer.Option(",".join(RESOURCES), help="Comma-separated resources."),
+    threshold: str = typer.Option(
+        None,
+        help="Utilization θ per resource, e.g. cpu=0.9,memory=0.95. [default: cpu=0.8,memory=0.9,disk=0.8,network=0.8]",
+    ),
+    share: float = typer.Option(
+        None, help="Share s of a window's samples ≥ θ that makes it overloaded. [default: 0.05]"
+    ),
+    top: int = typer.Option(None, help="How many worst entities to list. [default: 10]"),
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
+):
+    """How many entities are overloaded, per timescale and resource, and which.
+
+    An entity is overloaded in a resource during a window when at least a share s of its samples
+    in that window have utilization ≥ θ.
+
+    Example:
+
+        stackmeter overload --timescale 1h,1d --threshold cpu=0.9 --share 0.05 --top 5
+    """
+    with _errors():
+        settings = load_settings(store=store, share=share, top=top, timescales=timescale)
+        thresholds = parse_thresholds(threshold or "", settings.thresholds)
+        resources = tuple(name.strip() for name in resource.split(",") if name.strip())
+    with _store(settings.store) as opened, _errors():
+        report = operations.overload_report(
+            opened, settings.timescales, resources, thresholds, settings.share, settings.top
+        )
+    if as_json:
+        out.print_json(to_json(report))
+    elif as_csv:
+        sys.stdout.write(overload_csv(report))
+    else:
+        for table in overload_tables(report):
+            out.print(table)
+
+
+@app.command()
+def entities(store: str = StoreOption, as_json: bool = JsonOption, as_csv: bool = CsvOption):
+    """List the entities in the store, with their resources, sample counts and time span.
+
+    Example:
+
+        stackmeter entities --csv > entities.csv
+    """
+    with _store(store) as opened, _errors():
+        rows = operations.list_entities(opened)
+    if as_json:
+        out.print_json(to_json(rows))
+    elif as_csv:
+        sys.stdout.write(rows_csv(rows))
+    else:
+        out.print(entities_table(rows))
+
+
+@app.command()
+def series(
+    entity: str = typer.Argument(..., help="Entity id, as `stackmeter entities` lists it."),
+    resource: str = typer.Option("cpu", help=f"One of {', '.join(RESOURCES)}."),
+    start: str = typer.Option(None, "--from", help="First time (UTC, inclusive), e.g. 2013-08-01."),
+    end: str = typer.Option(None, "--to", help="Last time (UTC, exclusive)."),
+    store: str = StoreOption,
+    as_json: bool = JsonOption,
+):
+    """Print one entity's samples of one resource: time, used, capacity, utilization (CSV by default).
+
+    Example:
+
+        stackmeter series 1 --resource memory --from 2013-08-01 --to 2013-08-02
+    """
+    with _errors():
+        start_ts, end_ts = _parse_time(start, "--from"), _parse_time(end, "--to")
+    with _store(store) as opened, _errors():
+        samples = operations.read_series(opened, entity, resource, start_ts, end_ts)
+    rows = [
+        {"ts": ts, "used": used, "capacity": capacity, "utilization": used / capacity}
+        for ts, used, capacity in zip(samples.ts, samples.used, samples.capacity, strict=True)
+    ]
+    if as_json:
+        out.print_json(to_json({"entity": entity, "resource": resource, "samples": rows}))
+    else:
+        sys.stdout.write(rows_csv(rows, ("ts", "used", "capacity", "utilization")))
+
+
+DEMO_SETS = {
+    "planetlab": ("PlanetLab, 2011-03-03, 1052 VMs, cpu", "5m,1h,1d", {}),
+    "bitbrains": (
+        "Bitbrains Rnd, August 2013, 20 VMs, cpu/memory/disk/network",
+        "5m,1h,1d,1w,1mo",
+        {"disk_capacity_bytes_s": 100 * 2**20, "network_capacity_bytes_s": 125e6},
+    ),
+}
+
+
+@app.command()
+def demo(
+    keep_in: Path = typer.Option(
+        None, "--keep-in", help="Keep the demo stores in this folder. [default: a temporary folder]"
+    ),
+):
+    """Ingest the bundled sample (a PlanetLab day, a Bitbrains month of 20 VMs) and print overload reports.
+
+    Each data set goes into a store of its own, so that windows and means are those of one fleet.
+    Bitbrains disk and network are judged against 100MiB/s and 1Gbit/s: the traces carry no
+    capacity for them, so the demo states these.
+
+    Example:
+
+        stackmeter demo
+    """
+    sample = operations.bundled_sample()
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = keep_in or Path(temporary)
+        folder.mkdir(parents=True, exist_ok=True)
+        for trace_format, (title, timescales, options) in DEMO_SETS.items():
+            location = str(folder / f"demo-{trace_format}.duckdb")
+            out.rule(title)
+            with _store(location) as opened, _errors():
+                with _progress() as progress:
+                    task = progress.add_task(f"ingest {trace_format}", total=None)
+
+                    def advance(done: int, total: int, task=task, progress=progress) -> None:
+                        progress.update(task, completed=done, total=total)
+
+                    summary = operations.ingest(
+                        opened, trace_format, [sample[trace_format]], progress=advance, **options
+                    )
+                out.print(ingest_summary_table(summary))
+                if options:
+                    out.print(
+                        "Disk capacity 100MiB/s and network capacity 1Gbit/s per VM (demo assumptions)."
+                    )
+                report = operations.overload_report(opened, timescales, top=3)
+            for table in overload_tables(report):
+                out.print(table)
+            out.print(f"Store kept in {location}" if keep_in else "")

@@ -1,0 +1,176 @@
+"""Turning results into JSON, CSV and Rich tables, the same way for the CLI and the API."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from stackmeter.models import EntitySummary, OverloadReport
+
+
+def jsonable(value):
+    """Return ``value`` as plain JSON types: records become objects, times ISO 8601 UTC strings."""
+    if hasattr(value, "_asdict"):
+        return {key: jsonable(item) for key, item in value._asdict().items()}
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, np.datetime64):
+        return format_time(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def to_json(value) -> str:
+    return json.dumps(jsonable(value))
+
+
+def format_time(value: np.datetime64 | None) -> str | None:
+    if value is None or np.isnat(value):
+        return None
+    text = np.datetime_as_string(np.datetime64(value, "s"), unit="s")
+    return text + "Z"
+
+
+def rows_csv(rows: Sequence, columns: Iterable[str] | None = None) -> str:
+    """Return CSV of records or dicts, header first."""
+    buffer = io.StringIO()
+    records = [jsonable(row) for row in rows]
+    fields = list(columns) if columns else (list(records[0]) if records else [])
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({key: _csv_value(value) for key, value in record.items()})
+    return buffer.getvalue()
+
+
+def _csv_value(value):
+    if isinstance(value, list):
+        return ";".join(str(item) for item in value)
+    return "" if value is None else value
+
+
+def overload_csv(report: OverloadReport) -> str:
+    """Return the report as CSV: one row per timescale × resource, worst entities as ``id:share`` lists."""
+    rows = []
+    for cell in report.cells:
+        row = jsonable(cell)
+        row["worst"] = ";".join(f"{w.entity}:{w.share:.4f}" for w in cell.worst)
+        rows.append(row)
+    for multi in report.multi_resource:
+        rows.append(
+            {
+                "timescale": multi.timescale,
+                "resource": "2+ resources",
+                "overloaded_ever": multi.entities,
+                "worst": ";".join(f"{entity}:{windows}" for entity, windows in multi.worst),
+            }
+        )
+    columns = list(report.cells[0]._fields) if report.cells else ["timescale", "resource"]
+    return rows_csv(rows, columns)
+
+
+def overload_tables(report: OverloadReport) -> list[Table]:
+    """Return the report as Rich tables: the timescale × resource table, then multi-resource overload."""
+    thresholds = ", ".join(f"{name} θ={value:g}" for name, value in report.thresholds.items())
+    table = Table(
+        title=f"Overloaded entities (share ≥ {report.share:g} of samples at or above θ; {thresholds})",
+        title_justify="left",
+    )
+    for column in (
+        "timescale",
+        "resource",
+        "entities",
+        "windows",
+        "ever",
+        "mean/window",
+        "max (window)",
+        "latest",
+    ):
+        table.add_column(column, justify="right" if column not in ("timescale", "resource") else "left")
+    table.add_column("trend/window", justify="right")
+    table.add_column("worst entities (share of their windows)")
+    for cell in report.cells:
+        entities = f"{cell.entities}" + (
+            f" ({cell.without_capacity} no capacity)" if cell.without_capacity else ""
+        )
+        worst_window = format_time(cell.worst_window) or "-"
+        latest = "-" if cell.overloaded_latest is None else str(cell.overloaded_latest)
+        trend = "-" if cell.trend_per_window is None else f"{cell.trend_per_window:+.3g}"
+        worst = ", ".join(f"{_short(w.entity)} {w.share:.0%}" for w in cell.worst[:3])
+        table.add_row(
+            cell.timescale,
+            cell.resource,
+            entities,
+            str(cell.windows),
+            str(cell.overloaded_ever),
+            f"{cell.overloaded_mean:.2f}",
+            f"{cell.overloaded_max} ({worst_window})" if cell.overloaded_max else "0",
+            latest,
+            trend,
+            worst or "-",
+        )
+    multi = Table(title="Overloaded in 2 or more resources in the same window", title_justify="left")
+    for column in ("timescale", "entities", "entity-windows", "most often"):
+        multi.add_column(column)
+    for row in report.multi_resource:
+        most = ", ".join(f"{_short(entity)} ({windows})" for entity, windows in row.worst[:3])
+        multi.add_row(row.timescale, str(row.entities), str(row.entity_windows), most or "-")
+    return [table, multi]
+
+
+def _short(entity: str, length: int = 24) -> str:
+    return entity if len(entity) <= length else entity[: length - 1] + "…"
+
+
+def ingest_summary_table(summary) -> Table:
+    """Return an ingest summary as a two-column Rich table."""
+    table = Table(title=f"Ingest {summary.trace_format}", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    span = f"{format_time(summary.first_ts)} .. {format_time(summary.last_ts)}" if summary.first_ts else "-"
+    for what, value in (
+        ("files", f"{summary.files} ({summary.files_with_samples} with samples)"),
+        ("entities", summary.entities),
+        ("samples read", f"{summary.samples_read:,}"),
+        ("samples added", f"{summary.samples_added:,}"),
+        ("duplicates", f"{summary.duplicates:,}"),
+        ("time span", span),
+        ("rejected", f"{summary.rejected:,}"),
+    ):
+        table.add_row(what, str(value))
+    for reason, count in summary.rejected_by_reason.items():
+        table.add_row(f"  {reason}", f"{count:,}")
+    for rejection in summary.rejection_examples[:5]:
+        table.add_row("  e.g.", str(rejection))
+    return table
+
+
+def entities_table(rows: list[EntitySummary]) -> Table:
+    table = Table(title=f"{len(rows)} entities", title_justify="left")
+    for column in ("entity", "kind", "project", "resources", "samples", "first", "last"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.entity,
+            row.kind,
+            row.project or "-",
+            ",".join(row.resources),
+            f"{row.samples:,}",
+            format_time(row.first_ts),
+            format_time(row.last_ts),
+        )
+    return table
