@@ -25,7 +25,7 @@ from stackmeter.sources.exposition import (
 # bridges, tunnels and overlays. Matched against the whole device name.
 DEFAULT_INTERFACE_EXCLUDE = (
     r"lo|veth.*|docker.*|br-.*|br[0-9]+|virbr.*|vnet[0-9]+|tap.*|tun[0-9]*|qbr.*|qvb.*|qvo.*|qr-.*|qg-.*"
-    r"|ovs-.*|vxlan.*|genev_sys_.*|gre.*|flannel.*|cni.*|cali.*|kube-.*|weave.*|dummy.*|wg[0-9]+"
+    r"|ovs-.*|vxlan.*|genev_sys_.*|gre.*|flannel.*|cni.*|cali.*|kube-.*|weave.*|dummy.*|wg[0-9]+|ifb[0-9]+"
 )
 # Block devices that are not disks: RAM disks, compressed swap in RAM, loop files, floppies, optical.
 # Both rules are written so that they read the same as Python and as PromQL (RE2) regular expressions.

@@ -60,7 +60,7 @@ NODE_EXPORTER_QUERIES: dict[str, ResourceQuery] = {
     "network": ResourceQuery(
         # max(receive, transmit) per interface: receive where it is larger, else transmit
         f"max by (instance, device) (({_NET_RX} > {_NET_TX}) or {_NET_TX})",
-        f'max by (instance, device) (node_network_speed_bytes{{device!~"{DEFAULT_INTERFACE_EXCLUDE}"}})',
+        f'max by (instance, device) (node_network_speed_bytes{{device!~"{DEFAULT_INTERFACE_EXCLUDE}"}} > 0)',
     ),
 }
 # instance -> host name, so that hosts are named as direct scrapes name them.
