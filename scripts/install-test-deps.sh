@@ -1,20 +1,14 @@
 #!/usr/bin/env bash
-# Install the Debian packages the integration tests start (idempotent; installs only what is missing).
+# Install the Debian packages the integration tests start for real, when they are missing.
 set -euo pipefail
-
-packages=(prometheus prometheus-node-exporter iproute2)
-
-missing=()
-for package in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$package")
-    fi
-done
-
-if [ "${#missing[@]}" -eq 0 ]; then
-    exit 0
+packages=()
+need() { command -v "$1" >/dev/null 2>&1 || packages+=("$2"); }
+# (integration servers are added here as features need them)
+need prometheus-node-exporter prometheus-node-exporter
+need prometheus prometheus
+need ip iproute2
+if [ ${#packages[@]} -gt 0 ]; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}"
 fi
-
-export DEBIAN_FRONTEND=noninteractive
-apt-get update
-apt-get install -y --no-install-recommends "${missing[@]}"

@@ -38,7 +38,7 @@ def read_bitbrains(
     frames = []
     for path in paths:
         with gzip.open(path, "rt") as handle:
-            raw = pd.read_csv(handle, sep=";\t", engine="python")
+            raw = pd.read_csv(handle, sep=";", skipinitialspace=True)
         raw.columns = [c.strip() for c in raw.columns]
         ts = pd.to_datetime(raw["Timestamp [ms]"], unit="s")
         entity = path.name.split(".")[0]

@@ -28,6 +28,7 @@ from stackmeter.formatting import (
     ingest_summary_table,
     overload_csv,
     overload_tables,
+    rejection_lines,
     rows_csv,
     sources_table,
     target_rows,
@@ -105,6 +106,8 @@ def _run_ingest(trace_format: str, paths: list[Path], store: str | None, as_json
         out.print_json(to_json(summary))
     else:
         out.print(ingest_summary_table(summary))
+        for line in rejection_lines(summary):
+            out.print(line, markup=False, highlight=False, overflow="fold")
     if not summary.usable:
         err.print("Error: nothing usable was found in the input", highlight=False)
         raise typer.Exit(1)

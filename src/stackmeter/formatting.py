@@ -154,9 +154,17 @@ def ingest_summary_table(summary) -> Table:
         table.add_row(what, str(value))
     for reason, count in summary.rejected_by_reason.items():
         table.add_row(f"  {reason}", f"{count:,}")
-    for rejection in summary.rejection_examples[:5]:
-        table.add_row("  e.g.", str(rejection))
     return table
+
+
+def rejection_lines(summary, limit: int = 5) -> list[str]:
+    """Return the first rejections of an ingest, one located line each."""
+    lines = [f"  {rejection}" for rejection in summary.rejection_examples[:limit]]
+    if lines and summary.rejected > len(lines):
+        lines.append(
+            f"  … and {summary.rejected - len(lines):,} more (all kept in the store's rejections table)"
+        )
+    return (["Rejected input (first ones):"] + lines) if lines else []
 
 
 def entities_table(rows: list[EntitySummary]) -> Table:

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import httpx
 import numpy as np
+import pandas as pd
 
 from stackmeter.analysis.overload import (
     check_share,
@@ -141,7 +142,9 @@ def ingest(
         examples.extend(parsed.rejections[: REJECTION_EXAMPLES - len(examples)])
         if samples.size:
             totals["files_with_samples"] += 1
-            entities.update(np.unique(samples.entity).tolist())
+            entities.update(entity.entity for entity in parsed.entities)
+            if not parsed.entities:
+                entities.update(pd.unique(samples.entity).tolist())
             lo, hi = samples.ts.min(), samples.ts.max()
             first_ts = lo if first_ts is None else min(first_ts, lo)
             last_ts = hi if last_ts is None else max(last_ts, hi)

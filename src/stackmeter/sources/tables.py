@@ -51,7 +51,8 @@ def split_table(raw: bytes, origin: str, separator: bytes, skip_space: bool = Fa
     Lines whose field count differs from the header's are rejected whole; empty lines are not
     data and are skipped. The split is vectorised: bad lines cost extra only when present.
     """
-    raw = raw.replace(b"\r\n", b"\n")
+    if b"\r" in raw:
+        raw = raw.replace(b"\r\n", b"\n")
     header_end = raw.find(b"\n")
     header_bytes = raw if header_end < 0 else raw[:header_end]
     header = [name.strip() for name in header_bytes.decode("utf-8", "replace").split(separator.decode())]

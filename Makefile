@@ -1,0 +1,32 @@
+# Everything a fresh Debian machine with Python 3.11 needs: `make demo`, `make test`, `make bench`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench system-deps clean
+
+$(VENV)/.installed: pyproject.toml
+	scripts/make-venv.sh $(PYTHON) $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/stackmeter demo
+
+system-deps:
+	scripts/install-test-deps.sh
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
+
+test: $(VENV)/.installed system-deps lint
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/overload.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
