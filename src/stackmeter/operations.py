@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -9,6 +10,7 @@ from importlib import resources as package_resources
 from pathlib import Path
 from typing import NamedTuple
 
+import httpx
 import numpy as np
 import pandas as pd
 
@@ -20,7 +22,8 @@ from stackmeter.analysis.overload import (
     summarize_multi_resource,
     summarize_overload,
 )
-from stackmeter.analysis.pairing import ACTIONS, DEFAULT_TIMEOUT_S, pair_operations
+from stackmeter.analysis.pairing import ACTIONS, pair_operations
+from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S as OPERATION_TIMEOUT_S
 from stackmeter.analysis.windows import check_timescale, parse_timescales
 from stackmeter.errors import ConfigError, SourceUnavailable, UnknownEntity
 from stackmeter.models import (
@@ -37,13 +40,19 @@ from stackmeter.models import (
     Parsed,
     Rejection,
     Samples,
+    TargetStatus,
     no_samples,
 )
 from stackmeter.sources import TRACE_FORMATS
 from stackmeter.sources.amqp import BusConsumer
+from stackmeter.sources.node_exporter import HostRules
 from stackmeter.sources.notifications import parse_message, read_jsonl
+from stackmeter.sources.prometheus import NODE_EXPORTER_QUERIES, ResourceQuery, fetch_utilization
+from stackmeter.sources.scrape import DEFAULT_TIMEOUT_S as SCRAPE_TIMEOUT_S
+from stackmeter.sources.scrape import Target, scrape_round
 from stackmeter.store import Store
 from stackmeter.store import events as event_store
+from stackmeter.store.targets import read_target_statuses, write_target_statuses
 
 # Files are written in batches of about this many samples: each batch is one transaction.
 BATCH_SAMPLES = 1_000_000
@@ -346,7 +355,7 @@ def operation_timings(
     timescale: str = "1h",
     operation: str | None = None,
     by: str | None = None,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = OPERATION_TIMEOUT_S,
     as_of: pd.Timestamp | None = None,
     top_failures: int = 10,
 ) -> OperationTimings:
@@ -388,3 +397,131 @@ def dead_letters(store: Store, limit: int | None = 50) -> tuple[int, list[DeadLe
     """Return how many dead letters the store keeps and the latest ``limit`` of them."""
     _, count = event_store.count_notifications(store.connection)
     return count, event_store.read_dead_letters(store.connection, limit)
+
+
+# -- live collection: exporters and Prometheus-compatible servers ----------------------------
+
+
+class CollectSummary(NamedTuple):
+    """What a collection run did so far: rounds, samples added, failures, and each target's status."""
+
+    rounds: int
+    samples_added: int
+    duplicates: int
+    rejected: int
+    statuses: tuple[TargetStatus, ...]
+    stopped: bool = False
+
+
+def collect(
+    store: Store,
+    targets: list[Target],
+    every_s: float = 15.0,
+    for_s: float | None = None,
+    timeout_s: float | None = None,
+    rules: HostRules = HostRules(),
+    stop: threading.Event | None = None,
+    on_round: Callable[[CollectSummary], None] | None = None,
+    transport=None,
+) -> CollectSummary:
+    """Scrape ``targets`` every ``every_s`` seconds into ``store`` until ``for_s`` elapses or ``stop`` is set.
+
+    Each round is written as one batch, with the status of every target; a target that is down
+    becomes a gap and a status, and is retried with backoff without holding up the others. When
+    ``stop`` is set (the CLI sets it on Ctrl-C or SIGTERM) the round under way finishes and is
+    written before returning.
+
+    :param timeout_s: per scrape; at most ``every_s`` by default (and at most 10 s)
+    :param on_round: called after each round with the summary so far (a live status line)
+    """
+    if every_s <= 0:
+        raise ConfigError(f"--every must be positive, got {every_s} s")
+    if for_s is not None and for_s <= 0:
+        raise ConfigError(f"--for must be positive, got {for_s} s")
+    timeout_s = min(every_s, SCRAPE_TIMEOUT_S) if timeout_s is None else timeout_s
+    stop = stop or threading.Event()
+    statuses: dict[str, TargetStatus] = {}
+    states: dict = {}
+    totals: Counter = Counter()
+    started = time.monotonic()
+    rounds = 0
+    while True:
+        parts, statuses, states = scrape_round(
+            targets, statuses, states, every_s, timeout_s, rules, transport
+        )
+        if parts:
+            result = store.write_parsed(parts, source="collect")
+            totals.update(added=result.samples_added, duplicates=result.duplicates, rejected=result.rejected)
+        write_target_statuses(store, statuses.values())
+        rounds += 1
+        summary = CollectSummary(
+            rounds, totals["added"], totals["duplicates"], totals["rejected"], tuple(statuses.values())
+        )
+        if on_round:
+            on_round(summary)
+        next_round = rounds * every_s
+        if for_s is not None and next_round >= for_s:
+            return summary
+        if stop.is_set() or stop.wait(max(0.0, next_round - (time.monotonic() - started))):
+            return summary._replace(stopped=True)
+
+
+def list_sources(store: Store) -> list[TargetStatus]:
+    """Return the status of every exporter target collected into ``store``."""
+    return read_target_statuses(store)
+
+
+def ingest_prometheus(
+    store: Store,
+    url: str,
+    start: np.datetime64,
+    end: np.datetime64,
+    step_s: float = 300.0,
+    queries: Mapping[str, ResourceQuery] | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout_s: float = 60.0,
+    rate_window_s: float | None = None,
+    retries: int = 2,
+    transport=None,
+) -> IngestSummary:
+    """Read host utilization from a Prometheus-compatible server into ``store`` as one atomic batch.
+
+    :param url: the API root, e.g. ``http://prometheus:9090`` or ``http://mimir/prometheus``
+    :param queries: PromQL per resource; the node_exporter mapping by default
+    :param headers: sent with every request (e.g. ``X-Scope-OrgID`` for Mimir, ``Authorization``)
+    """
+    start_s = _epoch_s(start)
+    end_s = _epoch_s(end)
+    with httpx.Client(timeout=timeout_s, headers=dict(headers or {}), transport=transport) as client:
+        parsed = fetch_utilization(
+            client,
+            url,
+            start_s,
+            end_s,
+            step_s,
+            NODE_EXPORTER_QUERIES if queries is None else queries,
+            rate_window_s=rate_window_s,
+            retries=retries,
+        )
+    result = store.write_parsed([parsed], source="prometheus")
+    samples = parsed.samples
+    reasons = Counter(rejection.reason for rejection in parsed.rejections)
+    return IngestSummary(
+        trace_format="prometheus",
+        files=1,
+        files_with_samples=int(samples.size > 0),
+        entities=len(np.unique(samples.entity)) if samples.size else 0,
+        samples_read=samples.size,
+        samples_added=result.samples_added,
+        duplicates=result.duplicates,
+        rejected=len(parsed.rejections),
+        rejected_by_reason=dict(reasons.most_common()),
+        rejection_examples=parsed.rejections[:REJECTION_EXAMPLES],
+        first_ts=samples.ts.min() if samples.size else None,
+        last_ts=samples.ts.max() if samples.size else None,
+        batches=1,
+    )
+
+
+def _epoch_s(value: np.datetime64) -> float:
+    return float(np.datetime64(value, "ns").astype(np.int64)) / 1e9

@@ -1,8 +1,8 @@
 import pytest
-from tests.rabbitmq_server import free_port
 
 from stackmeter.errors import ConfigError, SourceUnavailable
 from stackmeter.sources.amqp import Backoff, BusConsumer
+from tests.rabbitmq_server import free_port
 
 
 def test_queues_are_named_as_openstack_names_them():

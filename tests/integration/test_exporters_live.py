@@ -1,0 +1,417 @@
+"""Real node_exporter and Prometheus on loopback ports of their own: load we make must show as we made it.
+
+Install the servers with ``scripts/install-test-deps.sh``. With CI=true a server that cannot start
+fails the test; elsewhere it skips.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from stackmeter import operations
+from stackmeter.sources.exposition import CounterState
+from stackmeter.sources.node_exporter import DEFAULT_DISK_EXCLUDE, HostRules, parse_node_exporter
+from stackmeter.store import open_store
+
+pytestmark = pytest.mark.integration
+
+COLLECTORS = ["--collector.disable-defaults"] + [
+    f"--collector.{name}" for name in ("cpu", "meminfo", "diskstats", "netdev", "netclass", "uname")
+]
+
+
+def require(condition: bool, why: str) -> None:
+    """Skip when ``condition`` fails, except in CI, where a missing server is a failure."""
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, log: Path, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            require(False, f"{process.args[0]} exited with {process.returncode}: {log.read_text()[-500:]}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    require(False, f"{url} not ready after {seconds} s: {log.read_text()[-500:]}")
+
+
+def start(command: list[str], ready_url: str, log: Path) -> subprocess.Popen:
+    require(
+        shutil.which(command[0]) is not None, f"{command[0]} is not installed (scripts/install-test-deps.sh)"
+    )
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_until_ready(ready_url, process, log)
+    except BaseException:
+        stop(process)
+        raise
+    return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def node_exporter(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("node_exporter") / "log"
+    command = ["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{port}", *COLLECTORS]
+    url = f"http://127.0.0.1:{port}/metrics"
+    process = start(command, url, log)
+    yield url
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def prometheus(node_exporter, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("prometheus")
+    config = folder / "prometheus.yml"
+    target = node_exporter.split("//")[1].split("/")[0]
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            global:
+              scrape_interval: 1s
+              evaluation_interval: 1s
+            scrape_configs:
+              - job_name: node
+                static_configs:
+                  - targets: ["{target}"]
+            """
+        )
+    )
+    port = free_port()
+    command = [
+        "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={folder / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    process = start(command, f"http://127.0.0.1:{port}/-/ready", folder / "log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_scrapes(url, 3)
+        yield url
+    finally:
+        stop(process)
+
+
+def wait_for_scrapes(url: str, count: int, seconds: float = 20.0) -> None:
+    """Wait until Prometheus holds ``count`` scrapes of its target, so that rate() has data."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        answer = httpx.get(f"{url}/api/v1/query", params={"query": "count_over_time(up[1m])"}).json()
+        result = answer["data"]["result"]
+        if result and float(result[0]["value"][1]) >= count:
+            return
+        time.sleep(0.5)
+    require(False, f"Prometheus at {url} did not scrape its target {count} times in {seconds} s")
+
+
+def scrape(url: str, previous: CounterState, rules: HostRules = HostRules()):
+    started_ns = time.time_ns()
+    body = httpx.get(url, timeout=5.0).content
+    return parse_node_exporter(body, started_ns, previous, url, rules)
+
+
+def by_resource(parsed) -> dict[str, tuple[float, float]]:
+    s = parsed.samples
+    return {r: (u, c) for r, u, c in zip(s.resource, s.used, s.capacity, strict=True)}
+
+
+def read_proc_stat() -> tuple[int, float]:
+    """(CPU count, busy CPU seconds summed over CPUs) from /proc/stat, as the kernel counts them."""
+    hertz = os.sysconf("SC_CLK_TCK")
+    cpus, busy = 0, 0.0
+    for line in Path("/proc/stat").read_text().splitlines():
+        if re.match(r"cpu\d+ ", line):
+            fields = [int(x) for x in line.split()[1:]]
+            cpus += 1
+            # user nice system idle iowait irq softirq steal (guest is inside user)
+            busy += sum(fields[:8]) - fields[3] - fields[4]
+    return cpus, busy / hertz
+
+
+def read_io_ticks_s() -> dict[str, float]:
+    """Seconds each block device had I/O in flight (field 13 of /proc/diskstats, in ms)."""
+    ticks = {}
+    for line in Path("/proc/diskstats").read_text().splitlines():
+        fields = line.split()
+        if not re.fullmatch(DEFAULT_DISK_EXCLUDE, fields[2]):
+            ticks[fields[2]] = int(fields[12]) / 1000
+    return ticks
+
+
+def burn_one_core() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+# Writes 8 MiB blocks round a 128 MiB file and syncs each, bypassing the page cache where it can.
+DISK_WRITER = """\
+import mmap, os, sys
+size = 8 << 20
+buffer = mmap.mmap(-1, size)
+buffer.write(os.urandom(size))
+try:
+    fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o600)
+    os.pwrite(fd, buffer, 0)
+except OSError:
+    fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o600)
+block = 0
+while True:
+    os.pwrite(fd, buffer, (block % 16) * size)
+    os.fsync(fd)
+    block += 1
+"""
+
+
+def test_cpu_and_disk_move_with_the_load_we_make(node_exporter, tmp_path):
+    _, state = scrape(node_exporter, CounterState())
+    time.sleep(1.0)
+    quiet, state = scrape(node_exporter, state)
+    assert set(by_resource(quiet)) >= {"cpu", "memory", "disk"}
+
+    burner = burn_one_core()
+    writer = subprocess.Popen([sys.executable, "-c", DISK_WRITER, str(tmp_path / "load.bin")])
+    try:
+        time.sleep(0.5)  # let the load settle
+        _, state = scrape(node_exporter, state)
+        cpus, busy_before = read_proc_stat()
+        ticks_before, t_before = read_io_ticks_s(), time.monotonic()
+        time.sleep(3.0)
+        loaded, state = scrape(node_exporter, state)
+        _, busy_after = read_proc_stat()
+        ticks_after, t_after = read_io_ticks_s(), time.monotonic()
+    finally:
+        for process in (burner, writer):
+            process.kill()
+            process.wait()
+
+    elapsed_s = t_after - t_before
+    got = by_resource(loaded)
+    busy_cores, capacity = got["cpu"]
+    # Capacity is the CPU count the kernel lists.
+    assert capacity == cpus
+    # One process spinning: at least 0.8 of a core is busy, whatever else the machine runs.
+    assert busy_cores >= 0.8
+    # The kernel's own count over the same interval agrees within 0.2 cores (the reads are
+    # a few ms apart from the scrapes).
+    assert busy_cores == pytest.approx((busy_after - busy_before) / elapsed_s, abs=0.2)
+
+    disk_busy, disk_capacity = got["disk"]
+    kernel_busiest = max((ticks_after[d] - ticks_before[d]) / elapsed_s for d in ticks_after)
+    assert disk_capacity == 1.0
+    # Writing 8 MiB blocks with fsync in a loop keeps a disk busy: at least 10 % of the time
+    # (about 35-85 % when the machine is otherwise quiet).
+    assert disk_busy >= 0.10
+    # The kernel's busiest device over the same interval agrees within 0.1.
+    assert disk_busy == pytest.approx(kernel_busiest, abs=0.1)
+
+    memory_used, memory_total = got["memory"]
+    meminfo = dict(re.findall(r"^(\w+):\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE))
+    assert memory_total == int(meminfo["MemTotal"]) * 1024
+    # Memory moves between the scrape and this read by other processes: within 5 % of the total.
+    used_now = (int(meminfo["MemTotal"]) - int(meminfo["MemAvailable"])) * 1024
+    assert memory_used == pytest.approx(used_now, abs=0.05 * memory_total)
+
+
+def test_prometheus_agrees_with_direct_collection(node_exporter, prometheus):
+    step_s = 2.0
+    burner = burn_one_core()
+    direct = []
+    try:
+        time.sleep(1.0)
+        _, state = scrape(node_exporter, CounterState())
+        for _ in range(5):
+            time.sleep(step_s)
+            parsed, state = scrape(node_exporter, state)
+            direct.append(parsed)
+    finally:
+        burner.kill()
+        burner.wait()
+    time.sleep(1.5)  # Prometheus has scraped every second: let it catch up
+    first = direct[0].samples.ts[0]
+    last = direct[-1].samples.ts[0]
+    with open_store(":memory:") as store:
+        summary = operations.ingest_prometheus(store, prometheus, first, last, step_s, rate_window_s=3.0)
+        host = direct[0].entities[0].entity
+        assert summary.samples_added > 0 and store.has_entity(host)  # named by nodename both ways
+        via_prometheus = {r: store.read_series(host, r) for r in ("cpu", "memory", "disk")}
+
+    def direct_mean(resource: str) -> float:
+        return float(np.mean([by_resource(p)[resource][0] for p in direct]))
+
+    # Busy cores: Prometheus rates over 3 s windows at 1 s scrapes, ours over 2 s between our own
+    # scrapes; the means over the same 10 s agree within 0.25 cores.
+    assert via_prometheus["cpu"].size >= 4
+    assert float(np.mean(via_prometheus["cpu"].used)) == pytest.approx(direct_mean("cpu"), abs=0.25)
+    assert set(via_prometheus["cpu"].capacity) == {by_resource(direct[0])["cpu"][1]}
+    # Memory within 2 % of the total, disk busy within 0.1.
+    total = by_resource(direct[0])["memory"][1]
+    assert float(np.mean(via_prometheus["memory"].used)) == pytest.approx(
+        direct_mean("memory"), abs=0.02 * total
+    )
+    assert set(via_prometheus["memory"].capacity) == {total}
+    assert float(np.mean(via_prometheus["disk"].used)) == pytest.approx(direct_mean("disk"), abs=0.1)
+
+
+# A scrape from inside a network namespace: when it started, the kernel's receive byte count of
+# one interface at that moment, then the exposition.
+SCRAPE_IN_NAMESPACE = """\
+import sys, time, urllib.request
+device = sys.argv[2]
+started_ns = time.time_ns()
+dev = open("/proc/net/dev").read()
+rx = next(line.split(":")[1].split()[0] for line in dev.splitlines() if line.strip().startswith(device + ":"))
+body = urllib.request.urlopen(sys.argv[1], timeout=5).read()
+sys.stdout.buffer.write(f"{started_ns} {rx}\\n".encode() + body)
+"""
+
+# Sends UDP datagrams of a fixed size at a fixed rate for a fixed time.
+PACED_SENDER = """\
+import socket, sys, time
+address, per_s, size, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+payload, sent, start = b"x" * size, 0, time.monotonic()
+while (elapsed := time.monotonic() - start) < seconds:
+    while sent < int(elapsed * per_s):
+        sender.sendto(payload, (address, 9))
+        sent += 1
+    time.sleep(0.002)
+print(sent)
+"""
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def veth_pair():
+    """Two network namespaces of our own joined by a veth pair: (receiver ns, sender ns, device, address)."""
+    is_root = os.geteuid() == 0
+    if not is_root and os.environ.get("CI") != "true":
+        pytest.skip("network namespaces need root")
+    require(is_root and shutil.which("ip") is not None, "network namespaces need root and iproute2")
+    receiver, sender = f"smrx{os.getpid()}", f"smtx{os.getpid()}"
+    try:
+        ip("netns", "add", receiver)
+        ip("netns", "add", sender)
+        ip("-n", receiver, "link", "add", "smx0", "type", "veth", "peer", "name", "smx1", "netns", sender)
+        ip("-n", receiver, "addr", "add", "10.213.7.1/30", "dev", "smx0")
+        ip("-n", sender, "addr", "add", "10.213.7.2/30", "dev", "smx1")
+        for namespace, device in ((receiver, "smx0"), (sender, "smx1")):
+            ip("-n", namespace, "link", "set", "lo", "up")
+            ip("-n", namespace, "link", "set", device, "up")
+    except subprocess.CalledProcessError as exc:
+        subprocess.run(["ip", "netns", "del", receiver], capture_output=True)
+        subprocess.run(["ip", "netns", "del", sender], capture_output=True)
+        require(False, f"cannot create network namespaces: {exc.stderr.decode().strip()}")
+    yield receiver, sender, "smx0", "10.213.7.1"
+    subprocess.run(["ip", "netns", "del", receiver], capture_output=True)
+    subprocess.run(["ip", "netns", "del", sender], capture_output=True)
+
+
+def scrape_in(namespace: str, url: str, device: str, previous: CounterState):
+    answer = subprocess.run(
+        ["ip", "netns", "exec", namespace, sys.executable, "-c", SCRAPE_IN_NAMESPACE, url, device],
+        check=True,
+        capture_output=True,
+        timeout=10,
+    ).stdout
+    first_line, body = answer.split(b"\n", 1)
+    started_ns, rx_bytes = (int(field) for field in first_line.split())
+    parsed, state = parse_node_exporter(body, started_ns, previous, url)
+    return parsed, state, started_ns, rx_bytes
+
+
+def test_network_follows_traffic_sent_at_a_known_rate(veth_pair, tmp_path):
+    receiver, sender, device, address = veth_pair
+    require(shutil.which("prometheus-node-exporter") is not None, "prometheus-node-exporter is not installed")
+    url = "http://127.0.0.1:9100/metrics"  # the receiver namespace's own loopback
+    log = tmp_path / "node_exporter.log"
+    with log.open("wb") as output:
+        exporter = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                receiver,
+                "prometheus-node-exporter",
+                "--web.listen-address=127.0.0.1:9100",
+            ]
+            + COLLECTORS,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    per_s, payload_bytes, seconds = 2_000, 1_000, 5.0
+    # On the wire each datagram is an Ethernet frame: 14 + IPv4 20 + UDP 8 + payload.
+    expected_bytes_s = per_s * (14 + 20 + 8 + payload_bytes)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                _, state, *_ = scrape_in(receiver, url, device, CounterState())
+                break
+            except subprocess.CalledProcessError:
+                require(
+                    time.monotonic() < deadline and exporter.poll() is None,
+                    f"node_exporter: {log.read_text()}",
+                )
+                time.sleep(0.2)
+        traffic = subprocess.Popen(
+            ["ip", "netns", "exec", sender, sys.executable, "-c", PACED_SENDER]
+            + [address, str(per_s), str(payload_bytes), str(seconds)],
+            stdout=subprocess.PIPE,
+        )
+        time.sleep(1.0)
+        _, state, t0_ns, rx0 = scrape_in(receiver, url, device, state)
+        time.sleep(3.0)
+        parsed, state, t1_ns, rx1 = scrape_in(receiver, url, device, state)
+        traffic.wait(timeout=10)
+    finally:
+        stop(exporter)
+    used, capacity = by_resource(parsed)["network"]
+    speed_mbit = int(
+        subprocess.run(
+            ["ip", "netns", "exec", receiver, "cat", f"/sys/class/net/{device}/speed"], capture_output=True
+        ).stdout
+    )
+    assert capacity == speed_mbit * 1e6 / 8  # the veth's speed, as sysfs gives it
+    # The kernel's own byte count over the same interval agrees within 3 %.
+    assert used == pytest.approx((rx1 - rx0) / ((t1_ns - t0_ns) / 1e9), rel=0.03)
+    # And the rate we sent at, within 10 % (pacing by a Python loop on a shared machine).
+    assert used == pytest.approx(expected_bytes_s, rel=0.10)
