@@ -13,6 +13,7 @@ from stackmeter.models import (
     Samples,
     StoreStatus,
     WindowCounts,
+    WindowUtilization,
     WriteResult,
 )
 
@@ -38,6 +39,20 @@ class Store(Protocol):
         self, entity: str, resource: str, start: np.datetime64 | None = None, end: np.datetime64 | None = None
     ) -> Samples:
         """One entity's samples of one resource, in time order."""
+
+    def read_window_utilization(
+        self,
+        timescale: str,
+        resource: str,
+        threshold: float,
+        entities: list[str],
+        first_window: np.datetime64 | None = None,
+        last_window: np.datetime64 | None = None,
+    ) -> WindowUtilization:
+        """Per (entity, window) of the entities asked: sample counts, mean and max utilization."""
+
+    def reader(self, project: str | None = None) -> Store:
+        """A store for one thread or request, seeing only ``project``'s entities when given."""
 
     def has_entity(self, entity: str) -> bool:
         """Whether the store knows ``entity``."""
