@@ -57,6 +57,9 @@ class Store(Protocol):
     def has_entity(self, entity: str) -> bool:
         """Whether the store knows ``entity``."""
 
+    def read_last_batch(self) -> int:
+        """The id of the last batch written: changes whenever data lands."""
+
     def read_status(self) -> StoreStatus:
         """Size and freshness."""
 

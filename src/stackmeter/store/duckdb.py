@@ -434,6 +434,10 @@ class DuckDBStore:
             self._con.execute("SELECT count(*) FROM entities WHERE entity = ?", [entity]).fetchall()[0][0] > 0
         )
 
+    def read_last_batch(self) -> int:
+        """Return the id of the last batch written (0 before any): it changes whenever data lands."""
+        return self._con.execute("SELECT coalesce(max(batch_id), 0) FROM batches").fetchall()[0][0]
+
     def read_status(self) -> StoreStatus:
         """Return the size and freshness of the store."""
         entities, samples, batches, rejected, last = self._con.execute(
