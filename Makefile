@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/stackmeter demo
+	$(BIN)/stackmeter demo --no-serve
 
 system-deps:
 	scripts/install-test-deps.sh

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from stackmeter.models import EntitySummary, OverloadReport
+from stackmeter.models import EntitySummary, OverloadReport, Samples
 
 
 def jsonable(value):
@@ -23,8 +23,12 @@ def jsonable(value):
         return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return [jsonable(item) for item in value]
     if isinstance(value, np.datetime64):
         return format_time(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
@@ -61,6 +65,14 @@ def _csv_value(value):
     if isinstance(value, list):
         return ";".join(str(item) for item in value)
     return "" if value is None else value
+
+
+def series_rows(samples: Samples) -> list[dict]:
+    """Return samples as rows of time, used, capacity and utilization (``NaN`` when capacity is unknown)."""
+    return [
+        {"ts": ts, "used": used, "capacity": capacity, "utilization": used / capacity}
+        for ts, used, capacity in zip(samples.ts, samples.used, samples.capacity, strict=True)
+    ]
 
 
 def overload_csv(report: OverloadReport) -> str:
