@@ -209,3 +209,18 @@ def test_a_previous_state_from_the_future_gives_no_rates(two_scrapes):
 
 def test_empty_state_is_the_default():
     assert CounterState() == (None, {})
+
+
+def test_unknown_link_speed_is_unknown_capacity_not_an_error(two_scrapes):
+    first, second = (
+        text.replace(
+            'node_network_speed_bytes{device="eth0"} 1.25e+08',
+            'node_network_speed_bytes{device="eth0"} -125000',
+        )
+        for text in two_scrapes
+    )
+    _, state = parse_node_exporter(first, T0, origin=ORIGIN)
+    parsed, _ = parse_node_exporter(second, T1, state, origin=ORIGIN)
+    used, capacity = by_resource(parsed)["network"]
+    assert used == pytest.approx(30e6 / STEP_S) and math.isnan(capacity)
+    assert parsed.rejections == ()

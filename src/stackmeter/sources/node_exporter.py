@@ -84,7 +84,8 @@ def convert_node_exporter(
     invalid: set[str] = set()
     for name in NAMES:
         before = len(rejections)
-        valid[name], dropped = pick_valid(exposition, name, rejections)
+        # node_exporter gives -1 Mbit/s (as bytes) for a link whose speed the kernel does not know
+        valid[name], dropped = pick_valid(exposition, name, rejections, negative_ok=name == NET_SPEED)
         duplicates += dropped
         if len(rejections) > before:
             invalid.add(name)
