@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import signal
@@ -21,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from stackmeter import operations
-from stackmeter.errors import ConfigError, StackmeterError
+from stackmeter.errors import ConfigError, StackmeterError, StoreError
 from stackmeter.formatting import (
     collect_status_line,
     entities_table,
@@ -370,9 +371,10 @@ def collect(
     previous = {
         signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)
     }
+    location = load_settings(store=store).store
     try:
         with (
-            _store(store) as opened,
+            _store(location) as opened,
             _errors(),
             Live(console=err, transient=True, auto_refresh=False) as live,
         ):
@@ -382,6 +384,10 @@ def collect(
                 if not err.is_terminal:
                     err.print(collect_status_line(summary), markup=False, highlight=False)
 
+            if location != ":memory:":
+                # Hold the store only while writing a round, so `stackmeter sources` can read it.
+                opened.close()
+                opened = functools.partial(_open_shared, location)
             summary = operations.collect(opened, targets, every_s, for_s, timeout_s, rules, stop, show)
     finally:
         for signum, handler in previous.items():
@@ -405,8 +411,13 @@ def sources(store: str = StoreOption, as_json: bool = JsonOption, as_csv: bool =
 
         stackmeter sources --store cloud.duckdb
     """
-    with _store(store) as opened, _errors():
-        statuses = operations.list_sources(opened)
+    with _errors():
+        opened = _open_shared(load_settings(store=store).store)
+    try:
+        with _errors():
+            statuses = operations.list_sources(opened)
+    finally:
+        opened.close()
     rows = target_rows(statuses, time.time_ns())
     if as_json:
         out.print_json(to_json(rows))
@@ -480,3 +491,15 @@ def _regex(text: str, option: str) -> str:
     except re.error as exc:
         raise ConfigError(f"{option}: {text!r} is not a regular expression: {exc}") from exc
     return text
+
+
+def _open_shared(location: str, attempts: int = 30) -> Store:
+    """Open a store that another stackmeter (a running collect) may hold for a moment."""
+    for attempt in range(attempts):
+        try:
+            return open_store(location)
+        except StoreError as exc:
+            if "lock" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import resources as package_resources
 from pathlib import Path
 from typing import NamedTuple
@@ -261,7 +262,7 @@ class CollectSummary(NamedTuple):
 
 
 def collect(
-    store: Store,
+    store: Store | Callable[[], Store],
     targets: list[Target],
     every_s: float = 15.0,
     for_s: float | None = None,
@@ -278,6 +279,8 @@ def collect(
     ``stop`` is set (the CLI sets it on Ctrl-C or SIGTERM) the round under way finishes and is
     written before returning.
 
+    :param store: a store, or a function that opens one: then it is opened for each round's write
+        and closed after, so that other processes (``stackmeter sources``) can read it between rounds
     :param timeout_s: per scrape; at most ``every_s`` by default (and at most 10 s)
     :param on_round: called after each round with the summary so far (a live status line)
     """
@@ -296,10 +299,13 @@ def collect(
         parts, statuses, states = scrape_round(
             targets, statuses, states, every_s, timeout_s, rules, transport
         )
-        if parts:
-            result = store.write_parsed(parts, source="collect")
-            totals.update(added=result.samples_added, duplicates=result.duplicates, rejected=result.rejected)
-        write_target_statuses(store, statuses.values())
+        with _round_store(store) as opened:
+            if parts:
+                result = opened.write_parsed(parts, source="collect")
+                totals.update(
+                    added=result.samples_added, duplicates=result.duplicates, rejected=result.rejected
+                )
+            write_target_statuses(opened, statuses.values())
         rounds += 1
         summary = CollectSummary(
             rounds, totals["added"], totals["duplicates"], totals["rejected"], tuple(statuses.values())
@@ -311,6 +317,18 @@ def collect(
             return summary
         if stop.is_set() or stop.wait(max(0.0, next_round - (time.monotonic() - started))):
             return summary._replace(stopped=True)
+
+
+@contextlib.contextmanager
+def _round_store(store: Store | Callable[[], Store]) -> Iterator[Store]:
+    if not callable(store):
+        yield store
+        return
+    opened = store()
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 def list_sources(store: Store) -> list[TargetStatus]:
