@@ -153,8 +153,10 @@ def scrape_round(
     so its next good scrape starts afresh and the missed interval stays a gap, and the failure is
     returned as a rejection naming the target. Other targets are unaffected.
     """
-    now_ns = clock_ns()
-    due = [t for t in targets if statuses.get(t.url, _new_status(t)).next_attempt_ns <= now_ns]
+    # Due within half a round: a retry planned from a scrape that started a few ms into its round
+    # must not slip a whole round.
+    due_by_ns = clock_ns() + int(every_s * 1e9 / 2)
+    due = [t for t in targets if statuses.get(t.url, _new_status(t)).next_attempt_ns <= due_by_ns]
     statuses = {t.url: statuses.get(t.url, _new_status(t)) for t in targets}
     states = dict(states)
     parts = []
