@@ -18,6 +18,7 @@ from stackmeter.sources.prometheus import (
     ResourceQuery,
     fetch_query_range,
     fetch_utilization,
+    load_queries,
     plan_chunks,
 )
 
@@ -298,3 +299,36 @@ def test_unknown_resource_is_a_config_error():
         fetch_utilization(
             client_for(respond(httpx.Response(200))), URL, 0, 60, 60, {"gpu": ResourceQuery("q", 1)}
         )
+
+
+def test_queries_file_overrides_some_resources(tmp_path):
+    path = tmp_path / "queries.toml"
+    path.write_text(
+        "[queries.network]\n"
+        "used = 'max by (instance) (rate(node_network_receive_bytes_total{device=\"bond0\"}[$window]))'\n"
+        "capacity = 2.5e9\n"
+        "[queries.disk]\n"
+        "capacity = 'vector(1)'\n"
+        "[queries]\n"
+        "memory = false\n"
+    )
+    queries = load_queries(path)
+    assert set(queries) == {"cpu", "disk", "network"}
+    assert queries["cpu"] == NODE_EXPORTER_QUERIES["cpu"]
+    assert queries["network"].capacity == 2.5e9 and 'device="bond0"' in queries["network"].used
+    assert queries["disk"] == ResourceQuery(NODE_EXPORTER_QUERIES["disk"].used, "vector(1)")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[queries.gpu]\nused = 'x'\n", "unknown resource 'gpu'"),
+        ("[queries.cpu]\nused = 3\n", r"needs used = 'PromQL'"),
+        ("[queries.cpu\n", "cannot read queries file"),
+    ],
+)
+def test_bad_queries_files_are_config_errors(tmp_path, text, message):
+    path = tmp_path / "queries.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_queries(path)
