@@ -32,10 +32,14 @@ class Target(NamedTuple):
 
 
 class Fetched(NamedTuple):
-    """The answer of one scrape: the body and its content type, or the error; when it started."""
+    """The answer of one scrape: the body and its content type, or the error, and when it happened.
+
+    ``scraped_ns`` is the middle of the request for an answer (the exporter reads its counters
+    somewhere in between; the middle halves the error on a loaded machine), its start for a failure.
+    """
 
     target: Target
-    started_ns: int
+    scraped_ns: int
     body: bytes | None
     content_type: str
     error: str | None
@@ -95,7 +99,8 @@ async def _fetch_one(client: httpx.AsyncClient, target: Target, clock_ns) -> Fet
     if response.status_code != 200:
         excerpt = " ".join(response.text[:120].split())
         return Fetched(target, started_ns, None, "", f"HTTP {response.status_code}: {excerpt}")
-    return Fetched(target, started_ns, response.content, response.headers.get("content-type", ""), None)
+    scraped_ns = (started_ns + clock_ns()) // 2
+    return Fetched(target, scraped_ns, response.content, response.headers.get("content-type", ""), None)
 
 
 def parse_fetched(
@@ -111,8 +116,8 @@ def parse_fetched(
     origin = fetched.target.url
     if fetched.target.exporter == "libvirt":
         host = instance_of(origin).rsplit(":", 1)[0]
-        return parse_libvirt(fetched.body, fetched.started_ns, previous, origin, host, openmetrics)
-    return parse_node_exporter(fetched.body, fetched.started_ns, previous, origin, rules, openmetrics)
+        return parse_libvirt(fetched.body, fetched.scraped_ns, previous, origin, host, openmetrics)
+    return parse_node_exporter(fetched.body, fetched.scraped_ns, previous, origin, rules, openmetrics)
 
 
 def update_status(status: TargetStatus, fetched: Fetched, every_s: float, samples: int = 0) -> TargetStatus:
@@ -120,8 +125,8 @@ def update_status(status: TargetStatus, fetched: Fetched, every_s: float, sample
     if fetched.error is None:
         return status._replace(
             state=UP,
-            last_attempt_ns=fetched.started_ns,
-            last_success_ns=fetched.started_ns,
+            last_attempt_ns=fetched.scraped_ns,
+            last_success_ns=fetched.scraped_ns,
             failures=0,
             next_attempt_ns=0,
             samples=status.samples + samples,
@@ -130,10 +135,10 @@ def update_status(status: TargetStatus, fetched: Fetched, every_s: float, sample
     backoff_s = min(every_s * 2 ** (failures - 1), max(MAX_BACKOFF_S, every_s))
     return status._replace(
         state=DOWN,
-        last_attempt_ns=fetched.started_ns,
+        last_attempt_ns=fetched.scraped_ns,
         last_error=fetched.error,
         failures=failures,
-        next_attempt_ns=fetched.started_ns + int(backoff_s * 1e9),
+        next_attempt_ns=fetched.scraped_ns + int(backoff_s * 1e9),
     )
 
 
