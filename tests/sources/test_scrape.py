@@ -10,11 +10,13 @@ import pytest
 
 from stackmeter.errors import ConfigError
 from stackmeter.models import DOWN, PENDING, UP, TargetStatus
+from stackmeter.sources.exposition import CounterState
 from stackmeter.sources.scrape import (
     SCRAPE_FAILED,
     Fetched,
     Target,
     fetch_expositions,
+    parse_fetched,
     parse_targets,
     scrape_round,
     update_status,
@@ -204,3 +206,37 @@ def test_bad_target_lines_are_config_errors(tmp_path, line):
 def test_no_targets_is_a_config_error():
     with pytest.raises(ConfigError, match="no targets"):
         parse_targets([])
+
+
+def test_openmetrics_answers_are_parsed_as_openmetrics():
+    body = (LIBVIRT + "# EOF\n").encode()
+    fetched = Fetched(
+        Target("http://vms:9177/metrics", "libvirt"), 0, body, "application/openmetrics-text", None
+    )
+    parsed, state = parse_fetched(fetched, CounterState())
+    assert "memory" in set(parsed.samples.resource) and state.values
+    cut = Fetched(fetched.target, 0, LIBVIRT.encode(), "application/openmetrics-text; version=1.0.0", None)
+    parsed, _ = parse_fetched(cut, CounterState())
+    assert [r.reason for r in parsed.rejections if r.reason == "exposition truncated"] == [
+        "exposition truncated"
+    ]
+
+
+def test_bad_bytes_in_an_answer_cost_only_their_line():
+    body = (
+        NODE.encode() + b'node_memory_MemAvailable_bytes{x="\xff"} 1\nnode_memory_MemAvailable_bytes 1.5e9\n'
+    )
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    parts, statuses, _ = scrape_round([Target("http://h:9100/metrics")], {}, {}, EVERY_S, transport=transport)
+    assert statuses["http://h:9100/metrics"].state == UP
+    [rejection] = [r for r in parts[0].rejections if r.reason == "invalid UTF-8"]
+    assert rejection.line == NODE.count("\n") + 1
+    assert dict(zip(parts[0].samples.resource, parts[0].samples.used, strict=True))["memory"] > 0
+
+
+def test_an_answer_cut_short_is_a_failed_scrape():
+    def cut_short(request):
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+    fetched = fetch_expositions([Target("http://h:9100/metrics")], transport=httpx.MockTransport(cut_short))
+    assert fetched[0].error.startswith("RemoteProtocolError (peer closed connection")

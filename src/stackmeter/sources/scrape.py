@@ -94,8 +94,10 @@ async def _fetch_one(client: httpx.AsyncClient, target: Target, clock_ns) -> Fet
         response = await client.get(target.url)
     except httpx.TimeoutException as exc:
         return Fetched(target, started_ns, None, "", f"timed out ({type(exc).__name__})")
-    except httpx.TransportError as exc:
+    except httpx.ConnectError as exc:
         return Fetched(target, started_ns, None, "", f"cannot connect ({exc or type(exc).__name__})")
+    except httpx.TransportError as exc:  # e.g. the answer was cut short
+        return Fetched(target, started_ns, None, "", f"{type(exc).__name__} ({exc})")
     if response.status_code != 200:
         excerpt = " ".join(response.text[:120].split())
         return Fetched(target, started_ns, None, "", f"HTTP {response.status_code}: {excerpt}")
