@@ -60,10 +60,14 @@ def load_planetlab_file(path: Path) -> Parsed:
     if not lines or not raw.strip():
         return Parsed(origin, no_samples(), rejections=(Rejection(origin, None, None, EMPTY_FILE),))
     rejections: list[Rejection] = []
-    try:
-        percent = np.array(lines).astype(np.float64)
-    except ValueError:
-        percent = _parse_lines(lines, origin, rejections)
+    if not raw.translate(None, b"0123456789\n") and b"\n\n" not in raw and not raw.startswith(b"\n"):
+        # the common case, integer percents one a line: parsed as integers, much faster
+        percent = np.array(raw.split(), dtype=np.int64).astype(np.float64)
+    else:
+        try:
+            percent = np.array(lines).astype(np.float64)
+        except ValueError:
+            percent = _parse_lines(lines, origin, rejections)
     unreported = ~np.isfinite(percent) & ~_reported(rejections, len(lines))
     for i in np.flatnonzero(unreported):
         rejections.append(

@@ -441,12 +441,18 @@ def _levels_needed(timescales: tuple[str, ...]) -> list[str]:
 
 
 def _entities_overlap(parts: list[Parsed]) -> bool:
-    seen: set = set()
+    """Whether two parts hold samples of the same entity in overlapping time ranges."""
+    spans: dict = {}
     for part in parts:
-        names = set(pd.unique(part.samples.entity))
-        if seen & names:
-            return True
-        seen |= names
+        if not part.samples.size:
+            continue
+        first, last = part.samples.ts.min(), part.samples.ts.max()
+        names = [entity.entity for entity in part.entities] or pd.unique(part.samples.entity)
+        for name in names:
+            for other_first, other_last in spans.get(name, ()):
+                if first <= other_last and other_first <= last:
+                    return True
+            spans.setdefault(name, []).append((first, last))
     return False
 
 
