@@ -40,7 +40,7 @@ from stackmeter.models import (
 from stackmeter.sources import TRACE_FORMATS
 from stackmeter.sources.node_exporter import HostRules
 from stackmeter.sources.prometheus import NODE_EXPORTER_QUERIES, ResourceQuery, fetch_utilization
-from stackmeter.sources.scrape import DEFAULT_TIMEOUT_S, Target, scrape_round
+from stackmeter.sources.scrape import DEFAULT_TIMEOUT_S, Target, check_no_credentials, scrape_round
 from stackmeter.store import Store
 from stackmeter.store.targets import read_target_statuses, write_target_statuses
 
@@ -355,6 +355,7 @@ def ingest_prometheus(
     :param queries: PromQL per resource; the node_exporter mapping by default
     :param headers: sent with every request (e.g. ``X-Scope-OrgID`` for Mimir, ``Authorization``)
     """
+    check_no_credentials(url, "--url: ")
     start_s = _epoch_s(start)
     end_s = _epoch_s(end)
     with httpx.Client(timeout=timeout_s, headers=dict(headers or {}), transport=transport) as client:

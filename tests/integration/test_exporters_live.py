@@ -23,6 +23,7 @@ import pytest
 from stackmeter import operations
 from stackmeter.sources.exposition import CounterState
 from stackmeter.sources.node_exporter import DEFAULT_DISK_EXCLUDE, HostRules, parse_node_exporter
+from stackmeter.sources.scrape import Target
 from stackmeter.store import open_store
 
 pytestmark = pytest.mark.integration
@@ -263,6 +264,21 @@ def test_cpu_and_disk_move_with_the_load_we_make(node_exporter, tmp_path):
     # Memory moves between the scrape and this read by other processes: within 5 % of the total.
     used_now = (int(meminfo["MemTotal"]) - int(meminfo["MemAvailable"])) * 1024
     assert memory_used == pytest.approx(used_now, abs=0.05 * memory_total)
+
+
+def test_collect_rounds_from_the_real_exporter(node_exporter):
+    down = f"http://127.0.0.1:{free_port()}/metrics"
+    with open_store(":memory:") as store:
+        summary = operations.collect(store, [Target(node_exporter), Target(down)], every_s=0.5, for_s=1.5)
+        statuses = {s.target: s for s in operations.list_sources(store)}
+        host = store.read_entities()[0].entity
+        cpu = store.read_series(host, "cpu")
+        memory = store.read_series(host, "memory")
+    assert summary.rounds == 3
+    assert statuses[node_exporter].state == "up" and statuses[down].state == "down"
+    assert memory.size == 3 and cpu.size == 2  # rates from the second round on
+    assert set(cpu.capacity) == {read_proc_stat()[0]}
+    assert ((cpu.used >= 0) & (cpu.used <= cpu.capacity * 1.05)).all()
 
 
 def test_prometheus_agrees_with_direct_collection(node_exporter, prometheus):

@@ -195,6 +195,12 @@ def test_targets_from_flags_and_file(tmp_path):
     ]
 
 
+def test_credentials_in_target_urls_are_refused():
+    with pytest.raises(ConfigError, match="credentials in a URL would be stored and shown"):
+        parse_targets(["http://scraper:s3cret@compute-1:9100/metrics"])
+    assert parse_targets(["http://compute-1:9100/metrics?a=b@c"])  # an @ after the host is not a password
+
+
 @pytest.mark.parametrize("line", ["compute-1:9100", "http://c:9100/metrics snmp", "http://c a b"])
 def test_bad_target_lines_are_config_errors(tmp_path, line):
     targets_file = tmp_path / "targets.txt"

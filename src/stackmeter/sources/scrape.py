@@ -63,13 +63,20 @@ def parse_targets(urls: Iterable[str] = (), targets_file: Path | None = None) ->
         if not words:
             continue
         url, exporter = words[0], (words[1] if len(words) > 1 else "node_exporter")
+        where = f"{targets_file}:{number}: " if number else ""
         if exporter not in EXPORTERS or len(words) > 2 or "://" not in url:
-            where = f"{targets_file}:{number}: " if number else ""
             raise ConfigError(f"{where}expected 'URL [{'|'.join(EXPORTERS)}]', got {line.strip()!r}")
+        check_no_credentials(url, where)
         targets.setdefault(url, Target(url, exporter))
     if not targets:
         raise ConfigError("no targets: give --target URL or --targets-file FILE")
     return list(targets.values())
+
+
+def check_no_credentials(url: str, where: str = "") -> None:
+    """Refuse a URL with a user or password in it: URLs are stored and shown in statuses and errors."""
+    if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        raise ConfigError(f"{where}credentials in a URL would be stored and shown; remove them from the URL")
 
 
 def fetch_expositions(
