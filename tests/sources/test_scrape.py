@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 
 import httpx
@@ -97,7 +98,7 @@ def test_one_round_keeps_good_targets_and_reports_each_failure():
     assert errors == {
         "http://broken:9100/metrics": "HTTP 500: collector panicked",
         "http://refused:9100/metrics": "cannot connect ([Errno 111] Connection refused)",
-        "http://slow:9100/metrics": "timed out (ReadTimeout)",
+        "http://slow:9100/metrics": "timed out after 10 s (ReadTimeout)",
         "http://html:9100/metrics": "http://html:9100/metrics: not a Prometheus exposition: over 50 bad lines",
     }
     failed = {
@@ -180,6 +181,32 @@ def test_real_sockets_refused_and_silent():
     errors = {f.target.url: f.error for f in fetched}
     assert errors[refused_url].startswith("cannot connect")
     assert errors[silent_url].startswith("timed out")
+
+
+def test_an_exporter_that_trickles_its_answer_times_out_as_a_whole():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    done = threading.Event()
+
+    def trickle():
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(4096)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n")
+            while not done.wait(0.05):  # a byte every 50 ms: never a read timeout, never an answer
+                connection.sendall(b"#")
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/metrics"
+    try:
+        [fetched] = fetch_expositions([Target(url)], timeout_s=0.4)
+    finally:
+        done.set()
+        server.join(timeout=5)
+        listener.close()
+    assert fetched.error.startswith("timed out after 0.4 s")
 
 
 def test_targets_from_flags_and_file(tmp_path):

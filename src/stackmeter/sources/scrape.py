@@ -91,16 +91,24 @@ def fetch_expositions(
 
 async def _fetch_all(targets, timeout_s, transport, clock_ns) -> list[Fetched]:
     headers = {"Accept": "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"}
-    async with httpx.AsyncClient(timeout=timeout_s, transport=transport, headers=headers) as client:
-        return list(await asyncio.gather(*(_fetch_one(client, target, clock_ns) for target in targets)))
+    # No connection limit: every target is asked at once, each within its own total timeout.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(
+        timeout=timeout_s, transport=transport, headers=headers, limits=limits
+    ) as client:
+        fetches = (_fetch_one(client, target, timeout_s, clock_ns) for target in targets)
+        return list(await asyncio.gather(*fetches))
 
 
-async def _fetch_one(client: httpx.AsyncClient, target: Target, clock_ns) -> Fetched:
+async def _fetch_one(client: httpx.AsyncClient, target: Target, timeout_s: float, clock_ns) -> Fetched:
     started_ns = clock_ns()
     try:
-        response = await client.get(target.url)
-    except httpx.TimeoutException as exc:
-        return Fetched(target, started_ns, None, "", f"timed out ({type(exc).__name__})")
+        # httpx times each read; this bounds the whole answer (an exporter that trickles bytes)
+        response = await asyncio.wait_for(client.get(target.url), timeout_s)
+    except (httpx.TimeoutException, TimeoutError) as exc:
+        return Fetched(
+            target, started_ns, None, "", f"timed out after {timeout_s:g} s ({type(exc).__name__})"
+        )
     except httpx.ConnectError as exc:
         return Fetched(target, started_ns, None, "", f"cannot connect ({exc or type(exc).__name__})")
     except httpx.TransportError as exc:  # e.g. the answer was cut short
