@@ -96,17 +96,15 @@ def node_exporter(tmp_path_factory):
     stop(process)
 
 
-@pytest.fixture(scope="module")
-def prometheus(node_exporter, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("prometheus")
-    config = folder / "prometheus.yml"
+def write_scrape_config(folder: Path, node_exporter: str) -> Path:
+    """A Prometheus-format scrape configuration: the node_exporter every second."""
+    config = folder / "scrape.yml"
     target = node_exporter.split("//")[1].split("/")[0]
     config.write_text(
         textwrap.dedent(
             f"""\
             global:
               scrape_interval: 1s
-              evaluation_interval: 1s
             scrape_configs:
               - job_name: node
                 static_configs:
@@ -114,32 +112,67 @@ def prometheus(node_exporter, tmp_path_factory):
             """
         )
     )
-    port = free_port()
-    command = [
-        "prometheus",
-        f"--config.file={config}",
-        f"--storage.tsdb.path={folder / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
-    process = start(command, f"http://127.0.0.1:{port}/-/ready", folder / "log")
-    url = f"http://127.0.0.1:{port}"
+    return config
+
+
+@pytest.fixture(scope="module")
+def metric_servers(node_exporter, tmp_path_factory):
+    """Prometheus and VictoriaMetrics, both scraping the node_exporter every second: name -> API root."""
+    folder = tmp_path_factory.mktemp("servers")
+    config = write_scrape_config(folder, node_exporter)
+    ports = {"prometheus": free_port(), "victoria-metrics": free_port()}
+    commands = {
+        "prometheus": [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={folder / 'prometheus'}",
+            f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+        ],
+        "victoria-metrics": [
+            "victoria-metrics",
+            f"-httpListenAddr=127.0.0.1:{ports['victoria-metrics']}",
+            f"-storageDataPath={folder / 'victoria-metrics'}",
+            f"-promscrape.config={config}",
+            "-search.latencyOffset=0s",  # answer up to now, not 30 s ago as by default
+            "-retentionPeriod=1d",
+        ],
+    }
+    ready = {"prometheus": "/-/ready", "victoria-metrics": "/health"}
+    processes = {}
     try:
-        wait_for_scrapes(url, 3)
-        yield url
+        for name, command in commands.items():  # both start at once, then both are waited for
+            require(
+                shutil.which(command[0]) is not None,
+                f"{command[0]} is not installed (scripts/install-test-deps.sh)",
+            )
+            with (folder / f"{name}.log").open("wb") as output:
+                processes[name] = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        for name, url in urls.items():
+            wait_until_ready(url + ready[name], processes[name], folder / f"{name}.log")
+            wait_for_scrapes(url, 3)
+        yield urls
     finally:
-        stop(process)
+        for process in processes.values():
+            stop(process)
 
 
 def wait_for_scrapes(url: str, count: int, seconds: float = 20.0) -> None:
-    """Wait until Prometheus holds ``count`` scrapes of its target, so that rate() has data."""
+    """Wait until the server holds ``count`` scrapes of its target, so that rate() has data."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        flush_recent_samples(url)
         answer = httpx.get(f"{url}/api/v1/query", params={"query": "count_over_time(up[1m])"}).json()
         result = answer["data"]["result"]
         if result and float(result[0]["value"][1]) >= count:
             return
         time.sleep(0.5)
-    require(False, f"Prometheus at {url} did not scrape its target {count} times in {seconds} s")
+    require(False, f"the server at {url} did not scrape its target {count} times in {seconds} s")
+
+
+def flush_recent_samples(url: str) -> None:
+    """Make VictoriaMetrics' last seconds searchable now (it buffers them); Prometheus answers 404."""
+    httpx.get(f"{url}/internal/force_flush")
 
 
 def scrape(url: str, previous: CounterState, rules: HostRules = HostRules()):
@@ -281,7 +314,7 @@ def test_collect_rounds_from_the_real_exporter(node_exporter):
     assert ((cpu.used >= 0) & (cpu.used <= cpu.capacity * 1.05)).all()
 
 
-def test_prometheus_agrees_with_direct_collection(node_exporter, prometheus):
+def test_prometheus_and_victoria_metrics_agree_with_direct_collection(node_exporter, metric_servers):
     step_s = 2.0
     burner = burn_one_core()
     direct = []
@@ -295,30 +328,30 @@ def test_prometheus_agrees_with_direct_collection(node_exporter, prometheus):
     finally:
         burner.kill()
         burner.wait()
-    time.sleep(1.5)  # Prometheus has scraped every second: let it catch up
-    first = direct[0].samples.ts[0]
-    last = direct[-1].samples.ts[0]
-    with open_store(":memory:") as store:
-        summary = operations.ingest_prometheus(store, prometheus, first, last, step_s, rate_window_s=3.0)
-        host = direct[0].entities[0].entity
-        assert summary.samples_added > 0 and store.has_entity(host)  # named by nodename both ways
-        via_prometheus = {r: store.read_series(host, r) for r in ("cpu", "memory", "disk")}
+    time.sleep(1.5)  # the servers scrape every second: let them catch up
+    first, last = direct[0].samples.ts[0], direct[-1].samples.ts[0]
+    host = direct[0].entities[0].entity
 
     def direct_mean(resource: str) -> float:
         return float(np.mean([by_resource(p)[resource][0] for p in direct]))
 
-    # Busy cores: Prometheus rates over 3 s windows at 1 s scrapes, ours over 2 s between our own
-    # scrapes; the means over the same 10 s agree within 0.25 cores.
-    assert via_prometheus["cpu"].size >= 4
-    assert float(np.mean(via_prometheus["cpu"].used)) == pytest.approx(direct_mean("cpu"), abs=0.25)
-    assert set(via_prometheus["cpu"].capacity) == {by_resource(direct[0])["cpu"][1]}
-    # Memory within 2 % of the total, disk busy within 0.1.
     total = by_resource(direct[0])["memory"][1]
-    assert float(np.mean(via_prometheus["memory"].used)) == pytest.approx(
-        direct_mean("memory"), abs=0.02 * total
-    )
-    assert set(via_prometheus["memory"].capacity) == {total}
-    assert float(np.mean(via_prometheus["disk"].used)) == pytest.approx(direct_mean("disk"), abs=0.1)
+    for server_url in metric_servers.values():
+        flush_recent_samples(server_url)
+        with open_store(":memory:") as store:
+            summary = operations.ingest_prometheus(store, server_url, first, last, step_s, rate_window_s=3.0)
+            assert summary.samples_added > 0 and store.has_entity(host)  # named by nodename both ways
+            via_server = {r: store.read_series(host, r) for r in ("cpu", "memory", "disk")}
+        # Busy cores: the server rates over 3 s windows at 1 s scrapes, ours over 2 s between our
+        # own scrapes; the means over the same 10 s agree within 0.25 cores.
+        assert via_server["cpu"].size >= 4, server_url
+        assert float(np.mean(via_server["cpu"].used)) == pytest.approx(direct_mean("cpu"), abs=0.25)
+        assert set(via_server["cpu"].capacity) == {by_resource(direct[0])["cpu"][1]}
+        # Memory within 2 % of the total, disk busy within 0.1.
+        memory_mean = float(np.mean(via_server["memory"].used))
+        assert memory_mean == pytest.approx(direct_mean("memory"), abs=0.02 * total)
+        assert set(via_server["memory"].capacity) == {total}
+        assert float(np.mean(via_server["disk"].used)) == pytest.approx(direct_mean("disk"), abs=0.1)
 
 
 # A scrape from inside a network namespace: when it started, the kernel's receive byte count of
