@@ -12,6 +12,7 @@ from stackmeter import models
 from stackmeter.errors import ConfigError, ParseError, SourceError, SourceUnavailable
 from stackmeter.sources.prometheus import (
     MAX_POINTS_PER_SERIES,
+    NO_SERIES,
     NODE_EXPORTER_QUERIES,
     SERVER_WARNING,
     UNAVAILABLE,
@@ -332,3 +333,12 @@ def test_bad_queries_files_are_config_errors(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_queries(path)
+
+
+def test_an_empty_rate_query_says_why_it_may_be_empty():
+    empty = httpx.Response(200, json=matrix([]))
+    queries = {"cpu": ResourceQuery("sum(rate(x[$window]))", 1.0), "memory": ResourceQuery("y", 1.0)}
+    parsed = fetch_utilization(client_for(respond(empty)), URL, 0, 600, 60, queries, names_query=None)
+    [rejection] = parsed.rejections
+    assert (rejection.field, rejection.reason) == ("cpu", NO_SERIES)
+    assert "rate() over 60s needs two scrapes" in rejection.detail
