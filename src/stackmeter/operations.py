@@ -40,7 +40,8 @@ from stackmeter.models import (
 from stackmeter.sources import TRACE_FORMATS
 from stackmeter.sources.node_exporter import HostRules
 from stackmeter.sources.prometheus import NODE_EXPORTER_QUERIES, ResourceQuery, fetch_utilization
-from stackmeter.sources.scrape import DEFAULT_TIMEOUT_S, Target, check_no_credentials, scrape_round
+from stackmeter.sources.scrape import DEFAULT_TIMEOUT_S as SCRAPE_TIMEOUT_S
+from stackmeter.sources.scrape import Target, check_no_credentials, scrape_round
 from stackmeter.store import Store
 from stackmeter.store.targets import read_target_statuses, write_target_statuses
 
@@ -288,7 +289,7 @@ def collect(
         raise ConfigError(f"--every must be positive, got {every_s} s")
     if for_s is not None and for_s <= 0:
         raise ConfigError(f"--for must be positive, got {for_s} s")
-    timeout_s = min(every_s, DEFAULT_TIMEOUT_S) if timeout_s is None else timeout_s
+    timeout_s = min(every_s, SCRAPE_TIMEOUT_S) if timeout_s is None else timeout_s
     stop = stop or threading.Event()
     statuses: dict[str, TargetStatus] = {}
     states: dict = {}
