@@ -104,7 +104,8 @@ def convert_node_exporter(
         models.RESOURCES, found, (CPU, MEM_AVAILABLE, DISK_IO_TIME, NET_RECEIVE), strict=True
     ):
         if result is None:
-            if not exposition.values.get(needed):
+            # said on a target's first scrape, not every round after
+            if previous.scraped_at_ns is None and not exposition.values.get(needed):
                 rejections.append(models.Rejection(exposition.origin, None, needed, MISSING_METRIC, resource))
             continue
         sample_used, sample_capacity = result
