@@ -151,13 +151,11 @@ def test_collect_stops_on_sigterm_keeping_its_rounds_and_sources_reads_meanwhile
     )
     try:
         deadline = time.monotonic() + 20
-        while True:  # `sources` opens the store between the collector's rounds
+        # `sources` opens the store between the collector's rounds; wait for two (1 + 4 samples)
+        while True:
             listed = runner.invoke(app, ["sources", "--store", store, "--json"])
-            if (
-                listed.exit_code == 0
-                and json.loads(listed.stdout)
-                and json.loads(listed.stdout)[0]["samples"] > 0
-            ):
+            rows = json.loads(listed.stdout) if listed.exit_code == 0 else []
+            if rows and rows[0]["samples"] >= 5:
                 break
             assert time.monotonic() < deadline, listed.output
             time.sleep(0.2)
