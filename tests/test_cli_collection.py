@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -13,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stackmeter.cli import app
+from stackmeter.store import open_store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NODE = (
@@ -134,3 +139,32 @@ def test_ingest_prometheus_bad_header_is_a_usage_error(tmp_path):
     result = runner.invoke(app, [*args, "--store", str(tmp_path / "p.duckdb")])
     assert result.exit_code == 2
     assert "should read 'Name: value'" in result.stderr
+
+
+def test_collect_stops_on_sigterm_keeping_its_rounds_and_sources_reads_meanwhile(server, tmp_path):
+    store = str(tmp_path / "shared.duckdb")
+    command = [str(Path(sys.executable).with_name("stackmeter")), "collect", "--target", f"{server}/metrics"]
+    collector = subprocess.Popen(
+        [*command, "--every", "300ms", "--store", store, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        # `sources` opens the store between the collector's rounds; wait for two (1 + 4 samples)
+        while True:
+            listed = runner.invoke(app, ["sources", "--store", store, "--json"])
+            rows = json.loads(listed.stdout) if listed.exit_code == 0 else []
+            if rows and rows[0]["samples"] >= 5:
+                break
+            assert time.monotonic() < deadline, listed.output
+            time.sleep(0.2)
+        collector.send_signal(signal.SIGTERM)
+        stdout, stderr = collector.communicate(timeout=20)
+    finally:
+        collector.kill()
+    assert collector.returncode == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["stopped"] is True and summary["rounds"] >= 2
+    with open_store(store) as opened:
+        assert opened.read_status().samples == summary["samples_added"] > 0

@@ -123,3 +123,10 @@ def test_ingest_prometheus_unreachable_writes_nothing(store):
             store, "http://prom:9090", start, end, retries=0, transport=httpx.MockTransport(refuse)
         )
     assert store.read_status().samples == 0
+
+
+def test_ingest_prometheus_refuses_credentials_in_the_url(store):
+    start, end = np.datetime64("2026-03-02T00:00:00"), np.datetime64("2026-03-02T01:00:00")
+    with pytest.raises(ConfigError, match="--url: credentials in a URL") as caught:
+        operations.ingest_prometheus(store, "http://admin:hunter2@prom:9090", start, end)
+    assert "hunter2" not in str(caught.value)

@@ -2,7 +2,15 @@
 
 from stackmeter.errors import StackmeterError
 from stackmeter.models import OverloadReport, Samples
-from stackmeter.operations import ingest, list_entities, overload_report, read_series
+from stackmeter.operations import (
+    collect,
+    ingest,
+    ingest_prometheus,
+    list_entities,
+    list_sources,
+    overload_report,
+    read_series,
+)
 from stackmeter.settings import Settings, load_settings
 from stackmeter.store import Store, open_store
 
@@ -14,8 +22,11 @@ __all__ = [
     "Settings",
     "StackmeterError",
     "Store",
+    "collect",
     "ingest",
+    "ingest_prometheus",
     "list_entities",
+    "list_sources",
     "load_settings",
     "open_store",
     "overload_report",

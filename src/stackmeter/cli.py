@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
-import re
-import signal
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import typer
 from rich.console import Console
-from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.text import Text
 
-from stackmeter import cli_notifications, operations
+from stackmeter import cli_collection, cli_notifications, operations
 from stackmeter.errors import ConfigError, StackmeterError
 from stackmeter.formatting import (
-    collect_status_line,
     entities_table,
     ingest_summary_table,
     overload_csv,
@@ -32,17 +25,12 @@ from stackmeter.formatting import (
     rejection_lines,
     rows_csv,
     series_rows,
-    sources_table,
-    target_rows,
     to_json,
 )
 from stackmeter.models import RESOURCES
 from stackmeter.settings import load_settings, parse_thresholds
-from stackmeter.sources.node_exporter import DEFAULT_INTERFACE_EXCLUDE, HostRules
-from stackmeter.sources.prometheus import load_queries
-from stackmeter.sources.scrape import Target, parse_targets
 from stackmeter.store import Store, open_store
-from stackmeter.units import parse_bytes_per_second, parse_duration_seconds, parse_utc_time
+from stackmeter.units import parse_bytes_per_second, parse_utc_time
 
 app = typer.Typer(
     help="stackmeter: how your private cloud really uses its capacity.",
@@ -386,155 +374,4 @@ def demo(
 
 
 cli_notifications.register(app, ingest_app)
-# -- live collection --------------------------------------------------------------------------
-
-
-@app.command()
-def collect(
-    target: list[str] = typer.Option(None, "--target", help="node_exporter URL to scrape (repeatable)."),
-    libvirt: list[str] = typer.Option(None, "--libvirt", help="libvirt exporter URL to scrape (repeatable)."),
-    targets_file: Path = typer.Option(
-        None, "--targets-file", help="File of targets, one 'URL [node_exporter|libvirt]' per line."
-    ),
-    every: str = typer.Option("15s", "--every", help="Time between scrapes, e.g. 15s or 1m."),
-    for_: str = typer.Option(None, "--for", help="Stop after this long, e.g. 10m. [default: until Ctrl-C]"),
-    timeout: str = typer.Option(None, "--timeout", help="Per scrape. [default: --every, at most 10s]"),
-    exclude_interfaces: str = typer.Option(
-        DEFAULT_INTERFACE_EXCLUDE,
-        "--exclude-interfaces",
-        help="Regex of interfaces that are not physical links.",
-    ),
-    store: str = StoreOption,
-    as_json: bool = JsonOption,
-):
-    """Scrape exporters every --every into the store until --for elapses or Ctrl-C / SIGTERM.
-
-    Targets are scraped at the same time, each within its timeout. A target that is down becomes a
-    gap and a status and is retried with backoff; the others go on. On Ctrl-C or SIGTERM the round
-    under way is finished and written, then the command stops.
-
-    Example:
-
-        stackmeter collect --target http://compute-1:9100/metrics --libvirt http://compute-1:9177/metrics --every 15s --for 10m
-    """
-    with _errors():
-        targets = parse_targets(target or [], targets_file)
-        targets += [Target(url, "libvirt") for url in libvirt or [] if url not in {t.url for t in targets}]
-        every_s = parse_duration_seconds(every)
-        for_s = parse_duration_seconds(for_) if for_ else None
-        timeout_s = parse_duration_seconds(timeout) if timeout else None
-        rules = HostRules(interface_exclude=_regex(exclude_interfaces, "--exclude-interfaces"))
-    stop = threading.Event()
-    previous = {
-        signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        with (
-            _store(store) as opened,
-            _errors(),
-            Live(console=err, transient=True, auto_refresh=False) as live,
-        ):
-
-            def show(summary) -> None:
-                live.update(Text(collect_status_line(summary)), refresh=True)
-                if not err.is_terminal:
-                    err.print(collect_status_line(summary), markup=False, highlight=False)
-
-            summary = operations.collect(opened, targets, every_s, for_s, timeout_s, rules, stop, show)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    rows = target_rows(summary.statuses, time.time_ns())
-    if as_json:
-        out.print_json(to_json({**summary._asdict(), "statuses": rows}))
-    else:
-        out.print(sources_table(rows))
-        ending = "stopped" if summary.stopped else "done"
-        out.print(
-            f"{ending} after {summary.rounds} rounds: {collect_status_line(summary).split(' · ', 1)[1]}"
-        )
-
-
-@app.command()
-def sources(store: str = StoreOption, as_json: bool = JsonOption, as_csv: bool = CsvOption):
-    """Show each scraped target: state, last success, lag, failures and last error.
-
-    Example:
-
-        stackmeter sources --store cloud.duckdb
-    """
-    with _store(store) as opened, _errors():
-        statuses = operations.list_sources(opened)
-    rows = target_rows(statuses, time.time_ns())
-    if as_json:
-        out.print_json(to_json(rows))
-    elif as_csv:
-        sys.stdout.write(rows_csv(rows))
-    else:
-        out.print(sources_table(rows))
-
-
-@ingest_app.command("prometheus")
-def ingest_prometheus(
-    url: str = typer.Option(
-        ..., "--url", help="API root: http://prometheus:9090, http://mimir/prometheus, …"
-    ),
-    start: str = typer.Option(..., "--start", help="First time (UTC), e.g. 2026-03-01 or 2026-03-01T12:00."),
-    end: str = typer.Option(None, "--end", help="Last time (UTC). [default: now]"),
-    step: str = typer.Option("5m", "--step", help="Time between samples, e.g. 1m or 5m."),
-    rate_window: str = typer.Option(None, "--rate-window", help="Window of rate(). [default: --step]"),
-    queries: Path = typer.Option(None, "--queries", help="TOML file overriding PromQL per resource."),
-    header: list[str] = typer.Option(
-        None, "--header", help="'Name: value' sent with each request (repeatable)."
-    ),
-    timeout: str = typer.Option("60s", "--timeout", help="Per request."),
-    store: str = StoreOption,
-    as_json: bool = JsonOption,
-):
-    """Read host cpu, memory, disk and network utilization from a Prometheus-compatible server.
-
-    Works with Prometheus, Thanos, Mimir and VictoriaMetrics (query_range only). Long ranges are
-    fetched in chunks under the 11,000-points limit. A bearer token is read from the environment
-    variable STACKMETER_PROMETHEUS_TOKEN, never from the command line.
-
-    Example:
-
-        stackmeter ingest prometheus --url http://prometheus:9090 --start 2026-03-01 --end 2026-03-08 --step 5m
-    """
-    with _errors():
-        start_ts = _parse_time(start, "--start")
-        end_ts = _parse_time(end, "--end") if end else np.datetime64(time.time_ns(), "ns")
-        headers = dict(_header(item) for item in header or [])
-        token = os.environ.get("STACKMETER_PROMETHEUS_TOKEN")
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        resource_queries = load_queries(queries) if queries else None
-        step_s = parse_duration_seconds(step)
-        window_s = parse_duration_seconds(rate_window) if rate_window else None
-        timeout_s = parse_duration_seconds(timeout)
-    with _store(store) as opened, _errors():
-        summary = operations.ingest_prometheus(
-            opened, url, start_ts, end_ts, step_s, resource_queries, headers, timeout_s, window_s
-        )
-    if as_json:
-        out.print_json(to_json(summary))
-    else:
-        out.print(ingest_summary_table(summary))
-    if not summary.usable:
-        err.print("Error: the server returned no samples for these queries and times", highlight=False)
-        raise typer.Exit(1)
-
-
-def _header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    if not sep or not name.strip():
-        raise ConfigError(f"--header {text!r} should read 'Name: value'")
-    return name.strip(), value.strip()
-
-
-def _regex(text: str, option: str) -> str:
-    try:
-        re.compile(text)
-    except re.error as exc:
-        raise ConfigError(f"{option}: {text!r} is not a regular expression: {exc}") from exc
-    return text
+cli_collection.register(app, ingest_app)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import resources as package_resources
 from pathlib import Path
 from typing import NamedTuple
@@ -58,7 +59,7 @@ from stackmeter.sources.node_exporter import HostRules
 from stackmeter.sources.notifications import parse_message, read_jsonl
 from stackmeter.sources.prometheus import NODE_EXPORTER_QUERIES, ResourceQuery, fetch_utilization
 from stackmeter.sources.scrape import DEFAULT_TIMEOUT_S as SCRAPE_TIMEOUT_S
-from stackmeter.sources.scrape import Target, scrape_round
+from stackmeter.sources.scrape import Target, check_no_credentials, scrape_round
 from stackmeter.store import Store
 from stackmeter.store import events as event_store
 from stackmeter.store.targets import read_target_statuses, write_target_statuses
@@ -426,7 +427,7 @@ class CollectSummary(NamedTuple):
 
 
 def collect(
-    store: Store,
+    store: Store | Callable[[], Store],
     targets: list[Target],
     every_s: float = 15.0,
     for_s: float | None = None,
@@ -443,6 +444,8 @@ def collect(
     ``stop`` is set (the CLI sets it on Ctrl-C or SIGTERM) the round under way finishes and is
     written before returning.
 
+    :param store: a store, or a function that opens one: then it is opened for each round's write
+        and closed after, so that other processes (``stackmeter sources``) can read it between rounds
     :param timeout_s: per scrape; at most ``every_s`` by default (and at most 10 s)
     :param on_round: called after each round with the summary so far (a live status line)
     """
@@ -461,10 +464,13 @@ def collect(
         parts, statuses, states = scrape_round(
             targets, statuses, states, every_s, timeout_s, rules, transport
         )
-        if parts:
-            result = store.write_parsed(parts, source="collect")
-            totals.update(added=result.samples_added, duplicates=result.duplicates, rejected=result.rejected)
-        write_target_statuses(store, statuses.values())
+        with _round_store(store) as opened:
+            if parts:
+                result = opened.write_parsed(parts, source="collect")
+                totals.update(
+                    added=result.samples_added, duplicates=result.duplicates, rejected=result.rejected
+                )
+            write_target_statuses(opened, statuses.values())
         rounds += 1
         summary = CollectSummary(
             rounds, totals["added"], totals["duplicates"], totals["rejected"], tuple(statuses.values())
@@ -476,6 +482,18 @@ def collect(
             return summary
         if stop.is_set() or stop.wait(max(0.0, next_round - (time.monotonic() - started))):
             return summary._replace(stopped=True)
+
+
+@contextlib.contextmanager
+def _round_store(store: Store | Callable[[], Store]) -> Iterator[Store]:
+    if not callable(store):
+        yield store
+        return
+    opened = store()
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 def list_sources(store: Store) -> list[TargetStatus]:
@@ -502,6 +520,7 @@ def ingest_prometheus(
     :param queries: PromQL per resource; the node_exporter mapping by default
     :param headers: sent with every request (e.g. ``X-Scope-OrgID`` for Mimir, ``Authorization``)
     """
+    check_no_credentials(url, "--url: ")
     start_s = _epoch_s(start)
     end_s = _epoch_s(end)
     with httpx.Client(timeout=timeout_s, headers=dict(headers or {}), transport=transport) as client:

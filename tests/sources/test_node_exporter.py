@@ -152,11 +152,13 @@ def test_nodename_names_the_host():
     assert instance_of(ORIGIN) == "hv1.example:9100"
 
 
-def test_fixture_as_is_reports_what_it_lacks():
-    parsed, _ = parse_node_exporter(read_fixture(), T0, origin=ORIGIN)
+def test_fixture_as_is_reports_what_it_lacks_once():
+    parsed, state = parse_node_exporter(read_fixture(), T0, origin=ORIGIN)
     missing = {rejection.field for rejection in parsed.rejections}
     assert missing == {"node_memory_MemAvailable_bytes", "node_network_receive_bytes_total"}
     assert parsed.samples.size == 0
+    again, _ = parse_node_exporter(read_fixture(), T1, state, origin=ORIGIN)
+    assert again.rejections == ()  # not every round: once per target and run
 
 
 def test_counter_reset_gives_no_rate_for_that_interval(two_scrapes):
@@ -209,3 +211,18 @@ def test_a_previous_state_from_the_future_gives_no_rates(two_scrapes):
 
 def test_empty_state_is_the_default():
     assert CounterState() == (None, {})
+
+
+def test_unknown_link_speed_is_unknown_capacity_not_an_error(two_scrapes):
+    first, second = (
+        text.replace(
+            'node_network_speed_bytes{device="eth0"} 1.25e+08',
+            'node_network_speed_bytes{device="eth0"} -125000',
+        )
+        for text in two_scrapes
+    )
+    _, state = parse_node_exporter(first, T0, origin=ORIGIN)
+    parsed, _ = parse_node_exporter(second, T1, state, origin=ORIGIN)
+    used, capacity = by_resource(parsed)["network"]
+    assert used == pytest.approx(30e6 / STEP_S) and math.isnan(capacity)
+    assert parsed.rejections == ()

@@ -12,12 +12,14 @@ from stackmeter import models
 from stackmeter.errors import ConfigError, ParseError, SourceError, SourceUnavailable
 from stackmeter.sources.prometheus import (
     MAX_POINTS_PER_SERIES,
+    NO_SERIES,
     NODE_EXPORTER_QUERIES,
     SERVER_WARNING,
     UNAVAILABLE,
     ResourceQuery,
     fetch_query_range,
     fetch_utilization,
+    load_queries,
     plan_chunks,
 )
 
@@ -298,3 +300,45 @@ def test_unknown_resource_is_a_config_error():
         fetch_utilization(
             client_for(respond(httpx.Response(200))), URL, 0, 60, 60, {"gpu": ResourceQuery("q", 1)}
         )
+
+
+def test_queries_file_overrides_some_resources(tmp_path):
+    path = tmp_path / "queries.toml"
+    path.write_text(
+        "[queries.network]\n"
+        "used = 'max by (instance) (rate(node_network_receive_bytes_total{device=\"bond0\"}[$window]))'\n"
+        "capacity = 2.5e9\n"
+        "[queries.disk]\n"
+        "capacity = 'vector(1)'\n"
+        "[queries]\n"
+        "memory = false\n"
+    )
+    queries = load_queries(path)
+    assert set(queries) == {"cpu", "disk", "network"}
+    assert queries["cpu"] == NODE_EXPORTER_QUERIES["cpu"]
+    assert queries["network"].capacity == 2.5e9 and 'device="bond0"' in queries["network"].used
+    assert queries["disk"] == ResourceQuery(NODE_EXPORTER_QUERIES["disk"].used, "vector(1)")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[queries.gpu]\nused = 'x'\n", "unknown resource 'gpu'"),
+        ("[queries.cpu]\nused = 3\n", r"needs used = 'PromQL'"),
+        ("[queries.cpu\n", "cannot read queries file"),
+    ],
+)
+def test_bad_queries_files_are_config_errors(tmp_path, text, message):
+    path = tmp_path / "queries.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_queries(path)
+
+
+def test_an_empty_rate_query_says_why_it_may_be_empty():
+    empty = httpx.Response(200, json=matrix([]))
+    queries = {"cpu": ResourceQuery("sum(rate(x[$window]))", 1.0), "memory": ResourceQuery("y", 1.0)}
+    parsed = fetch_utilization(client_for(respond(empty)), URL, 0, 600, 60, queries, names_query=None)
+    [rejection] = parsed.rejections
+    assert (rejection.field, rejection.reason) == ("cpu", NO_SERIES)
+    assert "rate() over 60s needs two scrapes" in rejection.detail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 
 import httpx
@@ -10,11 +11,13 @@ import pytest
 
 from stackmeter.errors import ConfigError
 from stackmeter.models import DOWN, PENDING, UP, TargetStatus
+from stackmeter.sources.exposition import CounterState
 from stackmeter.sources.scrape import (
     SCRAPE_FAILED,
     Fetched,
     Target,
     fetch_expositions,
+    parse_fetched,
     parse_targets,
     scrape_round,
     update_status,
@@ -95,7 +98,7 @@ def test_one_round_keeps_good_targets_and_reports_each_failure():
     assert errors == {
         "http://broken:9100/metrics": "HTTP 500: collector panicked",
         "http://refused:9100/metrics": "cannot connect ([Errno 111] Connection refused)",
-        "http://slow:9100/metrics": "timed out (ReadTimeout)",
+        "http://slow:9100/metrics": "timed out after 10 s (ReadTimeout)",
         "http://html:9100/metrics": "http://html:9100/metrics: not a Prometheus exposition: over 50 bad lines",
     }
     failed = {
@@ -180,6 +183,32 @@ def test_real_sockets_refused_and_silent():
     assert errors[silent_url].startswith("timed out")
 
 
+def test_an_exporter_that_trickles_its_answer_times_out_as_a_whole():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    done = threading.Event()
+
+    def trickle():
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(4096)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n")
+            while not done.wait(0.05):  # a byte every 50 ms: never a read timeout, never an answer
+                connection.sendall(b"#")
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/metrics"
+    try:
+        [fetched] = fetch_expositions([Target(url)], timeout_s=0.4)
+    finally:
+        done.set()
+        server.join(timeout=5)
+        listener.close()
+    assert fetched.error.startswith("timed out after 0.4 s")
+
+
 def test_targets_from_flags_and_file(tmp_path):
     targets_file = tmp_path / "targets.txt"
     targets_file.write_text(
@@ -193,6 +222,12 @@ def test_targets_from_flags_and_file(tmp_path):
     ]
 
 
+def test_credentials_in_target_urls_are_refused():
+    with pytest.raises(ConfigError, match="credentials in a URL would be stored and shown"):
+        parse_targets(["http://scraper:s3cret@compute-1:9100/metrics"])
+    assert parse_targets(["http://compute-1:9100/metrics?a=b@c"])  # an @ after the host is not a password
+
+
 @pytest.mark.parametrize("line", ["compute-1:9100", "http://c:9100/metrics snmp", "http://c a b"])
 def test_bad_target_lines_are_config_errors(tmp_path, line):
     targets_file = tmp_path / "targets.txt"
@@ -204,3 +239,37 @@ def test_bad_target_lines_are_config_errors(tmp_path, line):
 def test_no_targets_is_a_config_error():
     with pytest.raises(ConfigError, match="no targets"):
         parse_targets([])
+
+
+def test_openmetrics_answers_are_parsed_as_openmetrics():
+    body = (LIBVIRT + "# EOF\n").encode()
+    fetched = Fetched(
+        Target("http://vms:9177/metrics", "libvirt"), 0, body, "application/openmetrics-text", None
+    )
+    parsed, state = parse_fetched(fetched, CounterState())
+    assert "memory" in set(parsed.samples.resource) and state.values
+    cut = Fetched(fetched.target, 0, LIBVIRT.encode(), "application/openmetrics-text; version=1.0.0", None)
+    parsed, _ = parse_fetched(cut, CounterState())
+    assert [r.reason for r in parsed.rejections if r.reason == "exposition truncated"] == [
+        "exposition truncated"
+    ]
+
+
+def test_bad_bytes_in_an_answer_cost_only_their_line():
+    body = (
+        NODE.encode() + b'node_memory_MemAvailable_bytes{x="\xff"} 1\nnode_memory_MemAvailable_bytes 1.5e9\n'
+    )
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    parts, statuses, _ = scrape_round([Target("http://h:9100/metrics")], {}, {}, EVERY_S, transport=transport)
+    assert statuses["http://h:9100/metrics"].state == UP
+    [rejection] = [r for r in parts[0].rejections if r.reason == "invalid UTF-8"]
+    assert rejection.line == NODE.count("\n") + 1
+    assert dict(zip(parts[0].samples.resource, parts[0].samples.used, strict=True))["memory"] > 0
+
+
+def test_an_answer_cut_short_is_a_failed_scrape():
+    def cut_short(request):
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+    fetched = fetch_expositions([Target("http://h:9100/metrics")], transport=httpx.MockTransport(cut_short))
+    assert fetched[0].error.startswith("RemoteProtocolError (peer closed connection")

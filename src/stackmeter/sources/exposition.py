@@ -152,11 +152,13 @@ def describe_series(series: Series) -> str:
 
 
 def pick_valid(
-    exposition: Exposition, name: str, rejections: list[models.Rejection]
+    exposition: Exposition, name: str, rejections: list[models.Rejection], negative_ok: bool = False
 ) -> tuple[dict[Series, tuple[dict[str, str], float]], int]:
     """Return the finite, non-negative samples of ``name`` by series, and how many duplicates were dropped.
 
     The first sample of a series wins; invalid values are added to ``rejections``.
+
+    :param negative_ok: keep negative values (a metric that says "unknown" with -1)
     """
     valid: dict[Series, tuple[dict[str, str], float]] = {}
     seen: set[Series] = set()
@@ -169,7 +171,7 @@ def pick_valid(
         seen.add(series)
         if not math.isfinite(value):
             reason = models.NOT_FINITE
-        elif value < 0:
+        elif value < 0 and not negative_ok:
             reason = models.NEGATIVE_VALUE
         else:
             valid[series] = (labels, value)

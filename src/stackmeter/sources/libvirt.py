@@ -100,7 +100,8 @@ def convert_libvirt(
     transmit, transmit_incomplete = _summed_rates(valid, rates, (NET_TRANSMIT,))
     for domain in sorted((receive.keys() | transmit.keys()) - receive_incomplete - transmit_incomplete):
         rows.append((domain, "network", max(receive.get(domain, 0.0), transmit.get(domain, 0.0)), np.nan))
-    if exposition.values and not exposition.values.get(MEM_AVAILABLE):
+    if previous.scraped_at_ns is None and exposition.values and not exposition.values.get(MEM_AVAILABLE):
+        # said on a target's first scrape, not every round after
         rejections.append(models.Rejection(exposition.origin, None, MEM_AVAILABLE, MISSING_METRIC, "memory"))
 
     kept = []

@@ -84,7 +84,8 @@ def convert_node_exporter(
     invalid: set[str] = set()
     for name in NAMES:
         before = len(rejections)
-        valid[name], dropped = pick_valid(exposition, name, rejections)
+        # node_exporter gives -1 Mbit/s (as bytes) for a link whose speed the kernel does not know
+        valid[name], dropped = pick_valid(exposition, name, rejections, negative_ok=name == NET_SPEED)
         duplicates += dropped
         if len(rejections) > before:
             invalid.add(name)
@@ -103,7 +104,8 @@ def convert_node_exporter(
         models.RESOURCES, found, (CPU, MEM_AVAILABLE, DISK_IO_TIME, NET_RECEIVE), strict=True
     ):
         if result is None:
-            if not exposition.values.get(needed):
+            # said on a target's first scrape, not every round after
+            if previous.scraped_at_ns is None and not exposition.values.get(needed):
                 rejections.append(models.Rejection(exposition.origin, None, needed, MISSING_METRIC, resource))
             continue
         sample_used, sample_capacity = result

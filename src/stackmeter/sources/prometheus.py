@@ -27,6 +27,7 @@ DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF_S = 0.5
 SERVER_WARNING = "server warning, data may be partial"
 UNAVAILABLE = "unavailable"
+NO_SERIES = "no series"
 
 
 class ResourceQuery(NamedTuple):
@@ -240,6 +241,9 @@ def fetch_utilization(
     parts, entities = [], {}
     for resource, query in queries.items():
         used = fetch_all(query.used.replace("$window", window), resource)
+        if not used and "$window" in query.used:
+            hint = f"rate() over {window} needs two scrapes in each window: widen the rate window if the data is there"
+            rejections.append(models.Rejection(url, None, resource, NO_SERIES, hint))
         if isinstance(query.capacity, str):
             capacity = fetch_all(query.capacity.replace("$window", window), f"{resource} capacity")
         else:

@@ -32,10 +32,14 @@ class Target(NamedTuple):
 
 
 class Fetched(NamedTuple):
-    """The answer of one scrape: the body and its content type, or the error; when it started."""
+    """The answer of one scrape: the body and its content type, or the error, and when it happened.
+
+    ``scraped_ns`` is the middle of the request for an answer (the exporter reads its counters
+    somewhere in between; the middle halves the error on a loaded machine), its start for a failure.
+    """
 
     target: Target
-    started_ns: int
+    scraped_ns: int
     body: bytes | None
     content_type: str
     error: str | None
@@ -59,13 +63,20 @@ def parse_targets(urls: Iterable[str] = (), targets_file: Path | None = None) ->
         if not words:
             continue
         url, exporter = words[0], (words[1] if len(words) > 1 else "node_exporter")
+        where = f"{targets_file}:{number}: " if number else ""
         if exporter not in EXPORTERS or len(words) > 2 or "://" not in url:
-            where = f"{targets_file}:{number}: " if number else ""
             raise ConfigError(f"{where}expected 'URL [{'|'.join(EXPORTERS)}]', got {line.strip()!r}")
+        check_no_credentials(url, where)
         targets.setdefault(url, Target(url, exporter))
     if not targets:
         raise ConfigError("no targets: give --target URL or --targets-file FILE")
     return list(targets.values())
+
+
+def check_no_credentials(url: str, where: str = "") -> None:
+    """Refuse a URL with a user or password in it: URLs are stored and shown in statuses and errors."""
+    if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        raise ConfigError(f"{where}credentials in a URL would be stored and shown; remove them from the URL")
 
 
 def fetch_expositions(
@@ -80,22 +91,33 @@ def fetch_expositions(
 
 async def _fetch_all(targets, timeout_s, transport, clock_ns) -> list[Fetched]:
     headers = {"Accept": "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"}
-    async with httpx.AsyncClient(timeout=timeout_s, transport=transport, headers=headers) as client:
-        return list(await asyncio.gather(*(_fetch_one(client, target, clock_ns) for target in targets)))
+    # No connection limit: every target is asked at once, each within its own total timeout.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(
+        timeout=timeout_s, transport=transport, headers=headers, limits=limits
+    ) as client:
+        fetches = (_fetch_one(client, target, timeout_s, clock_ns) for target in targets)
+        return list(await asyncio.gather(*fetches))
 
 
-async def _fetch_one(client: httpx.AsyncClient, target: Target, clock_ns) -> Fetched:
+async def _fetch_one(client: httpx.AsyncClient, target: Target, timeout_s: float, clock_ns) -> Fetched:
     started_ns = clock_ns()
     try:
-        response = await client.get(target.url)
-    except httpx.TimeoutException as exc:
-        return Fetched(target, started_ns, None, "", f"timed out ({type(exc).__name__})")
-    except httpx.TransportError as exc:
+        # httpx times each read; this bounds the whole answer (an exporter that trickles bytes)
+        response = await asyncio.wait_for(client.get(target.url), timeout_s)
+    except (httpx.TimeoutException, TimeoutError) as exc:
+        return Fetched(
+            target, started_ns, None, "", f"timed out after {timeout_s:g} s ({type(exc).__name__})"
+        )
+    except httpx.ConnectError as exc:
         return Fetched(target, started_ns, None, "", f"cannot connect ({exc or type(exc).__name__})")
+    except httpx.TransportError as exc:  # e.g. the answer was cut short
+        return Fetched(target, started_ns, None, "", f"{type(exc).__name__} ({exc})")
     if response.status_code != 200:
         excerpt = " ".join(response.text[:120].split())
         return Fetched(target, started_ns, None, "", f"HTTP {response.status_code}: {excerpt}")
-    return Fetched(target, started_ns, response.content, response.headers.get("content-type", ""), None)
+    scraped_ns = (started_ns + clock_ns()) // 2
+    return Fetched(target, scraped_ns, response.content, response.headers.get("content-type", ""), None)
 
 
 def parse_fetched(
@@ -111,8 +133,8 @@ def parse_fetched(
     origin = fetched.target.url
     if fetched.target.exporter == "libvirt":
         host = instance_of(origin).rsplit(":", 1)[0]
-        return parse_libvirt(fetched.body, fetched.started_ns, previous, origin, host, openmetrics)
-    return parse_node_exporter(fetched.body, fetched.started_ns, previous, origin, rules, openmetrics)
+        return parse_libvirt(fetched.body, fetched.scraped_ns, previous, origin, host, openmetrics)
+    return parse_node_exporter(fetched.body, fetched.scraped_ns, previous, origin, rules, openmetrics)
 
 
 def update_status(status: TargetStatus, fetched: Fetched, every_s: float, samples: int = 0) -> TargetStatus:
@@ -120,8 +142,8 @@ def update_status(status: TargetStatus, fetched: Fetched, every_s: float, sample
     if fetched.error is None:
         return status._replace(
             state=UP,
-            last_attempt_ns=fetched.started_ns,
-            last_success_ns=fetched.started_ns,
+            last_attempt_ns=fetched.scraped_ns,
+            last_success_ns=fetched.scraped_ns,
             failures=0,
             next_attempt_ns=0,
             samples=status.samples + samples,
@@ -130,10 +152,10 @@ def update_status(status: TargetStatus, fetched: Fetched, every_s: float, sample
     backoff_s = min(every_s * 2 ** (failures - 1), max(MAX_BACKOFF_S, every_s))
     return status._replace(
         state=DOWN,
-        last_attempt_ns=fetched.started_ns,
+        last_attempt_ns=fetched.scraped_ns,
         last_error=fetched.error,
         failures=failures,
-        next_attempt_ns=fetched.started_ns + int(backoff_s * 1e9),
+        next_attempt_ns=fetched.scraped_ns + int(backoff_s * 1e9),
     )
 
 
@@ -153,8 +175,10 @@ def scrape_round(
     so its next good scrape starts afresh and the missed interval stays a gap, and the failure is
     returned as a rejection naming the target. Other targets are unaffected.
     """
-    now_ns = clock_ns()
-    due = [t for t in targets if statuses.get(t.url, _new_status(t)).next_attempt_ns <= now_ns]
+    # Due within half a round: a retry planned from a scrape that started a few ms into its round
+    # must not slip a whole round.
+    due_by_ns = clock_ns() + int(every_s * 1e9 / 2)
+    due = [t for t in targets if statuses.get(t.url, _new_status(t)).next_attempt_ns <= due_by_ns]
     statuses = {t.url: statuses.get(t.url, _new_status(t)) for t in targets}
     states = dict(states)
     parts = []
