@@ -20,6 +20,14 @@ from pathlib import Path
 import pytest
 
 
+def program(name: str) -> str | None:
+    """The path of a server program: on PATH, or in /usr/sbin where Debian puts RabbitMQ's."""
+    found = shutil.which(name)
+    if found is None and os.access(f"/usr/sbin/{name}", os.X_OK):
+        found = f"/usr/sbin/{name}"
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -76,7 +84,11 @@ class RabbitServer:
     def start(self, timeout_s: float = 60) -> None:
         log = (self.base / "server.out").open("ab")
         self._process = subprocess.Popen(
-            ["rabbitmq-server"], env=self._env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [program("rabbitmq-server") or "rabbitmq-server"],
+            env=self._env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -93,7 +105,7 @@ class RabbitServer:
         if self._process is None:
             return
         subprocess.run(
-            ["rabbitmqctl", "-n", self.node, "stop"],
+            [program("rabbitmqctl") or "rabbitmqctl", "-n", self.node, "stop"],
             env=self._env,
             capture_output=True,
             timeout=60,
@@ -119,7 +131,7 @@ class RabbitServer:
 def start_rabbit() -> RabbitServer:
     """Start a node in a fresh directory of its own (pytest's temporary folders are private to
     root, and the node runs as ``rabbitmq``); :meth:`RabbitServer.remove` deletes it."""
-    if shutil.which("rabbitmq-server") is None:
+    if program("rabbitmq-server") is None:
         unavailable("rabbitmq-server is not installed (scripts/install-test-deps.sh installs it)")
     server = RabbitServer(Path(tempfile.mkdtemp(prefix="stackmeter-rabbit-")) / "node")
     try:

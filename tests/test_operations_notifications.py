@@ -1,13 +1,14 @@
 import collections
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from benchmarks.notification_stream import build_stream
 
 from stackmeter import operations
 from stackmeter.errors import ConfigError
-from stackmeter.models import NOT_JSON, WRONG_ENVELOPE
+from stackmeter.models import NOT_JSON, WRONG_ENVELOPE, Parsed, make_samples
 from stackmeter.store import open_store
 
 
@@ -111,3 +112,18 @@ def test_timeout_decides_what_timed_out(store, tmp_path):
 def test_bad_options_are_config_errors(store, options, message):
     with pytest.raises(ConfigError, match=message):
         operations.operation_timings(store, **options)
+
+
+def test_fleet_cpu_utilization_stands_beside_the_operations_of_its_window(store, stream, tmp_path):
+    operations.ingest_notifications(store, write_capture(tmp_path / "c.jsonl", stream))
+    hours = np.arange("2026-03-02T00:00", "2026-03-02T06:00", np.timedelta64(5, "m"), dtype="datetime64[ns]")
+    used = np.linspace(0.5, 7.5, hours.size)  # busy cores of an 8-core host, rising through the morning
+    store.write_parsed([Parsed("cn", make_samples(hours, "cn-1", "cpu", used, 8.0))], source="test")
+    stats = operations.operation_timings(store, "1h").stats
+    for window, utilization in stats.groupby("window")["fleet_cpu_utilization"].first().items():
+        in_hour = (hours >= window.tz_localize(None).to_datetime64()) & (
+            hours < (window + pd.Timedelta(hours=1)).tz_localize(None).to_datetime64()
+        )
+        expected = (used[in_hour] / 8.0).mean() if in_hour.any() else np.nan
+        assert utilization == pytest.approx(expected, nan_ok=True)
+    assert stats["fleet_cpu_utilization"].notna().any()

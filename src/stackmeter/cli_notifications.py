@@ -23,7 +23,13 @@ from stackmeter.errors import ConfigError, StackmeterError
 from stackmeter.formatting import jsonable, rows_csv, to_json
 from stackmeter.models import NotificationsSummary, OperationTimings
 from stackmeter.settings import load_settings
-from stackmeter.sources.amqp import DEFAULT_EXCHANGE, DEFAULT_PRIORITIES, DEFAULT_TOPICS, BusConsumer
+from stackmeter.sources.amqp import (
+    DEFAULT_EXCHANGE,
+    DEFAULT_PRIORITIES,
+    DEFAULT_TOPICS,
+    PREFETCH_BATCHES,
+    BusConsumer,
+)
 from stackmeter.store import Store, open_store
 
 AMQP_HELP = "AMQP URL of the bus, e.g. amqp://user:password@rabbit:5672/ (or STACKMETER_AMQP_URL)."
@@ -112,8 +118,8 @@ def listen(
 
     with _store(store) as opened, _errors():
         consumer = BusConsumer(
-            amqp, exchange, topic, priority, durable=durable, prefetch=max(batch, 1),
-            on_status=lambda line: err.print(line, markup=False, highlight=False),
+            amqp, exchange, topic, priority, durable=durable, prefetch=max(batch, 1) * PREFETCH_BATCHES,
+            on_status=lambda line: err.print(line, markup=False, highlight=False), stop=lambda: bool(stopping),
         )  # fmt: skip
         err.print(
             f"listening on {', '.join(q.name for q in consumer.queues)} of exchange {exchange}", markup=False

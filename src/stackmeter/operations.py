@@ -54,7 +54,7 @@ from stackmeter.models import (
     no_samples,
 )
 from stackmeter.sources import TRACE_FORMATS
-from stackmeter.sources.amqp import BusConsumer
+from stackmeter.sources.amqp import NotificationBus
 from stackmeter.sources.node_exporter import HostRules
 from stackmeter.sources.notifications import parse_message, read_jsonl
 from stackmeter.sources.prometheus import NODE_EXPORTER_QUERIES, ResourceQuery, fetch_utilization
@@ -319,7 +319,7 @@ ListenProgress = Callable[[NotificationsSummary], None]
 
 def listen(
     store: Store,
-    consumer: BusConsumer,
+    consumer: NotificationBus,
     batch_messages: int = 1_000,
     max_wait_s: float = 1.0,
     stop: Callable[[], bool] = lambda: False,

@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 from benchmarks.notification_stream import SEQUENCES, VERSIONED, materialise
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stackmeter.errors import SourceUnavailable
 from stackmeter.models import (
@@ -84,6 +86,22 @@ def test_legacy_exception_notification_takes_the_instance_from_the_call_argument
     assert event.event_type == "terminate_instance"
     assert event.instance == message["payload"]["args"]["instance"]["uuid"]
     assert event.fault == "terminate_instance"  # ERROR priority, exception without a text
+
+
+@pytest.mark.parametrize(
+    ("sequence", "fault"),
+    [
+        ("compute.instance.rebuild.start_14", "rebuild_instance: code 404"),
+        (
+            "compute.instance.create.start_65",
+            "scheduler.run_instance: Exceeded max scheduling attempts 3 for instance {}, code 500",
+        ),
+    ],
+)
+def test_legacy_exception_notification_keeps_what_the_exception_kept(sequence, fault):
+    message = legacy(sequence, -1)
+    event = parse_message(message, "q", RECEIVED)
+    assert event.fault == fault.format(event.instance)
 
 
 def test_legacy_scheduler_start_takes_the_only_instance_of_the_request_spec():
@@ -167,3 +185,34 @@ def test_read_jsonl_reports_file_and_line(tmp_path):
 def test_read_jsonl_of_a_missing_file_raises(tmp_path):
     with pytest.raises(SourceUnavailable, match="missing.jsonl"):
         list(read_jsonl(tmp_path / "missing.jsonl", RECEIVED))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+message_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "event_type": st.sampled_from(["instance.create.start", "compute.instance.delete.end", ""])
+        | json_values,
+        "timestamp": st.sampled_from(["2026-03-02 10:00:00.5", "2026-03-02T10:00:00Z", "nope"]) | json_values,
+        "payload": st.fixed_dictionaries(
+            {}, optional={"nova_object.data": json_values, "instance_id": json_values, "args": json_values}
+        )
+        | json_values,
+        "message_id": json_values,
+        "_context_request_id": json_values,
+        "publisher_id": json_values,
+        "priority": json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200) | message_like.map(json.dumps) | message_like.map(envelope))
+def test_parsing_never_raises(body):
+    assert isinstance(parse_message(body, "q", RECEIVED), Event | DeadLetter)

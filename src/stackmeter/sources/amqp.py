@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from kombu import Connection, Consumer, Exchange, Queue
 from kombu.exceptions import OperationalError
@@ -24,6 +24,8 @@ from stackmeter.errors import ConfigError, SourceUnavailable
 DEFAULT_EXCHANGE = "nova"
 DEFAULT_TOPICS = ("notifications", "versioned_notifications")
 DEFAULT_PRIORITIES = ("info", "warn", "error", "critical")
+# The broker may send this many batches ahead, so it keeps streaming while a batch is stored.
+PREFETCH_BATCHES = 3
 
 
 class Delivery(NamedTuple):
@@ -39,6 +41,22 @@ class Batch(NamedTuple):
     deliveries: list[Delivery]
     last_message: object  # the kombu message with the highest delivery tag, or None
     connection_epoch: int
+
+
+class NotificationBus(Protocol):
+    """What ``operations.listen`` needs of a bus (:class:`BusConsumer` for RabbitMQ)."""
+
+    def connect(self) -> bool:
+        """Connect (retrying as the bus sees fit); ``False`` if told to stop first."""
+
+    def fetch(self, max_messages: int, max_wait_s: float) -> Batch:
+        """Up to ``max_messages`` messages, waiting at most ``max_wait_s``."""
+
+    def ack(self, batch: Batch) -> bool:
+        """Acknowledge a stored batch; ``False`` if the bus will deliver it again."""
+
+    def close(self) -> None:
+        """Stop; unacknowledged messages go back to the bus."""
 
 
 class Backoff(NamedTuple):
@@ -64,9 +82,11 @@ class BusConsumer:
     :param durable: declare the exchange and queues durable (oslo.messaging's
         ``amqp_durable_queues``); must match how the services declare them
     :param prefetch: how many unacknowledged messages the broker may send ahead; a batch is at
-        most this long
+        most this long, and a few batches' worth keeps the broker streaming while one is stored
     :param on_status: called with a line of text when the connection is lost or restored
     :param sleep: how to wait between reconnection attempts
+    :param stop: checked while reconnecting; when it returns true the consumer gives up waiting
+        for the broker and :meth:`fetch` returns an empty batch
     """
 
     def __init__(
@@ -80,6 +100,7 @@ class BusConsumer:
         backoff: Backoff = Backoff(),
         on_status: Callable[[str], None] = lambda line: None,
         sleep: Callable[[float], None] = time.sleep,
+        stop: Callable[[], bool] = lambda: False,
     ):
         if not topics or not priorities:
             raise ConfigError("at least one topic and one priority are needed to consume notifications")
@@ -96,6 +117,7 @@ class BusConsumer:
         self._backoff = backoff
         self._on_status = on_status
         self._sleep = sleep
+        self._stop = stop
         self._connection: Connection | None = None
         self._consumer: Consumer | None = None
         self._pending: list[Delivery] = []
@@ -105,8 +127,10 @@ class BusConsumer:
         self._error_types = (*probe.connection_errors, *probe.channel_errors, OperationalError, OSError)
         self._url_shown = probe.as_uri(include_password=False)
 
-    def connect(self, attempts: int | None = None) -> None:
+    def connect(self, attempts: int | None = None) -> bool:
         """Connect, declare the queues and start consuming, retrying with backoff.
+
+        Returns ``False`` when ``stop`` became true before a connection was made.
 
         :param attempts: give up after this many failed attempts (``None``: never give up)
         :raises SourceUnavailable: when ``attempts`` ran out
@@ -118,14 +142,27 @@ class BusConsumer:
                 self._open()
                 if failures:
                     self._on_status(f"connected to {self._safe_url()} after {failures} failed attempt(s)")
-                return
+                return True
             except self._errors() as exc:
                 self._drop_connection()
                 failures += 1
                 if attempts is not None and failures >= attempts:
                     raise SourceUnavailable(f"cannot reach {self._safe_url()}: {exc}") from exc
                 self._on_status(f"cannot reach {self._safe_url()} ({exc}); retrying in {delay:.1f} s")
-                self._sleep(delay)
+                if not self._wait(delay):
+                    return False
+        return False  # unreachable: the delays never end
+
+    def _wait(self, delay: float) -> bool:
+        """Sleep ``delay`` seconds in short steps; ``False`` as soon as ``stop`` is true."""
+        left = delay
+        while left > 0:
+            if self._stop():
+                return False
+            step = min(left, 0.25)
+            self._sleep(step)
+            left -= step
+        return not self._stop()
 
     def fetch(self, max_messages: int, max_wait_s: float) -> Batch:
         """Return up to ``max_messages`` messages, waiting at most ``max_wait_s`` for them.
@@ -133,8 +170,8 @@ class BusConsumer:
         If the connection drops meanwhile, the messages received on it are dropped (the broker
         delivers them again) and the consumer reconnects before returning what it has.
         """
-        if self._connection is None:
-            self.connect()
+        if self._connection is None and not self.connect():
+            return Batch([], None, self._epoch)
         limit = min(max_messages, self._prefetch)
         deadline = time.monotonic() + max_wait_s
         while len(self._pending) < limit:

@@ -14,10 +14,11 @@ nothing here raises on bad input.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+
+import orjson
 
 from stackmeter.errors import SourceUnavailable
 from stackmeter.models import (
@@ -50,30 +51,23 @@ def parse_message(body: str | bytes | dict, origin: str, received: datetime) -> 
     :param received: when it was received, kept in a dead letter
     """
     if isinstance(body, dict):
-        text = json.dumps(body, sort_keys=True)
+        raw: str | bytes = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
         message: object = body
     else:
-        if isinstance(body, bytes):
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                text = body.decode("utf-8", "replace")
-                return _dead(received, origin, NOT_JSON, f"not UTF-8: {exc.reason}", text)
-        else:
-            text = body
+        raw = body
         try:
-            message = json.loads(text)
-        except ValueError as exc:
-            return _dead(received, origin, NOT_JSON, str(exc), text)
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return _dead(received, origin, NOT_JSON, str(exc), _text_of(raw))
     if not isinstance(message, dict):
-        return _dead(received, origin, NOT_AN_OBJECT, type(message).__name__, text)
+        return _dead(received, origin, NOT_AN_OBJECT, type(message).__name__, _text_of(raw))
     message, problem = _open_envelope(message)
     if problem:
-        return _dead(received, origin, WRONG_ENVELOPE, problem, text)
+        return _dead(received, origin, WRONG_ENVELOPE, problem, _text_of(raw))
     try:
-        return _event(message, text)
+        return _event(message, raw)
     except _Unreadable as exc:
-        return _dead(received, origin, exc.reason, exc.detail, text)
+        return _dead(received, origin, exc.reason, exc.detail, _text_of(raw))
 
 
 def read_jsonl(path: str | Path, received: datetime) -> Iterator[tuple[int, Event | DeadLetter]]:
@@ -111,6 +105,10 @@ class _Unreadable(Exception):
         self.detail = detail
 
 
+def _text_of(raw: str | bytes) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+
+
 def _dead(received: datetime, origin: str, reason: str, detail: str, text: str) -> DeadLetter:
     return DeadLetter(received, origin, reason, detail[:_MAX_FIELD], text, digest(text))
 
@@ -126,15 +124,15 @@ def _open_envelope(message: dict) -> tuple[dict, str]:
     if not isinstance(inner, str):
         return message, "oslo.message is not JSON text"
     try:
-        decoded = json.loads(inner)
-    except ValueError as exc:
+        decoded = orjson.loads(inner)
+    except orjson.JSONDecodeError as exc:
         return message, f"oslo.message is not JSON: {exc}"
     if not isinstance(decoded, dict):
         return message, "oslo.message is not a JSON object"
     return decoded, ""
 
 
-def _event(message: dict, text: str) -> Event:
+def _event(message: dict, raw: str | bytes) -> Event:
     event_type = message.get("event_type")
     if not isinstance(event_type, str) or not event_type:
         raise _Unreadable(NO_EVENT_TYPE, "event_type missing or not a string")
@@ -143,10 +141,10 @@ def _event(message: dict, text: str) -> Event:
         payload = {}
     if not isinstance(payload, dict):
         raise _Unreadable(BAD_PAYLOAD, type(payload).__name__)
-    ts = parse_timestamp(message.get("timestamp"))
+    ts = _parse_timestamp(message.get("timestamp"))
     message_id = message.get("message_id")
     if not isinstance(message_id, str) or not message_id:
-        message_id = digest(text)
+        message_id = digest(raw)
     data = payload.get("nova_object.data")
     fields = _versioned_fields(event_type, data) if isinstance(data, dict) else _legacy_fields(payload)
     host = fields["host"] or _publisher_host(message.get("publisher_id"))
@@ -162,12 +160,20 @@ def _event(message: dict, text: str) -> Event:
         project=project,
         flavor=fields["flavor"],
         state=fields["state"],
-        fault=(fields["fault"] or event_type) if failed else None,
+        fault=_fault(event_type, fields["fault"]) if failed else None,
         message_id=message_id,
     )
 
 
-def parse_timestamp(value: object) -> datetime:
+def _fault(event_type: str, fault: str | None) -> str:
+    """An ``.error`` event's fault as given; an exception notification's prefixed with its name
+    (the method that raised), which is all some of them carry."""
+    if event_type.endswith(".error"):
+        return fault or event_type
+    return f"{event_type}: {fault}" if fault else event_type
+
+
+def _parse_timestamp(value: object) -> datetime:
     """Return an aware UTC datetime from an oslo timestamp (``2013-04-02 18:23:47.123456``, ISO 8601)."""
     if not isinstance(value, str) or not value:
         raise _Unreadable(BAD_TIMESTAMP, f"timestamp {value!r}")
@@ -228,11 +234,26 @@ def _legacy_fields(payload: dict) -> dict:
 
 
 def _legacy_fault(payload: dict) -> str | None:
+    """The fault of a legacy error: its message, else what the serialised exception kept (an
+    exception notification keeps only the exception's ``kwargs``, such as ``reason`` and ``code``)."""
     message = _text(payload.get("message"))
     exception = payload.get("exception")
     if isinstance(exception, str) and exception:
         return _clip(f"{exception}: {message}" if message else exception)
-    return _clip(message) if message else None
+    if message:
+        return _clip(message)
+    for key in ("exception", "reason"):
+        value = payload.get(key)
+        kwargs = value.get("kwargs") if isinstance(value, dict) else None
+        if isinstance(kwargs, dict):
+            code = kwargs.get("code")
+            parts = (
+                _text(kwargs.get("reason")) or _text(kwargs.get("message")),
+                None if code is None else f"code {code}",
+            )
+            if any(parts):
+                return _clip(", ".join(part for part in parts if part))
+    return None
 
 
 def _object_data(value: object) -> dict:

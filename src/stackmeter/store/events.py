@@ -7,6 +7,7 @@ acknowledged — adds nothing.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -38,14 +39,17 @@ def write_notifications(
         dead = _insert(con, "deadletters", _dead_table(dead_letters), "digest") if dead_letters else 0
         con.execute("COMMIT")
     except (duckdb.Error, pa.ArrowException, ValueError) as exc:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):  # a closed or broken connection has nothing to undo
+            con.execute("ROLLBACK")
         raise StoreError(f"notifications not written, store unchanged: {exc}") from exc
     return added, dead
 
 
 def read_events(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Return every event, with the columns of :class:`~stackmeter.models.Event` (``ts`` UTC)."""
-    frame = con.execute(f"SELECT {', '.join(_EVENT_COLUMNS)} FROM events ORDER BY ts").df()
+    frame = (
+        con.sql(f"SELECT {', '.join(_EVENT_COLUMNS)} FROM events ORDER BY ts").to_arrow_table().to_pandas()
+    )
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return frame.astype({column: object for column in _EVENT_COLUMNS if column != "ts"}).where(
         frame.notna(), None
@@ -76,15 +80,19 @@ def read_fleet_cpu_utilization(con: duckdb.DuckDBPyConnection, timescale: str) -
         raise StoreError(f"unknown timescale {timescale!r}")
     # time_bucket's default origin (Monday 2000-01-03) aligns hours, days, Monday weeks and
     # months the way stackmeter's windows are aligned.
-    frame = con.execute(
-        f"""
+    frame = (
+        con.sql(
+            f"""
         SELECT time_bucket(INTERVAL '{_TIME_BUCKETS[timescale]}', s.ts) AS window_start,
                avg(s.used / s.capacity) AS fleet_cpu_utilization
         FROM samples s JOIN resources r USING (resource_code)
         WHERE r.resource = 'cpu' AND s.capacity IS NOT NULL
         GROUP BY window_start ORDER BY window_start
         """
-    ).df()
+        )
+        .to_arrow_table()
+        .to_pandas()
+    )
     frame = frame.rename(columns={"window_start": "window"})
     frame["window"] = pd.to_datetime(frame["window"], utc=True).astype("datetime64[ns, UTC]")
     return frame
