@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import resources as package_resources
 from pathlib import Path
 from typing import NamedTuple
@@ -143,42 +144,60 @@ def ingest(
     pending: list[Parsed] = []
     pending_samples = 0
 
-    def flush() -> None:
-        nonlocal pending, pending_samples
-        if pending:
-            result = store.write_parsed(pending, source=trace_format)
+    # One writer thread: a batch is written while the next is parsed (DuckDB releases the GIL),
+    # batches still land one at a time and in order, and a failed write stops the ingest.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stackmeter-writer")
+    writing: Future | None = None
+
+    def wait_for_write() -> None:
+        nonlocal writing
+        if writing is not None:
+            result = writing.result()
+            writing = None
             totals["added"] += result.samples_added
             totals["duplicates"] += result.duplicates
             totals["batches"] += 1
+
+    def flush() -> None:
+        nonlocal pending, pending_samples, writing
+        wait_for_write()
+        if pending:
+            writing = writer.submit(store.write_parsed, pending, trace_format)
         pending, pending_samples = [], 0
 
-    for done, file in enumerate(files, start=1):
-        try:
-            parsed = trace.load_file(file, **options)
-        except SourceUnavailable as exc:
-            parsed = Parsed(
-                str(file), no_samples(), rejections=(Rejection(str(file), None, None, UNREADABLE, str(exc)),)
-            )
-        samples = parsed.samples
-        totals["read"] += samples.size
-        totals["rejected"] += len(parsed.rejections)
-        reasons.update(rejection.reason for rejection in parsed.rejections)
-        examples.extend(parsed.rejections[: REJECTION_EXAMPLES - len(examples)])
-        if samples.size:
-            totals["files_with_samples"] += 1
-            entities.update(entity.entity for entity in parsed.entities)
-            if not parsed.entities:
-                entities.update(pd.unique(samples.entity).tolist())
-            lo, hi = samples.ts.min(), samples.ts.max()
-            first_ts = lo if first_ts is None else min(first_ts, lo)
-            last_ts = hi if last_ts is None else max(last_ts, hi)
-        pending.append(parsed)
-        pending_samples += samples.size
-        if pending_samples >= batch_samples:
-            flush()
-        if progress:
-            progress(done, len(files))
-    flush()
+    try:
+        for done, file in enumerate(files, start=1):
+            try:
+                parsed = trace.load_file(file, **options)
+            except SourceUnavailable as exc:
+                parsed = Parsed(
+                    str(file),
+                    no_samples(),
+                    rejections=(Rejection(str(file), None, None, UNREADABLE, str(exc)),),
+                )
+            samples = parsed.samples
+            totals["read"] += samples.size
+            totals["rejected"] += len(parsed.rejections)
+            reasons.update(rejection.reason for rejection in parsed.rejections)
+            examples.extend(parsed.rejections[: REJECTION_EXAMPLES - len(examples)])
+            if samples.size:
+                totals["files_with_samples"] += 1
+                entities.update(entity.entity for entity in parsed.entities)
+                if not parsed.entities:
+                    entities.update(pd.unique(samples.entity).tolist())
+                lo, hi = samples.ts.min(), samples.ts.max()
+                first_ts = lo if first_ts is None else min(first_ts, lo)
+                last_ts = hi if last_ts is None else max(last_ts, hi)
+            pending.append(parsed)
+            pending_samples += samples.size
+            if pending_samples >= batch_samples:
+                flush()
+            if progress:
+                progress(done, len(files))
+        flush()
+        wait_for_write()
+    finally:
+        writer.shutdown(wait=True)
     return IngestSummary(
         trace_format=trace_format,
         files=len(files),
