@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/stackmeter demo
+	$(BIN)/stackmeter demo --no-serve
 
 system-deps:
 	scripts/install-test-deps.sh
@@ -25,8 +25,10 @@ lint: $(VENV)/.installed
 test: $(VENV)/.installed system-deps lint
 	$(BIN)/pytest
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed system-deps
 	$(BIN)/python benchmarks/overload.py
+	$(BIN)/python benchmarks/exposition.py --write BENCHMARKS.md
+	$(BIN)/python benchmarks/notifications.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

@@ -5,6 +5,11 @@ set -euo pipefail
 packages=()
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ] || packages+=("$2"); }
 need rabbitmq-server rabbitmq-server
+need prometheus-node-exporter prometheus-node-exporter
+need prometheus prometheus
+need victoria-metrics victoria-metrics
+need prometheus-libvirt-exporter prometheus-libvirt-exporter
+need ip iproute2
 if [ ${#packages[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq

@@ -144,7 +144,7 @@ def test_every_command_has_help():
 
 
 def test_demo_prints_both_reports(tmp_path):
-    result = invoke("demo", "--keep-in", tmp_path)
+    result = invoke("demo", "--no-serve", "--keep-in", tmp_path)
     assert result.exit_code == 0, result.output
     assert "PlanetLab, 2011-03-03" in result.stdout and "Bitbrains Rnd, August 2013" in result.stdout
     assert "302,976" in result.stdout  # 1052 VMs x 288 samples

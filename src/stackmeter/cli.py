@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from stackmeter import cli_notifications, operations
+from stackmeter import cli_collection, cli_notifications, operations
 from stackmeter.errors import ConfigError, StackmeterError
 from stackmeter.formatting import (
     entities_table,
@@ -22,12 +24,13 @@ from stackmeter.formatting import (
     overload_tables,
     rejection_lines,
     rows_csv,
+    series_rows,
     to_json,
 )
 from stackmeter.models import RESOURCES
 from stackmeter.settings import load_settings, parse_thresholds
 from stackmeter.store import Store, open_store
-from stackmeter.units import parse_bytes_per_second
+from stackmeter.units import parse_bytes_per_second, parse_utc_time
 
 app = typer.Typer(
     help="stackmeter: how your private cloud really uses its capacity.",
@@ -164,12 +167,7 @@ def ingest_azure(
 
 
 def _parse_time(text: str | None, option: str) -> np.datetime64 | None:
-    if text is None:
-        return None
-    try:
-        return np.datetime64(text.removesuffix("Z"), "ns")
-    except ValueError as exc:
-        raise ConfigError(f"{option}: {text!r} is not a time such as 2013-08-01 or 2013-08-01T12:00") from exc
+    return parse_utc_time(text, option)
 
 
 @app.command()
@@ -251,10 +249,7 @@ def series(
         start_ts, end_ts = _parse_time(start, "--from"), _parse_time(end, "--to")
     with _store(store) as opened, _errors():
         samples = operations.read_series(opened, entity, resource, start_ts, end_ts)
-    rows = [
-        {"ts": ts, "used": used, "capacity": capacity, "utilization": used / capacity}
-        for ts, used, capacity in zip(samples.ts, samples.used, samples.capacity, strict=True)
-    ]
+    rows = series_rows(samples)
     if as_json:
         out.print_json(to_json({"entity": entity, "resource": resource, "samples": rows}))
     else:
@@ -271,13 +266,72 @@ DEMO_SETS = {
 }
 
 
+HostOption = typer.Option("127.0.0.1", help="Address to listen on; other than loopback only with tokens.")
+PortOption = typer.Option(8080, help="Port to listen on.")
+
+
+@app.command()
+def serve(
+    store: str = StoreOption,
+    host: str = HostOption,
+    port: int = PortOption,
+    tokens_file: Path = typer.Option(
+        None, help="Tokens, one 'TOKEN ROLE [PROJECT]' a line. [default: STACKMETER_TOKENS_FILE]"
+    ),
+):
+    """Serve the HTTP API (/api/v1, OpenAPI at /docs) and the dashboard over a store.
+
+    Without tokens only loopback addresses are allowed: whoever reaches the server reads every
+    project. Ctrl+C (or SIGTERM) lets requests in flight finish, then stops.
+
+    Example:
+
+        STACKMETER_TOKENS_FILE=tokens.txt stackmeter serve --store cloud.duckdb --host 0.0.0.0
+    """
+    with _errors():
+        settings = load_settings(store=store, tokens_file=None if tokens_file is None else str(tokens_file))
+    _serve(settings, host, port)
+
+
+def _serve(settings, host: str, port: int, seconds: float | None = None) -> None:
+    """Run the app on ``host:port`` until interrupted, or for ``seconds`` when given."""
+    import uvicorn
+
+    from stackmeter.api import create_app
+    from stackmeter.api.auth import check_bind, load_tokens
+
+    with _errors():
+        tokens = load_tokens(settings)
+        check_bind(host, tokens)
+        application = create_app(settings, tokens=tokens)
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["stackmeter"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    server = uvicorn.Server(
+        uvicorn.Config(application, host=host, port=port, log_config=log_config, timeout_graceful_shutdown=10)
+    )
+    shown = f"[{host}]" if ":" in host else host
+    err.print(f"Dashboard and API on http://{shown}:{port}/ (Ctrl+C stops)", highlight=False)
+    if seconds:
+        timer = threading.Timer(seconds, lambda: setattr(server, "should_exit", True))
+        timer.daemon = True
+        timer.start()
+    server.run()
+
+
 @app.command()
 def demo(
     keep_in: Path = typer.Option(
         None, "--keep-in", help="Keep the demo stores in this folder. [default: a temporary folder]"
     ),
+    no_serve: bool = typer.Option(False, "--no-serve", help="Print the reports and exit; do not serve."),
+    serve_for: float = typer.Option(
+        0, "--serve-for", help="Stop serving after this many seconds. [default: 0, until Ctrl+C]"
+    ),
+    host: str = HostOption,
+    port: int = PortOption,
 ):
-    """Ingest the bundled sample (a PlanetLab day, a Bitbrains month of 20 VMs) and print overload reports.
+    """Ingest the bundled sample (a PlanetLab day, a Bitbrains month of 20 VMs), print overload
+    reports, then serve the dashboard on the Bitbrains month and print its URL.
 
     Each data set goes into a store of its own, so that windows and means are those of one fleet.
     Bitbrains disk and network are judged against 100MiB/s and 1Gbit/s: the traces carry no
@@ -285,7 +339,7 @@ def demo(
 
     Example:
 
-        stackmeter demo
+        stackmeter demo --no-serve
     """
     sample = operations.bundled_sample()
     with tempfile.TemporaryDirectory() as temporary:
@@ -313,6 +367,11 @@ def demo(
             for table in overload_tables(report):
                 out.print(table)
             out.print(f"Store kept in {location}" if keep_in else "")
+        if not no_serve:
+            with _errors():
+                settings = load_settings(store=str(folder / "demo-bitbrains.duckdb"))
+            _serve(settings, host, port, serve_for or None)
 
 
 cli_notifications.register(app, ingest_app)
+cli_collection.register(app, ingest_app)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from stackmeter.models import EntitySummary, OverloadReport
+from stackmeter.models import EntitySummary, OverloadReport, Samples
 
 
 def jsonable(value):
@@ -23,8 +23,12 @@ def jsonable(value):
         return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return [jsonable(item) for item in value]
     if isinstance(value, np.datetime64):
         return format_time(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
@@ -61,6 +65,14 @@ def _csv_value(value):
     if isinstance(value, list):
         return ";".join(str(item) for item in value)
     return "" if value is None else value
+
+
+def series_rows(samples: Samples) -> list[dict]:
+    """Return samples as rows of time, used, capacity and utilization (``NaN`` when capacity is unknown)."""
+    return [
+        {"ts": ts, "used": used, "capacity": capacity, "utilization": used / capacity}
+        for ts, used, capacity in zip(samples.ts, samples.used, samples.capacity, strict=True)
+    ]
 
 
 def overload_csv(report: OverloadReport) -> str:
@@ -182,3 +194,69 @@ def entities_table(rows: list[EntitySummary]) -> Table:
             format_time(row.last_ts),
         )
     return table
+
+
+# -- live collection
+
+
+def target_rows(statuses, now_ns: int) -> list[dict]:
+    """Return target statuses as plain rows: times in ISO 8601 UTC, lag in seconds."""
+    return [
+        {
+            "target": s.target,
+            "exporter": s.exporter,
+            "state": s.state,
+            "last_success": format_time(
+                None if s.last_success_ns is None else np.datetime64(s.last_success_ns, "ns")
+            ),
+            "lag_s": None if s.lag_s(now_ns) is None else round(s.lag_s(now_ns), 1),
+            "failures": s.failures,
+            "samples": s.samples,
+            "last_error": s.last_error,
+        }
+        for s in statuses
+    ]
+
+
+def sources_table(rows: list[dict]) -> Table:
+    """Return target rows as a Rich table, state in colour."""
+    table = Table(title="Sources", title_justify="left")
+    for column, justify in (
+        ("target", "left"),
+        ("exporter", "left"),
+        ("state", "left"),
+        ("last success", "left"),
+        ("lag", "right"),
+        ("failures", "right"),
+        ("samples", "right"),
+        ("last error", "left"),
+    ):
+        table.add_column(column, justify=justify, overflow="fold")
+    for row in rows:
+        style = {"up": "green", "down": "red"}.get(row["state"], "yellow")
+        table.add_row(
+            row["target"],
+            row["exporter"],
+            f"[{style}]{row['state']}[/]",
+            row["last_success"] or "never",
+            "-" if row["lag_s"] is None else f"{row['lag_s']:.0f}s",
+            str(row["failures"]),
+            f"{row['samples']:,}",
+            row["last_error"] or "",
+        )
+    return table
+
+
+def collect_status_line(summary) -> str:
+    """Return one line on how a collection run goes: rounds, targets up, samples, what is down."""
+    up = sum(1 for s in summary.statuses if s.state == "up")
+    down = [s for s in summary.statuses if s.state == "down"]
+    line = (
+        f"round {summary.rounds} · {up}/{len(summary.statuses)} targets up · "
+        f"{summary.samples_added:,} samples added · {summary.rejected:,} rejected"
+    )
+    if down:
+        line += f" · down: {down[0].target} ({down[0].last_error})" + (
+            f" +{len(down) - 1}" if len(down) > 1 else ""
+        )
+    return line

@@ -334,3 +334,104 @@ class OperationTimings(NamedTuple):
     operations: int
     stats: object  # pandas DataFrame, one row per window × operation (× group)
     failures: object  # pandas DataFrame: operation, fault, count
+
+
+# States of a scraped target.
+UP, DOWN, PENDING = "up", "down", "pending"
+
+
+class TargetStatus(NamedTuple):
+    """How scraping one exporter target goes: ``state`` is up, down or pending.
+
+    Times are ns since the epoch (UTC), ``None`` when never; ``samples`` counts what it gave so far.
+    """
+
+    target: str
+    exporter: str
+    state: str = PENDING
+    last_attempt_ns: int | None = None
+    last_success_ns: int | None = None
+    last_error: str | None = None
+    failures: int = 0
+    next_attempt_ns: int = 0
+    samples: int = 0
+
+    def lag_s(self, now_ns: int) -> float | None:
+        """Seconds since the last successful scrape, ``None`` when there was none."""
+        return None if self.last_success_ns is None else (now_ns - self.last_success_ns) / 1e9
+
+
+class WindowUtilization(NamedTuple):
+    """Per-(entity, window) utilization of one resource at one timescale, judgeable samples only.
+
+    All arrays have one element per (entity, window) holding samples, ordered by entity then window:
+    ``samples`` and ``at_or_above`` (samples with utilization ≥ ``threshold``) are the inputs of
+    the overload rule; ``mean_utilization`` and ``max_utilization`` are what a chart draws.
+    """
+
+    timescale: str
+    resource: str
+    threshold: float
+    entity: np.ndarray
+    window: np.ndarray
+    samples: np.ndarray
+    at_or_above: np.ndarray
+    mean_utilization: np.ndarray
+    max_utilization: np.ndarray
+
+
+class HeatMapRow(NamedTuple):
+    """One entity of a heat map: its overload over all its windows, and its cells on the page.
+
+    ``utilization[i]`` is the mean utilization in column ``i`` (``None`` for a gap) and
+    ``overloaded[i]`` whether the overload rule fired there.
+    """
+
+    entity: str
+    windows_overloaded: int
+    windows: int
+    share: float
+    utilization: tuple[float | None, ...]
+    overloaded: tuple[bool, ...]
+
+
+class HeatMap(NamedTuple):
+    """Entities × windows of one resource at one timescale, worst entities first, one page of each.
+
+    ``entities`` counts every entity with judgeable samples (the rows of all pages); ``columns``
+    are the window starts shown, at most a page of them, ending at the latest window by default.
+    """
+
+    timescale: str
+    resource: str
+    threshold: float
+    share: float
+    entities: int
+    page: int
+    page_size: int
+    first_window: np.datetime64 | None
+    last_window: np.datetime64 | None
+    columns: tuple[np.datetime64, ...]
+    rows: tuple[HeatMapRow, ...]
+
+
+class ResourceOverload(NamedTuple):
+    """One entity's windows of one resource at one timescale, with the overload rule applied."""
+
+    resource: str
+    threshold: float
+    windows: int
+    windows_overloaded: int
+    window: np.ndarray
+    mean_utilization: np.ndarray
+    max_utilization: np.ndarray
+    overloaded: np.ndarray
+
+
+class EntityOverload(NamedTuple):
+    """An entity's utilization per resource over time at one timescale (what its page plots)."""
+
+    entity: str
+    timescale: str
+    share: float
+    resources: tuple[ResourceOverload, ...]

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import resources as package_resources
 from pathlib import Path
 from typing import NamedTuple
 
+import httpx
 import numpy as np
 import pandas as pd
 
+from stackmeter.analysis.heatmap import (
+    apply_overload_rule,
+    build_heat_map_rows,
+    choose_columns,
+    rank_entities,
+)
 from stackmeter.analysis.operation_stats import failure_kinds, operation_stats, with_fleet_utilization
 from stackmeter.analysis.overload import (
     check_share,
@@ -20,7 +30,8 @@ from stackmeter.analysis.overload import (
     summarize_multi_resource,
     summarize_overload,
 )
-from stackmeter.analysis.pairing import ACTIONS, DEFAULT_TIMEOUT_S, pair_operations
+from stackmeter.analysis.pairing import ACTIONS, pair_operations
+from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S as OPERATION_TIMEOUT_S
 from stackmeter.analysis.windows import check_timescale, parse_timescales
 from stackmeter.errors import ConfigError, SourceUnavailable, UnknownEntity
 from stackmeter.models import (
@@ -29,25 +40,37 @@ from stackmeter.models import (
     RESOURCES,
     UNREADABLE,
     DeadLetter,
+    EntityOverload,
     EntitySummary,
     Event,
+    HeatMap,
     NotificationsSummary,
     OperationTimings,
     OverloadReport,
     Parsed,
     Rejection,
     Samples,
+    StoreStatus,
+    TargetStatus,
     no_samples,
 )
 from stackmeter.sources import TRACE_FORMATS
 from stackmeter.sources.amqp import NotificationBus
+from stackmeter.sources.node_exporter import HostRules
 from stackmeter.sources.notifications import parse_message, read_jsonl
+from stackmeter.sources.prometheus import NODE_EXPORTER_QUERIES, ResourceQuery, fetch_utilization
+from stackmeter.sources.scrape import DEFAULT_TIMEOUT_S as SCRAPE_TIMEOUT_S
+from stackmeter.sources.scrape import Target, check_no_credentials, scrape_round
 from stackmeter.store import Store
 from stackmeter.store import events as event_store
+from stackmeter.store.targets import read_target_statuses, write_target_statuses
 
 # Files are written in batches of about this many samples: each batch is one transaction.
 BATCH_SAMPLES = 1_000_000
 REJECTION_EXAMPLES = 10
+# A heat map page shows at most this many entities and this many windows.
+HEAT_MAP_MAX_ROWS = 200
+HEAT_MAP_MAX_COLUMNS = 400
 
 
 class IngestSummary(NamedTuple):
@@ -121,42 +144,60 @@ def ingest(
     pending: list[Parsed] = []
     pending_samples = 0
 
-    def flush() -> None:
-        nonlocal pending, pending_samples
-        if pending:
-            result = store.write_parsed(pending, source=trace_format)
+    # One writer thread: a batch is written while the next is parsed (DuckDB releases the GIL),
+    # batches still land one at a time and in order, and a failed write stops the ingest.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stackmeter-writer")
+    writing: Future | None = None
+
+    def wait_for_write() -> None:
+        nonlocal writing
+        if writing is not None:
+            result = writing.result()
+            writing = None
             totals["added"] += result.samples_added
             totals["duplicates"] += result.duplicates
             totals["batches"] += 1
+
+    def flush() -> None:
+        nonlocal pending, pending_samples, writing
+        wait_for_write()
+        if pending:
+            writing = writer.submit(store.write_parsed, pending, trace_format)
         pending, pending_samples = [], 0
 
-    for done, file in enumerate(files, start=1):
-        try:
-            parsed = trace.load_file(file, **options)
-        except SourceUnavailable as exc:
-            parsed = Parsed(
-                str(file), no_samples(), rejections=(Rejection(str(file), None, None, UNREADABLE, str(exc)),)
-            )
-        samples = parsed.samples
-        totals["read"] += samples.size
-        totals["rejected"] += len(parsed.rejections)
-        reasons.update(rejection.reason for rejection in parsed.rejections)
-        examples.extend(parsed.rejections[: REJECTION_EXAMPLES - len(examples)])
-        if samples.size:
-            totals["files_with_samples"] += 1
-            entities.update(entity.entity for entity in parsed.entities)
-            if not parsed.entities:
-                entities.update(pd.unique(samples.entity).tolist())
-            lo, hi = samples.ts.min(), samples.ts.max()
-            first_ts = lo if first_ts is None else min(first_ts, lo)
-            last_ts = hi if last_ts is None else max(last_ts, hi)
-        pending.append(parsed)
-        pending_samples += samples.size
-        if pending_samples >= batch_samples:
-            flush()
-        if progress:
-            progress(done, len(files))
-    flush()
+    try:
+        for done, file in enumerate(files, start=1):
+            try:
+                parsed = trace.load_file(file, **options)
+            except SourceUnavailable as exc:
+                parsed = Parsed(
+                    str(file),
+                    no_samples(),
+                    rejections=(Rejection(str(file), None, None, UNREADABLE, str(exc)),),
+                )
+            samples = parsed.samples
+            totals["read"] += samples.size
+            totals["rejected"] += len(parsed.rejections)
+            reasons.update(rejection.reason for rejection in parsed.rejections)
+            examples.extend(parsed.rejections[: REJECTION_EXAMPLES - len(examples)])
+            if samples.size:
+                totals["files_with_samples"] += 1
+                entities.update(entity.entity for entity in parsed.entities)
+                if not parsed.entities:
+                    entities.update(pd.unique(samples.entity).tolist())
+                lo, hi = samples.ts.min(), samples.ts.max()
+                first_ts = lo if first_ts is None else min(first_ts, lo)
+                last_ts = hi if last_ts is None else max(last_ts, hi)
+            pending.append(parsed)
+            pending_samples += samples.size
+            if pending_samples >= batch_samples:
+                flush()
+            if progress:
+                progress(done, len(files))
+        flush()
+        wait_for_write()
+    finally:
+        writer.shutdown(wait=True)
     return IngestSummary(
         trace_format=trace_format,
         files=len(files),
@@ -346,7 +387,7 @@ def operation_timings(
     timescale: str = "1h",
     operation: str | None = None,
     by: str | None = None,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = OPERATION_TIMEOUT_S,
     as_of: pd.Timestamp | None = None,
     top_failures: int = 10,
 ) -> OperationTimings:
@@ -388,3 +429,247 @@ def dead_letters(store: Store, limit: int | None = 50) -> tuple[int, list[DeadLe
     """Return how many dead letters the store keeps and the latest ``limit`` of them."""
     _, count = event_store.count_notifications(store.connection)
     return count, event_store.read_dead_letters(store.connection, limit)
+
+
+# -- live collection: exporters and Prometheus-compatible servers ----------------------------
+
+
+class CollectSummary(NamedTuple):
+    """What a collection run did so far: rounds, samples added, failures, and each target's status."""
+
+    rounds: int
+    samples_added: int
+    duplicates: int
+    rejected: int
+    statuses: tuple[TargetStatus, ...]
+    stopped: bool = False
+
+
+def collect(
+    store: Store | Callable[[], Store],
+    targets: list[Target],
+    every_s: float = 15.0,
+    for_s: float | None = None,
+    timeout_s: float | None = None,
+    rules: HostRules = HostRules(),
+    stop: threading.Event | None = None,
+    on_round: Callable[[CollectSummary], None] | None = None,
+    transport=None,
+) -> CollectSummary:
+    """Scrape ``targets`` every ``every_s`` seconds into ``store`` until ``for_s`` elapses or ``stop`` is set.
+
+    Each round is written as one batch, with the status of every target; a target that is down
+    becomes a gap and a status, and is retried with backoff without holding up the others. When
+    ``stop`` is set (the CLI sets it on Ctrl-C or SIGTERM) the round under way finishes and is
+    written before returning.
+
+    :param store: a store, or a function that opens one: then it is opened for each round's write
+        and closed after, so that other processes (``stackmeter sources``) can read it between rounds
+    :param timeout_s: per scrape; at most ``every_s`` by default (and at most 10 s)
+    :param on_round: called after each round with the summary so far (a live status line)
+    """
+    if every_s <= 0:
+        raise ConfigError(f"--every must be positive, got {every_s} s")
+    if for_s is not None and for_s <= 0:
+        raise ConfigError(f"--for must be positive, got {for_s} s")
+    timeout_s = min(every_s, SCRAPE_TIMEOUT_S) if timeout_s is None else timeout_s
+    stop = stop or threading.Event()
+    statuses: dict[str, TargetStatus] = {}
+    states: dict = {}
+    totals: Counter = Counter()
+    started = time.monotonic()
+    rounds = 0
+    while True:
+        parts, statuses, states = scrape_round(
+            targets, statuses, states, every_s, timeout_s, rules, transport
+        )
+        with _round_store(store) as opened:
+            if parts:
+                result = opened.write_parsed(parts, source="collect")
+                totals.update(
+                    added=result.samples_added, duplicates=result.duplicates, rejected=result.rejected
+                )
+            write_target_statuses(opened, statuses.values())
+        rounds += 1
+        summary = CollectSummary(
+            rounds, totals["added"], totals["duplicates"], totals["rejected"], tuple(statuses.values())
+        )
+        if on_round:
+            on_round(summary)
+        next_round = rounds * every_s
+        if for_s is not None and next_round >= for_s:
+            return summary
+        if stop.is_set() or stop.wait(max(0.0, next_round - (time.monotonic() - started))):
+            return summary._replace(stopped=True)
+
+
+@contextlib.contextmanager
+def _round_store(store: Store | Callable[[], Store]) -> Iterator[Store]:
+    if not callable(store):
+        yield store
+        return
+    opened = store()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def list_sources(store: Store) -> list[TargetStatus]:
+    """Return the status of every exporter target collected into ``store``."""
+    return read_target_statuses(store)
+
+
+def ingest_prometheus(
+    store: Store,
+    url: str,
+    start: np.datetime64,
+    end: np.datetime64,
+    step_s: float = 300.0,
+    queries: Mapping[str, ResourceQuery] | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout_s: float = 60.0,
+    rate_window_s: float | None = None,
+    retries: int = 2,
+    transport=None,
+) -> IngestSummary:
+    """Read host utilization from a Prometheus-compatible server into ``store`` as one atomic batch.
+
+    :param url: the API root, e.g. ``http://prometheus:9090`` or ``http://mimir/prometheus``
+    :param queries: PromQL per resource; the node_exporter mapping by default
+    :param headers: sent with every request (e.g. ``X-Scope-OrgID`` for Mimir, ``Authorization``)
+    """
+    check_no_credentials(url, "--url: ")
+    start_s = _epoch_s(start)
+    end_s = _epoch_s(end)
+    with httpx.Client(timeout=timeout_s, headers=dict(headers or {}), transport=transport) as client:
+        parsed = fetch_utilization(
+            client,
+            url,
+            start_s,
+            end_s,
+            step_s,
+            NODE_EXPORTER_QUERIES if queries is None else queries,
+            rate_window_s=rate_window_s,
+            retries=retries,
+        )
+    result = store.write_parsed([parsed], source="prometheus")
+    samples = parsed.samples
+    reasons = Counter(rejection.reason for rejection in parsed.rejections)
+    return IngestSummary(
+        trace_format="prometheus",
+        files=1,
+        files_with_samples=int(samples.size > 0),
+        entities=len(np.unique(samples.entity)) if samples.size else 0,
+        samples_read=samples.size,
+        samples_added=result.samples_added,
+        duplicates=result.duplicates,
+        rejected=len(parsed.rejections),
+        rejected_by_reason=dict(reasons.most_common()),
+        rejection_examples=parsed.rejections[:REJECTION_EXAMPLES],
+        first_ts=samples.ts.min() if samples.size else None,
+        last_ts=samples.ts.max() if samples.size else None,
+        batches=1,
+    )
+
+
+def _epoch_s(value: np.datetime64) -> float:
+    return float(np.datetime64(value, "ns").astype(np.int64)) / 1e9
+
+
+def store_status(store: Store) -> StoreStatus:
+    """Return the size and freshness of ``store``: entities, samples, batches, last write."""
+    return store.read_status()
+
+
+def _check_resource(resource: str) -> str:
+    if resource not in RESOURCES:
+        raise ConfigError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+    return resource
+
+
+def heat_map(
+    store: Store,
+    timescale: str = "1h",
+    resource: str = "cpu",
+    threshold: float | None = None,
+    share: float = DEFAULT_SHARE,
+    page: int = 1,
+    page_size: int = 50,
+    columns: int = 168,
+    end: np.datetime64 | None = None,
+) -> HeatMap:
+    """Return one page of the heat map of ``resource`` at ``timescale``: entities worst first.
+
+    Entities are ranked as the overload report ranks its worst (share of their windows
+    overloaded); each row shows the mean utilization of up to ``columns`` windows ending at the
+    window holding ``end`` (the latest window when omitted).
+
+    :param page: 1-based page of ``page_size`` entities (at most ``HEAT_MAP_MAX_ROWS``)
+    :param columns: windows per page, 1 to ``HEAT_MAP_MAX_COLUMNS``
+    """
+    check_timescale(timescale)
+    _check_resource(resource)
+    threshold = DEFAULT_THRESHOLDS[resource] if threshold is None else threshold
+    check_threshold(resource, threshold)
+    check_share(share)
+    if page < 1:
+        raise ConfigError(f"page must be 1 or more, got {page}")
+    if not 1 <= page_size <= HEAT_MAP_MAX_ROWS:
+        raise ConfigError(f"page_size must be from 1 to {HEAT_MAP_MAX_ROWS}, got {page_size}")
+    if not 1 <= columns <= HEAT_MAP_MAX_COLUMNS:
+        raise ConfigError(f"columns must be from 1 to {HEAT_MAP_MAX_COLUMNS}, got {columns}")
+    counts = store.read_window_counts((timescale,), {resource: threshold})[timescale, resource]
+    codes, overloaded, windows = rank_entities(counts, share)
+    chosen = slice((page - 1) * page_size, page * page_size)
+    names = [str(name) for name in counts.entity_names[codes[chosen]]]
+    starts = np.empty(0, dtype="datetime64[ns]")
+    rows = ()
+    if counts.first_window is not None:
+        starts = choose_columns(counts.first_window, counts.last_window, timescale, columns, end)
+        utilization = store.read_window_utilization(
+            timescale, resource, threshold, names, starts[0], starts[-1]
+        )
+        rows = build_heat_map_rows(names, overloaded[chosen], windows[chosen], starts, utilization, share)
+    return HeatMap(
+        timescale=timescale,
+        resource=resource,
+        threshold=threshold,
+        share=share,
+        entities=int(codes.size),
+        page=page,
+        page_size=page_size,
+        first_window=counts.first_window,
+        last_window=counts.last_window,
+        columns=tuple(starts),
+        rows=rows,
+    )
+
+
+def entity_overload(
+    store: Store,
+    entity: str,
+    timescale: str = "1h",
+    thresholds: Mapping[str, float] | None = None,
+    share: float = DEFAULT_SHARE,
+    resources: Iterable[str] = RESOURCES,
+) -> EntityOverload:
+    """Return ``entity``'s mean and max utilization per window of each resource it has, and
+    which windows were overloaded.
+
+    Raises :class:`UnknownEntity` when the store does not know ``entity``.
+    """
+    check_timescale(timescale)
+    resources = tuple(_check_resource(resource) for resource in resources)
+    thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    for resource in resources:
+        check_threshold(resource, thresholds[resource])
+    check_share(share)
+    if not store.has_entity(entity):
+        raise UnknownEntity(f"no entity {entity!r} in the store")
+    per_resource = []
+    for resource in resources:
+        utilization = store.read_window_utilization(timescale, resource, thresholds[resource], [entity])
+        if utilization.window.size:
+            per_resource.append(apply_overload_rule(utilization, share))
+    return EntityOverload(entity, timescale, share, tuple(per_resource))

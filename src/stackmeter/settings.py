@@ -25,6 +25,9 @@ SETTINGS = (
     Setting("share", DEFAULT_SHARE, "Share s of a window's samples at or above θ that makes it overloaded"),
     Setting("timescales", "5m,1h,1d,1w,1mo", "Timescales of the overload report"),
     Setting("top", 10, "How many worst entities a report lists"),
+    Setting("tokens_file", "", "File of API tokens, one 'TOKEN ROLE [PROJECT]' a line (role admin or read)"),
+    Setting("tokens", "", "API tokens inline, in the tokens file format, lines separated by ';'"),
+    Setting("report_cache", 64, "How many reports the server keeps until the store changes (0: none)"),
 )
 
 
@@ -40,6 +43,9 @@ class Settings:
     share: float = DEFAULT_SHARE
     timescales: str = "5m,1h,1d,1w,1mo"
     top: int = 10
+    tokens_file: str = ""
+    tokens: str = dataclasses.field(default="", repr=False)
+    report_cache: int = 64
 
 
 def parse_thresholds(text: str, base: Mapping[str, float] | None = None) -> dict[str, float]:
@@ -104,6 +110,11 @@ def _typed(values: dict[str, object]) -> Settings:
             settings = dataclasses.replace(settings, timescales=str(values["timescales"]))
         if "top" in values:
             settings = dataclasses.replace(settings, top=int(values["top"]))
+        for name in ("tokens_file", "tokens"):
+            if name in values:
+                settings = dataclasses.replace(settings, **{name: str(values[name])})
+        if "report_cache" in values:
+            settings = dataclasses.replace(settings, report_cache=int(values["report_cache"]))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid setting: {exc}") from exc
     return settings

@@ -1,8 +1,10 @@
-"""Human units: rates such as ``100MiB/s`` or ``1Gbit/s`` and durations such as ``15s`` into base units."""
+"""Human units: rates such as ``100MiB/s``, durations such as ``15s`` and UTC times into base units."""
 
 from __future__ import annotations
 
 import re
+
+import numpy as np
 
 from stackmeter.errors import ConfigError
 
@@ -49,3 +51,16 @@ def parse_duration_seconds(text: str) -> float:
     if not match:
         raise ConfigError(f"cannot read {text!r} as a duration; examples: 500ms, 15s, 10m, 1h, 2d, 1w")
     return float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+
+
+def parse_utc_time(text: str | None, name: str) -> np.datetime64 | None:
+    """Return a UTC time such as ``2013-08-01`` or ``2013-08-01T12:00Z`` (``None`` stays ``None``).
+
+    :param name: the option or parameter the text came from, named in the error
+    """
+    if text is None:
+        return None
+    try:
+        return np.datetime64(text.removesuffix("Z"), "ns")
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {text!r} is not a time such as 2013-08-01 or 2013-08-01T12:00") from exc

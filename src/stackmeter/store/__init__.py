@@ -13,6 +13,7 @@ from stackmeter.models import (
     Samples,
     StoreStatus,
     WindowCounts,
+    WindowUtilization,
     WriteResult,
 )
 
@@ -39,8 +40,25 @@ class Store(Protocol):
     ) -> Samples:
         """One entity's samples of one resource, in time order."""
 
+    def read_window_utilization(
+        self,
+        timescale: str,
+        resource: str,
+        threshold: float,
+        entities: list[str],
+        first_window: np.datetime64 | None = None,
+        last_window: np.datetime64 | None = None,
+    ) -> WindowUtilization:
+        """Per (entity, window) of the entities asked: sample counts, mean and max utilization."""
+
+    def reader(self, project: str | None = None) -> Store:
+        """A store for one thread or request, seeing only ``project``'s entities when given."""
+
     def has_entity(self, entity: str) -> bool:
         """Whether the store knows ``entity``."""
+
+    def read_last_batch(self) -> int:
+        """The id of the last batch written: changes whenever data lands."""
 
     def read_status(self) -> StoreStatus:
         """Size and freshness."""

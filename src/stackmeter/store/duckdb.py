@@ -19,11 +19,14 @@ from stackmeter.models import (
     Samples,
     StoreStatus,
     WindowCounts,
+    WindowUtilization,
     WriteResult,
     concat_samples,
     make_samples,
 )
 from stackmeter.store.schema import MIGRATIONS, RESOURCE_CODES
+from stackmeter.store.scope import open_reader
+from stackmeter.store.utilization import read_window_utilization
 
 _US = {"5m": 300_000_000, "1h": 3_600_000_000, "1d": 86_400_000_000, "1w": 604_800_000_000}
 _MONDAY_US = 3 * 86_400_000_000  # 1970-01-01 was a Thursday
@@ -57,8 +60,12 @@ class DuckDBStore:
     Each :meth:`write_parsed` call is one transaction: it lands whole or not at all.
     """
 
-    def __init__(self, path: str = ":memory:"):
+    def __init__(self, path: str = ":memory:", connection: duckdb.DuckDBPyConnection | None = None):
         self.path = str(path)
+        if connection is not None:
+            # A reader on a database that an open store has already migrated.
+            self._con = connection
+            return
         try:
             self._con = duckdb.connect(self.path)
         except duckdb.Error as exc:
@@ -66,6 +73,13 @@ class DuckDBStore:
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute("SET enable_progress_bar = false")
         self._migrate()
+
+    def reader(self, project: str | None = None) -> DuckDBStore:
+        """Return a store on a cursor of its own, for one thread or request; close it after use.
+
+        With ``project``, every read sees only that project's entities and their samples.
+        """
+        return DuckDBStore(self.path, connection=open_reader(self._con, project))
 
     def close(self) -> None:
         self._con.close()
@@ -406,10 +420,28 @@ class DuckDBStore:
             np.asarray(rows["ts_us"], dtype="datetime64[us]"), entity, resource, rows["used"], capacity
         )
 
+    def read_window_utilization(
+        self,
+        timescale: str,
+        resource: str,
+        threshold: float,
+        entities: list[str],
+        first_window: np.datetime64 | None = None,
+        last_window: np.datetime64 | None = None,
+    ) -> WindowUtilization:
+        """Return per-(entity, window) utilization of ``entities`` (see :class:`WindowUtilization`)."""
+        return read_window_utilization(
+            self._con, timescale, resource, threshold, entities, first_window, last_window
+        )
+
     def has_entity(self, entity: str) -> bool:
         return (
             self._con.execute("SELECT count(*) FROM entities WHERE entity = ?", [entity]).fetchall()[0][0] > 0
         )
+
+    def read_last_batch(self) -> int:
+        """Return the id of the last batch written (0 before any): it changes whenever data lands."""
+        return self._con.execute("SELECT coalesce(max(batch_id), 0) FROM batches").fetchall()[0][0]
 
     def read_status(self) -> StoreStatus:
         """Return the size and freshness of the store."""

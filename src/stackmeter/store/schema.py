@@ -51,6 +51,21 @@ MIGRATIONS: list[str] = [
         detail VARCHAR NOT NULL
     );
     """,
+    # 2: how scraping each exporter target goes (collect writes it, `stackmeter sources` reads it)
+    """
+    CREATE TABLE target_status (
+        target VARCHAR PRIMARY KEY,
+        exporter VARCHAR NOT NULL,
+        state VARCHAR NOT NULL CHECK (state IN ('up', 'down', 'pending')),
+        last_attempt TIMESTAMPTZ,
+        last_success TIMESTAMPTZ,
+        last_error VARCHAR,
+        failures INTEGER NOT NULL,
+        next_attempt TIMESTAMPTZ,
+        samples BIGINT NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    );
+    """,
 ]
 
 MIGRATIONS.append(

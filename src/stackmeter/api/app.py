@@ -1,0 +1,99 @@
+"""``create_app``: the FastAPI app serving the API and the dashboard over one store."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from stackmeter.api.auth import TOKEN_COOKIE, Token, Unauthenticated, authenticate, load_tokens
+from stackmeter.api.reader import ReportCache, open_reader
+from stackmeter.api.routes import router
+from stackmeter.errors import ConfigError, InsufficientData, StackmeterError, StoreError, UnknownEntity
+from stackmeter.settings import Settings
+from stackmeter.store import Store, open_store
+from stackmeter.web import STATIC_DIR, build_pages, render_error
+
+log = logging.getLogger("stackmeter.api")
+
+
+def create_app(
+    settings: Settings, store: Store | None = None, tokens: tuple[Token, ...] | None = None
+) -> FastAPI:
+    """Return the app serving ``/api/v1``, the dashboard and OpenAPI at ``/docs``.
+
+    :param store: the store to serve; opened from ``settings.store`` (and closed at shutdown) when omitted
+    :param tokens: the tokens accepted; loaded from ``settings`` when omitted. With none, every
+        request may read everything, so the server must listen on loopback only
+        (see :func:`stackmeter.api.auth.check_bind`).
+    """
+    tokens = load_tokens(settings) if tokens is None else tokens
+    owned = store is None
+    served = open_store(settings.store) if store is None else store
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        if owned:
+            served.close()
+
+    app = FastAPI(
+        title="stackmeter",
+        version=version("stackmeter"),
+        summary="How a private cloud really uses its capacity: overload per timescale and resource.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = served
+    app.state.tokens = tokens
+    app.state.cache = ReportCache(settings.report_cache)
+    app.state.reader_lock = threading.Lock()
+    app.include_router(router)
+    app.include_router(build_pages(open_reader, _is_known_token, TOKEN_COOKIE))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for error, status in ERROR_STATUS.items():
+        app.add_exception_handler(error, _handler(status))
+    return app
+
+
+# One status per error class; the most specific class that matches wins.
+ERROR_STATUS: dict[type[Exception], int] = {
+    Unauthenticated: 401,
+    UnknownEntity: 404,
+    InsufficientData: 404,
+    ConfigError: 422,
+    StoreError: 503,
+    StackmeterError: 500,
+}
+
+
+def _handler(status: int):
+    def handle(request: Request, exc: Exception) -> Response:
+        if status == 401:
+            # Say why, never with what: the token itself is not logged.
+            log.warning("401 %s %s from %s: %s", request.method, request.url.path, _client(request), exc)
+        elif status >= 500:
+            log.error("%s %s %s: %s", status, request.method, request.url.path, exc)
+        if not request.url.path.startswith("/api/"):
+            return render_error(request, status, str(exc))
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status, headers=headers)
+
+    return handle
+
+
+def _is_known_token(request: Request, secret: str) -> bool:
+    try:
+        authenticate(request.app.state.tokens, secret)
+    except Unauthenticated:
+        return False
+    return True
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "-"

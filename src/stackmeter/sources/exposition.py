@@ -1,0 +1,220 @@
+"""Prometheus text and OpenMetrics expositions -> series values, and counters -> rates between scrapes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+import numpy as np
+from prometheus_client.openmetrics.parser import text_fd_to_metric_families as _openmetrics_families
+from prometheus_client.parser import text_fd_to_metric_families as _text_families
+
+from stackmeter import models
+from stackmeter.errors import ParseError
+
+# A series is a sample name and its sorted labels, as Prometheus identifies it.
+Series = tuple[str, tuple[tuple[str, str], ...]]
+
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text"
+# Past this many bad lines a scrape is refused whole: it is not the format it claims to be.
+MAX_BAD_LINES = 50
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+INVALID_UTF8 = "invalid UTF-8"
+INVALID_LINE = "invalid exposition line"
+TRUNCATED = "exposition truncated"
+MISSING_METRIC = "metric missing"
+
+
+class Exposition(NamedTuple):
+    """The samples of one exposition, grouped by sample name, and what was refused.
+
+    ``values[name]`` lists ``(labels, value)`` in exposition order. Only the names asked for are kept.
+    """
+
+    origin: str
+    values: dict[str, list[tuple[dict[str, str], float]]]
+    rejections: tuple[models.Rejection, ...] = ()
+
+
+class CounterState(NamedTuple):
+    """Counter values seen at the previous scrape of one target, to turn the next scrape into rates.
+
+    ``scraped_at_ns`` is ``None`` before the first scrape. Only series present and valid at the
+    previous scrape are kept, so a series missing from one scrape gets no rate at the next (a gap).
+    """
+
+    scraped_at_ns: int | None = None
+    values: dict[Series, float] = {}
+
+
+class _Lines:
+    """Iterates over text lines, skipping some, remembering the 1-based number of the last one given."""
+
+    def __init__(self, lines: list[str], skipped: set[int]):
+        self.lines = lines
+        self.skipped = skipped
+        self.line = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for number, line in enumerate(self.lines, start=1):
+            if number in self.skipped:
+                continue
+            self.line = number
+            yield line
+
+
+def decode_exposition(body: bytes, origin: str) -> tuple[str, list[models.Rejection]]:
+    """Return the text of ``body`` and a rejection per line that is not valid UTF-8 (those lines dropped)."""
+    try:
+        return body.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
+    kept, rejections = [], []
+    for number, raw in enumerate(body.split(b"\n"), start=1):
+        try:
+            kept.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            kept.append("")
+            rejections.append(models.Rejection(origin, number, None, INVALID_UTF8, str(exc)))
+    return "\n".join(kept), rejections
+
+
+def parse_exposition(
+    text: str | bytes, origin: str, names: Iterable[str] | None = None, openmetrics: bool | None = None
+) -> Exposition:
+    """Return the samples of a Prometheus text or OpenMetrics exposition, through prometheus_client.
+
+    A line the parser refuses is reported with its number and left out; the rest is parsed again
+    without it. A truncated exposition (no final line feed, or OpenMetrics without ``# EOF``) loses
+    its last metric family, which may be incomplete.
+
+    :param names: sample names to keep (e.g. ``node_cpu_seconds_total``); ``None`` keeps all
+    :param openmetrics: the format; ``None`` guesses OpenMetrics when the text ends with ``# EOF``
+    """
+    rejections: list[models.Rejection] = []
+    if isinstance(text, bytes):
+        text, rejections = decode_exposition(text, origin)
+    if openmetrics is None:
+        openmetrics = text.rstrip().endswith("# EOF")
+    # Only a line feed ends a line: label values may hold other line-breaking characters.
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    if not lines[-1]:
+        lines.pop()
+    truncated = bool(lines) and not lines[-1].endswith("\n")
+    if truncated and not openmetrics:
+        rejections.append(models.Rejection(origin, len(lines), None, TRUNCATED, "no line feed at the end"))
+        lines[-1] = ""
+    wanted = None if names is None else frozenset(names)
+    parse_families = _openmetrics_families if openmetrics else _text_families
+    skipped = {number for number, line in enumerate(lines, start=1) if openmetrics and line == ""}
+    while True:
+        feed = _Lines(lines, skipped)
+        families = []
+        try:
+            families.extend(parse_families(feed))
+        except (ValueError, IndexError, KeyError) as exc:  # what prometheus_client raises on bad lines
+            if openmetrics and "Missing # EOF" in str(exc):
+                rejections.append(models.Rejection(origin, None, None, TRUNCATED, "no '# EOF' line"))
+                truncated = True
+            elif len(skipped) >= MAX_BAD_LINES:
+                raise ParseError(
+                    f"not a Prometheus exposition: over {MAX_BAD_LINES} bad lines", origin
+                ) from exc
+            else:
+                detail = f"{exc}: {lines[feed.line - 1].strip()[:120]}" if feed.line else str(exc)
+                rejections.append(models.Rejection(origin, feed.line or None, None, INVALID_LINE, detail))
+                skipped.add(feed.line)
+                continue
+        break
+    if truncated and families:
+        families.pop()
+    values: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in families:
+        for sample in family.samples:
+            if wanted is None or sample.name in wanted:
+                values.setdefault(sample.name, []).append((sample.labels, float(sample.value)))
+    return Exposition(origin, values, tuple(rejections))
+
+
+def series_of(name: str, labels: dict[str, str]) -> Series:
+    """Return the identity of a series."""
+    return name, tuple(sorted(labels.items()))
+
+
+def describe_series(series: Series) -> str:
+    """Return ``name{a="x",b="y"}`` for messages."""
+    name, labels = series
+    return name + "{" + ",".join(f'{key}="{value}"' for key, value in labels) + "}"
+
+
+def pick_valid(
+    exposition: Exposition, name: str, rejections: list[models.Rejection], negative_ok: bool = False
+) -> tuple[dict[Series, tuple[dict[str, str], float]], int]:
+    """Return the finite, non-negative samples of ``name`` by series, and how many duplicates were dropped.
+
+    The first sample of a series wins; invalid values are added to ``rejections``.
+
+    :param negative_ok: keep negative values (a metric that says "unknown" with -1)
+    """
+    valid: dict[Series, tuple[dict[str, str], float]] = {}
+    seen: set[Series] = set()
+    duplicates = 0
+    for labels, value in exposition.values.get(name, ()):
+        series = series_of(name, labels)
+        if series in seen:
+            duplicates += 1
+            continue
+        seen.add(series)
+        if not math.isfinite(value):
+            reason = models.NOT_FINITE
+        elif value < 0 and not negative_ok:
+            reason = models.NEGATIVE_VALUE
+        else:
+            valid[series] = (labels, value)
+            continue
+        rejections.append(
+            models.Rejection(exposition.origin, None, describe_series(series), reason, str(value))
+        )
+    return valid, duplicates
+
+
+def rate_counters(
+    counters: dict[Series, float], scraped_at_ns: int, previous: CounterState
+) -> tuple[dict[Series, float], CounterState]:
+    """Return per-second rates of counters since the previous scrape, and the state for the next one.
+
+    A series gets no rate on its first scrape, after a reset (its value went down), or when the
+    previous scrape is not older than this one.
+    """
+    rates: dict[Series, float] = {}
+    if previous.scraped_at_ns is not None and scraped_at_ns > previous.scraped_at_ns:
+        elapsed_s = (scraped_at_ns - previous.scraped_at_ns) / 1e9
+        before = previous.values
+        for series, value in counters.items():
+            old = before.get(series)
+            if old is not None and value >= old:
+                rates[series] = (value - old) / elapsed_s
+    return rates, CounterState(scraped_at_ns, dict(counters))
+
+
+def to_ns(scraped_at: datetime | np.datetime64 | int) -> int:
+    """Return nanoseconds since the epoch of an aware ``datetime``, a ``datetime64`` (UTC) or an int."""
+    if isinstance(scraped_at, datetime):
+        if scraped_at.tzinfo is None:
+            raise ValueError("scrape time must be timezone-aware (UTC)")
+        return (scraped_at - _EPOCH) // timedelta(microseconds=1) * 1000
+    if isinstance(scraped_at, np.datetime64):
+        return int(scraped_at.astype("datetime64[ns]").astype(np.int64))
+    return int(scraped_at)
+
+
+def instance_of(origin: str) -> str:
+    """Return ``host:port`` of a target URL, as Prometheus names an instance; the origin otherwise."""
+    if "://" not in origin:
+        return origin
+    rest = origin.split("://", 1)[1]
+    return rest.split("/", 1)[0] or origin

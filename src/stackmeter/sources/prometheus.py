@@ -1,0 +1,342 @@
+"""Prometheus-compatible HTTP API (Prometheus, Thanos, Mimir, VictoriaMetrics) -> utilization samples.
+
+Only the plain ``/api/v1/query_range`` call is used: GET with ``query``, ``start``, ``end`` (Unix
+seconds) and ``step`` (seconds), which all four servers accept. Ranges are cut into chunks aligned
+to the step, so that no series exceeds the 11,000 points Prometheus allows and Mimir can cache them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import httpx
+import numpy as np
+
+from stackmeter import models
+from stackmeter.errors import ConfigError, ParseError, SourceError, SourceUnavailable
+from stackmeter.sources.node_exporter import DEFAULT_DISK_EXCLUDE, DEFAULT_INTERFACE_EXCLUDE
+
+MAX_POINTS_PER_SERIES = 11_000
+DEFAULT_RETRIES = 2
+DEFAULT_BACKOFF_S = 0.5
+SERVER_WARNING = "server warning, data may be partial"
+UNAVAILABLE = "unavailable"
+NO_SERIES = "no series"
+
+
+class ResourceQuery(NamedTuple):
+    """PromQL for one resource: ``used`` and ``capacity`` (PromQL, or a constant such as ``1``).
+
+    ``$window`` in either is replaced by the rate window, e.g. ``rate(x[$window])`` -> ``rate(x[300s])``.
+    Series of ``capacity`` are matched to series of ``used`` with the same labels, else with the
+    same entity label. When an entity has several ``used`` series at a time (one per network
+    interface, say), the largest wins, with its own capacity.
+    """
+
+    used: str
+    capacity: str | float
+
+
+_CPU_BUSY = 'sum by (instance) (rate(node_cpu_seconds_total{mode!~"idle|iowait"}[$window]))'
+_DISK_IO_TIME = f'node_disk_io_time_seconds_total{{device!~"{DEFAULT_DISK_EXCLUDE}"}}'
+_NET_RX = f'rate(node_network_receive_bytes_total{{device!~"{DEFAULT_INTERFACE_EXCLUDE}"}}[$window])'
+_NET_TX = f'rate(node_network_transmit_bytes_total{{device!~"{DEFAULT_INTERFACE_EXCLUDE}"}}[$window])'
+
+# The mapping of DESIGN.md for node_exporter data, written in PromQL.
+NODE_EXPORTER_QUERIES: dict[str, ResourceQuery] = {
+    "cpu": ResourceQuery(_CPU_BUSY, 'count by (instance) (node_cpu_seconds_total{mode="idle"})'),
+    "memory": ResourceQuery(
+        "node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes", "node_memory_MemTotal_bytes"
+    ),
+    "disk": ResourceQuery(
+        f"max by (instance) (rate({_DISK_IO_TIME}[$window]))",
+        1.0,
+    ),
+    "network": ResourceQuery(
+        # max(receive, transmit) per interface: receive where it is larger, else transmit
+        f"max by (instance, device) (({_NET_RX} > {_NET_TX}) or {_NET_TX})",
+        f'max by (instance, device) (node_network_speed_bytes{{device!~"{DEFAULT_INTERFACE_EXCLUDE}"}} > 0)',
+    ),
+}
+# instance -> host name, so that hosts are named as direct scrapes name them.
+NODE_NAMES_QUERY = "max by (instance, nodename) (node_uname_info)"
+
+
+class Series(NamedTuple):
+    """One series of a range query: labels, timestamps (ns, UTC) and values."""
+
+    labels: dict[str, str]
+    ts_ns: np.ndarray
+    values: np.ndarray
+
+
+class RangeResult(NamedTuple):
+    series: list[Series]
+    warnings: tuple[str, ...] = ()
+
+
+def plan_chunks(start_s: float, end_s: float, step_s: float, max_points: int = MAX_POINTS_PER_SERIES):
+    """Return ``(start_s, end_s)`` chunks covering the range, aligned to multiples of the step.
+
+    Each chunk has at most ``max_points`` evaluation points and the next starts one step after it.
+    """
+    if step_s <= 0:
+        raise ConfigError(f"step must be positive, got {step_s} s")
+    if end_s < start_s:
+        raise ConfigError(f"end ({end_s}) is before start ({start_s})")
+    first = math.ceil(start_s / step_s) * step_s
+    last = math.floor(end_s / step_s) * step_s
+    chunks = []
+    while first <= last:
+        chunk_end = min(first + (max_points - 1) * step_s, last)
+        chunks.append((first, chunk_end))
+        first = chunk_end + step_s
+    return chunks
+
+
+def fetch_query_range(
+    client: httpx.Client,
+    url: str,
+    query: str,
+    start_s: float,
+    end_s: float,
+    step_s: float,
+    retries: int = DEFAULT_RETRIES,
+    backoff_s: float = DEFAULT_BACKOFF_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RangeResult:
+    """Return the matrix of one ``query_range`` call to the server at ``url`` (its API root).
+
+    Connection failures, timeouts, 429 and 5xx answers are retried ``retries`` times with doubling
+    backoff, then raise :class:`SourceUnavailable`. An error answer, or one that is not the API's
+    JSON, raises :class:`SourceError` or :class:`ParseError` naming the server and the problem.
+    """
+    endpoint = url.rstrip("/") + "/api/v1/query_range"
+    params = {"query": query, "start": _seconds(start_s), "end": _seconds(end_s), "step": _seconds(step_s)}
+    for attempt in range(retries + 1):
+        try:
+            return _query_once(client, endpoint, params)
+        except SourceUnavailable:
+            if attempt == retries:
+                raise
+            sleep(backoff_s * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _query_once(client: httpx.Client, endpoint: str, params: dict[str, str]) -> RangeResult:
+    try:
+        response = client.get(endpoint, params=params)
+    except httpx.TimeoutException as exc:
+        raise SourceUnavailable(f"{endpoint}: timed out ({type(exc).__name__})") from exc
+    except httpx.TransportError as exc:
+        raise SourceUnavailable(f"{endpoint}: cannot connect ({exc})") from exc
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        if response.status_code == 429 or response.status_code >= 500:
+            raise SourceUnavailable(f"{endpoint}: HTTP {response.status_code}: {_excerpt(response)}") from exc
+        content_type = response.headers.get("content-type", "no content type")
+        raise ParseError(
+            f"HTTP {response.status_code}, not the API's JSON ({content_type}): {_excerpt(response)}",
+            path=endpoint,
+        ) from exc
+    if not isinstance(body, dict) or body.get("status") != "success":
+        error_type = body.get("errorType", "?") if isinstance(body, dict) else "?"
+        error = body.get("error", _excerpt(response)) if isinstance(body, dict) else _excerpt(response)
+        message = f"{endpoint}: HTTP {response.status_code}, {error_type}: {error} (query: {params['query']})"
+        if response.status_code == 429 or response.status_code >= 500:
+            raise SourceUnavailable(message)
+        raise SourceError(message)
+    data = body.get("data")
+    if (
+        not isinstance(data, dict)
+        or data.get("resultType") != "matrix"
+        or not isinstance(data.get("result"), list)
+    ):
+        raise ParseError("answer is not a matrix (is this a range query endpoint?)", path=endpoint)
+    try:
+        series = [_parse_series(item) for item in data["result"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ParseError(f"malformed series in the answer: {exc}", path=endpoint) from exc
+    warnings = tuple(str(warning) for warning in body.get("warnings") or ())
+    return RangeResult(series, warnings)
+
+
+def _parse_series(item: Mapping) -> Series:
+    points = item["values"]
+    ts_ns = np.array([round(float(ts) * 1e9) for ts, _ in points], dtype=np.int64)
+    values = np.array([float(value) for _, value in points], dtype=np.float64)
+    return Series(dict(item["metric"]), ts_ns, values)
+
+
+def _seconds(value_s: float) -> str:
+    return f"{value_s:.3f}".rstrip("0").rstrip(".")
+
+
+def _excerpt(response: httpx.Response) -> str:
+    return " ".join(response.text[:160].split()) or "(empty body)"
+
+
+def fetch_utilization(
+    client: httpx.Client,
+    url: str,
+    start_s: float,
+    end_s: float,
+    step_s: float,
+    queries: Mapping[str, ResourceQuery] = NODE_EXPORTER_QUERIES,
+    entity_label: str = "instance",
+    names_query: str | None = NODE_NAMES_QUERY,
+    rate_window_s: float | None = None,
+    max_points: int = MAX_POINTS_PER_SERIES,
+    retries: int = DEFAULT_RETRIES,
+    sleep: Callable[[float], None] = time.sleep,
+) -> models.Parsed:
+    """Return host samples of each resource in ``queries`` from ``start_s`` to ``end_s`` every ``step_s``.
+
+    A chunk that stays unavailable after retries is reported as a rejection and the others are kept;
+    server warnings (partial answers) are reported the same way. When the very first request fails
+    after its retries, :class:`SourceUnavailable` is raised.
+
+    :param rate_window_s: window of ``rate()`` (``$window``); the step by default, so each sample
+        covers the interval that ends at its timestamp
+    """
+    unknown = set(queries) - set(models.RESOURCES)
+    if unknown:
+        raise ConfigError(f"unknown resources {sorted(unknown)}; valid: {', '.join(models.RESOURCES)}")
+    window = f"{_seconds(rate_window_s or step_s)}s"
+    chunks = plan_chunks(start_s, end_s, step_s, max_points)
+    rejections: list[models.Rejection] = []
+    fetched = 0
+
+    def fetch_all(query: str, field: str) -> list[Series]:
+        nonlocal fetched
+        found: list[Series] = []
+        for chunk_start, chunk_end in chunks:
+            try:
+                result = fetch_query_range(
+                    client, url, query, chunk_start, chunk_end, step_s, retries, sleep=sleep
+                )
+            except SourceUnavailable as exc:
+                if fetched == 0:
+                    raise  # the server has not answered once: fail fast rather than retry every query
+                detail = f"{_seconds(chunk_start)}..{_seconds(chunk_end)}: {exc}"
+                rejections.append(models.Rejection(url, None, field, UNAVAILABLE, detail))
+                continue
+            fetched += 1
+            found.extend(result.series)
+            rejections.extend(models.Rejection(url, None, field, SERVER_WARNING, w) for w in result.warnings)
+        return found
+
+    names: dict[str, str] = {}
+    if names_query:
+        for series in fetch_all(names_query, "host names"):
+            if series.labels.get("nodename") and series.labels.get(entity_label):
+                names[series.labels[entity_label]] = series.labels["nodename"]
+    parts, entities = [], {}
+    for resource, query in queries.items():
+        used = fetch_all(query.used.replace("$window", window), resource)
+        if not used and "$window" in query.used:
+            hint = f"rate() over {window} needs two scrapes in each window: widen the rate window if the data is there"
+            rejections.append(models.Rejection(url, None, resource, NO_SERIES, hint))
+        if isinstance(query.capacity, str):
+            capacity = fetch_all(query.capacity.replace("$window", window), f"{resource} capacity")
+        else:
+            capacity = float(query.capacity)
+        samples, refused = _combine(resource, used, capacity, entity_label, names, step_s, url)
+        rejections.extend(refused)
+        parts.append(samples)
+        entities.update((entity, models.Entity(entity, kind="host")) for entity in samples.entity)
+    return models.Parsed(url, models.concat_samples(parts), tuple(entities.values()), tuple(rejections))
+
+
+def _combine(resource, used, capacity, entity_label, names, step_s, url):
+    """Samples of one resource: capacity joined to each used series, then the largest per entity and time."""
+    by_labels = {} if not isinstance(capacity, list) else {_key(s.labels): s for s in capacity}
+    by_entity: dict[str, list[Series]] = {}
+    for series in by_labels.values():
+        by_entity.setdefault(series.labels.get(entity_label, ""), []).append(series)
+    columns: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    rejections = []
+    for series in used:
+        instance = series.labels.get(entity_label)
+        if instance is None:
+            rejections.append(models.Rejection(url, None, resource, "no entity label", entity_label))
+            continue
+        if isinstance(capacity, float):
+            capacities = np.full(series.ts_ns.size, capacity)
+        else:
+            match = by_labels.get(_key(series.labels))
+            if match is None and len(by_entity.get(instance, ())) == 1:
+                match = by_entity[instance][0]
+            capacities = _as_of(match, series.ts_ns, step_s)
+        entity = np.full(series.ts_ns.size, names.get(instance, instance), dtype=object)
+        columns.append((series.ts_ns, entity, series.values, capacities))
+    if not columns:
+        return models.no_samples(), rejections
+    ts_ns, entity, values, capacities = (np.concatenate(parts) for parts in zip(*columns, strict=True))
+    bad = ~np.isfinite(values) | (values < 0) | (capacities <= 0)
+    for index in np.flatnonzero(bad)[:20]:
+        reason = models.NOT_FINITE if not np.isfinite(values[index]) else models.NEGATIVE_VALUE
+        if capacities[index] <= 0:
+            reason = models.BAD_CAPACITY
+        rejections.append(models.Rejection(url, None, resource, reason, f"{entity[index]} at {ts_ns[index]}"))
+    keep = ~bad
+    ts_ns, entity, values, capacities = ts_ns[keep], entity[keep], values[keep], capacities[keep]
+    # The busiest series per (entity, time): sort by entity, time, then used descending; keep the first.
+    order = np.lexsort((-values, ts_ns, entity.astype(str)))
+    ts_ns, entity, values, capacities = ts_ns[order], entity[order], values[order], capacities[order]
+    first = np.ones(ts_ns.size, dtype=bool)
+    first[1:] = (ts_ns[1:] != ts_ns[:-1]) | (entity[1:] != entity[:-1])
+    samples = models.make_samples(
+        ts_ns[first].astype("datetime64[ns]"), entity[first], resource, values[first], capacities[first]
+    )
+    return samples, rejections
+
+
+def _key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((name, value) for name, value in labels.items() if name != "__name__"))
+
+
+def _as_of(capacity: Series | None, ts_ns: np.ndarray, step_s: float) -> np.ndarray:
+    """Capacity at each time: its latest value at or before it, no older than one step; NaN otherwise."""
+    if capacity is None or capacity.ts_ns.size == 0:
+        return np.full(ts_ns.size, np.nan)
+    index = np.searchsorted(capacity.ts_ns, ts_ns, side="right") - 1
+    found = (index >= 0) & (ts_ns - capacity.ts_ns[np.maximum(index, 0)] <= step_s * 1e9)
+    return np.where(found, capacity.values[np.maximum(index, 0)], np.nan)
+
+
+def load_queries(path: Path) -> dict[str, ResourceQuery]:
+    """Return the built-in queries overridden by a TOML file's ``[queries.RESOURCE]`` tables.
+
+    ``used`` is PromQL; ``capacity`` is PromQL or a number. A resource set to ``false`` is not queried::
+
+        [queries.network]
+        used = 'max by (instance) (rate(node_network_receive_bytes_total{device="bond0"}[$window]))'
+        capacity = 2.5e9
+    """
+    try:
+        config = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read queries file {path}: {exc}") from exc
+    queries = dict(NODE_EXPORTER_QUERIES)
+    for resource, table in (config.get("queries") or {}).items():
+        if resource not in models.RESOURCES:
+            raise ConfigError(f"{path}: unknown resource {resource!r}; valid: {', '.join(models.RESOURCES)}")
+        if table is False:
+            queries.pop(resource, None)
+            continue
+        base = NODE_EXPORTER_QUERIES[resource]
+        used, capacity = table.get("used", base.used), table.get("capacity", base.capacity)
+        if not isinstance(used, str) or not isinstance(capacity, str | int | float):
+            raise ConfigError(
+                f"{path}: [queries.{resource}] needs used = 'PromQL', capacity = 'PromQL' or a number"
+            )
+        queries[resource] = ResourceQuery(used, capacity if isinstance(capacity, str) else float(capacity))
+    return queries

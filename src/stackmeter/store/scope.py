@@ -1,0 +1,34 @@
+"""Reader connections: one DuckDB cursor per reader, optionally seeing one project's entities only."""
+
+from __future__ import annotations
+
+import duckdb
+
+# Every table keyed by entity gets a view of the same name in the reader's temporary schema,
+# which DuckDB searches before the database's own. Queries stay unchanged and cannot forget
+# the scope: a table added later that is keyed by entity must get its line here.
+SCOPED_VIEWS = {
+    "entities": "SELECT * FROM {db}.main.entities WHERE project = (SELECT project FROM _scope)",
+    "samples": (
+        "SELECT * FROM {db}.main.samples WHERE entity_id IN "
+        "(SELECT entity_id FROM {db}.main.entities WHERE project = (SELECT project FROM _scope))"
+    ),
+}
+
+
+def open_reader(con: duckdb.DuckDBPyConnection, project: str | None = None) -> duckdb.DuckDBPyConnection:
+    """Return a new cursor on ``con``'s database; with ``project``, it sees only that project's
+    entities and their samples.
+
+    A cursor has its own temporary tables, so readers on several threads do not collide.
+    """
+    cursor = con.cursor()
+    cursor.execute("SET TimeZone = 'UTC'")
+    if project is None:
+        return cursor
+    (db,) = cursor.execute("SELECT current_database()").fetchall()[0]
+    quoted = '"' + db.replace('"', '""') + '"'
+    cursor.execute("CREATE TEMP TABLE _scope AS SELECT ?::VARCHAR AS project", [project])
+    for name, query in SCOPED_VIEWS.items():
+        cursor.execute(f"CREATE TEMP VIEW {name} AS {query.format(db=quoted)}")
+    return cursor

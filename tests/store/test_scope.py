@@ -1,0 +1,90 @@
+"""A project-scoped reader sees its project's entities and samples only, in every read."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from stackmeter.store import open_store
+from tests.fleet import PROJECTS, write_fleet
+
+
+@pytest.fixture(scope="module")
+def store():
+    opened = open_store(":memory:")
+    write_fleet(opened)
+    yield opened
+    opened.close()
+
+
+def names_of(project):
+    return sorted(entity for entity, owner in PROJECTS.items() if owner == project)
+
+
+@pytest.mark.parametrize("project", ["alpha", "beta"])
+def test_every_read_sees_only_the_project(store, project):
+    reader = store.reader(project)
+    try:
+        mine = names_of(project)
+        assert [row.entity for row in reader.read_entities()] == mine
+        for entity in PROJECTS:
+            assert reader.has_entity(entity) == (entity in mine)
+            assert reader.read_series(entity, "cpu").size == (
+                store.read_series(entity, "cpu").size if entity in mine else 0
+            )
+        coverage = reader.read_coverage()
+        assert coverage["cpu"].entities == len(mine)
+        counts = reader.read_window_counts(("1d",), {"cpu": 0.5})["1d", "cpu"]
+        assert sorted(set(counts.entity_names[counts.entity].tolist())) <= mine
+        assert int((counts.entity_windows > 0).sum()) == len(mine)
+        status = reader.read_status()
+        assert status.entities == len(mine)
+        assert status.samples == sum(
+            store.read_series(e, r).size for e in mine for r in ("cpu", "memory", "disk", "network")
+        )
+    finally:
+        reader.close()
+
+
+def test_unscoped_reader_sees_everything(store):
+    reader = store.reader()
+    try:
+        assert reader.read_entities() == store.read_entities()
+        assert reader.read_status().samples == store.read_status().samples
+    finally:
+        reader.close()
+
+
+def test_a_project_name_is_data_not_sql(store):
+    reader = store.reader("alpha' OR '1'='1\"")
+    try:
+        assert reader.read_entities() == []
+        assert reader.read_status().samples == 0
+    finally:
+        reader.close()
+
+
+def test_readers_on_threads_do_not_share_temporary_tables(store):
+    """The overload counts build temporary tables; concurrent readers must each get their own."""
+    expected = store.read_window_counts(("5m", "1d", "1mo"), {"cpu": 0.5, "memory": 0.3})
+    results = []
+
+    def count():
+        reader = store.reader()
+        try:
+            results.append(reader.read_window_counts(("5m", "1d", "1mo"), {"cpu": 0.5, "memory": 0.3}))
+        finally:
+            reader.close()
+
+    threads = [threading.Thread(target=count) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 4
+    for result in results:
+        for key, counts in expected.items():
+            assert np.array_equal(result[key].at_or_above, counts.at_or_above)
+            assert np.array_equal(result[key].entity_windows, counts.entity_windows)
