@@ -20,7 +20,7 @@ from stackmeter import operations
 from stackmeter.analysis.operation_stats import GROUPINGS
 from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S
 from stackmeter.errors import ConfigError, StackmeterError
-from stackmeter.formatting import jsonable, rows_csv, to_json
+from stackmeter.formatting import frame_records, operation_timings_jsonable, rows_csv, to_json
 from stackmeter.models import NotificationsSummary, OperationTimings
 from stackmeter.settings import load_settings
 from stackmeter.sources.amqp import (
@@ -185,9 +185,9 @@ def operation_timings(
     with _store(store) as opened, _errors():
         timings = operations.operation_timings(opened, timescale, operation, by, timeout)
     if as_json:
-        out.print_json(to_json(timings_jsonable(timings)))
+        out.print_json(to_json(operation_timings_jsonable(timings)))
     elif as_csv:
-        sys.stdout.write(rows_csv(_records(timings.stats)))
+        sys.stdout.write(rows_csv(frame_records(timings.stats)))
     else:
         out.print(timings_table(timings))
         if len(timings.failures):
@@ -286,36 +286,9 @@ def failures_table(timings: OperationTimings) -> Table:
     return table
 
 
-def timings_jsonable(timings: OperationTimings) -> dict:
-    return jsonable(
-        {
-            "timescale": timings.timescale,
-            "by": timings.by,
-            "operation": timings.operation,
-            "timeout_s": timings.timeout_s,
-            "as_of": timings.as_of.isoformat() if timings.as_of is not None else None,
-            "operations": timings.operations,
-            "stats": _records(timings.stats),
-            "failures": _records(timings.failures),
-        }
-    )
-
-
 def _readable(letters) -> list:
     """Dead letters with their time as ISO 8601 text."""
     return [letter._replace(received=letter.received.isoformat()) for letter in letters]
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    if "window" in frame:
-        frame = frame.assign(window=frame["window"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return [{key: _plain(value) for key, value in row.items()} for row in frame.to_dict("records")]
-
-
-def _plain(value):
-    if hasattr(value, "item"):  # numpy scalars
-        value = value.item()
-    return None if isinstance(value, float) and value != value else value
 
 
 def _seconds(value: float) -> str:

@@ -260,3 +260,24 @@ def collect_status_line(summary) -> str:
             f" +{len(down) - 1}" if len(down) > 1 else ""
         )
     return line
+
+
+def frame_records(frame) -> list[dict]:
+    """Return the rows of a pandas frame as plain dicts: windows as ISO 8601 UTC, NaN as None."""
+    if "window" in frame and len(frame):
+        frame = frame.assign(window=frame["window"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return [{key: jsonable(value) for key, value in row.items()} for row in frame.to_dict("records")]
+
+
+def operation_timings_jsonable(timings) -> dict:
+    """Return :class:`~stackmeter.models.OperationTimings` as JSON types (CLI ``--json`` and API)."""
+    return {
+        "timescale": timings.timescale,
+        "by": timings.by,
+        "operation": timings.operation,
+        "timeout_s": timings.timeout_s,
+        "as_of": timings.as_of.isoformat() if timings.as_of is not None else None,
+        "operations": timings.operations,
+        "stats": frame_records(timings.stats),
+        "failures": frame_records(timings.failures),
+    }

@@ -402,8 +402,8 @@ def operation_timings(
     if timeout_s <= 0:
         raise ConfigError(f"timeout must be above 0 seconds, got {timeout_s}")
     events = event_store.read_events(store.connection)
-    if as_of is None and len(events):
-        as_of = events["ts"].max()
+    if as_of is None:
+        as_of = event_store.read_last_event_time(store.connection)
     operations = pair_operations(
         events, as_of if as_of is not None else pd.Timestamp.now(tz="UTC"), timeout_s
     )

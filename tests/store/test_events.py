@@ -11,6 +11,7 @@ from stackmeter.store.events import (
     read_dead_letters,
     read_events,
     read_fleet_cpu_utilization,
+    read_last_event_time,
     write_notifications,
 )
 from stackmeter.store.schema import MIGRATIONS
@@ -90,3 +91,16 @@ def test_fleet_cpu_utilization_per_window_from_samples_with_capacity(store):
     assert read_fleet_cpu_utilization(store.connection, "1d")["fleet_cpu_utilization"].tolist() == [
         pytest.approx((0.25 + 0.75 + 0.25) / 3)
     ]
+
+
+def test_a_project_reader_sees_its_events_only_and_no_dead_letters(tmp_path):
+    with open_store(str(tmp_path / "s.duckdb")) as store:
+        theirs = event(9)._replace(project="other", message_id="theirs")
+        write_notifications(store.connection, [event(0), event(1), theirs], [letter(1)])
+        reader = store.reader("p")
+        try:
+            assert count_notifications(reader.connection) == (2, 0)
+            assert set(read_events(reader.connection)["project"]) == {"p"}
+            assert read_last_event_time(reader.connection) == pd.Timestamp(T0 + timedelta(seconds=9))
+        finally:
+            reader.close()

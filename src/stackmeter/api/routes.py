@@ -8,8 +8,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from stackmeter import operations
+from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S
 from stackmeter.api.reader import Reader, open_reader
-from stackmeter.formatting import jsonable, overload_csv, rows_csv, series_rows
+from stackmeter.formatting import (
+    frame_records,
+    jsonable,
+    operation_timings_jsonable,
+    overload_csv,
+    rows_csv,
+    series_rows,
+)
 from stackmeter.models import RESOURCES
 from stackmeter.settings import Settings, parse_thresholds
 from stackmeter.units import parse_utc_time
@@ -156,3 +164,23 @@ def entity_overload(
         settings.share if share is None else share,
     )
     return JSONResponse(jsonable(result))
+
+
+@router.get("/operations")
+def operation_timings(
+    request: Request,
+    timescale: str = Query("1h", description="Window length: 5m, 1h, 1d, 1w or 1mo."),
+    operation: str | None = Query(None, description="Only this operation, e.g. create [default: all]."),
+    by: str | None = Query(None, description="Also group by host, flavor or project."),
+    timeout: float = Query(
+        DEFAULT_TIMEOUT_S, description="Seconds after which an operation with no end has timed out."
+    ),
+    format: Format = FORMAT,
+    reader: Reader = Depends(open_reader),
+):
+    """Cloud operations per window from the notification bus: counts, failures, duration percentiles
+    and the fleet's CPU utilization beside them: `stackmeter operations`."""
+    timings = operations.operation_timings(reader.store, timescale, operation, by, timeout)
+    if _wants_csv(request, format):
+        return _csv(rows_csv(frame_records(timings.stats)))
+    return JSONResponse(operation_timings_jsonable(timings))

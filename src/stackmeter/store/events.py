@@ -56,6 +56,16 @@ def read_events(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     )
 
 
+def read_last_event_time(con: duckdb.DuckDBPyConnection) -> pd.Timestamp | None:
+    """Return the time of the latest event in the whole store, even through a project-scoped reader:
+    it says how fresh the bus data is (as the store's last write does), and open operations of every
+    project are judged against the same clock."""
+    (db,) = con.execute("SELECT current_database()").fetchall()[0]
+    quoted = '"' + db.replace('"', '""') + '"'
+    (last,) = con.execute(f"SELECT epoch_us(max(ts)) FROM {quoted}.main.events").fetchall()[0]
+    return None if last is None else pd.Timestamp(last, unit="us", tz="UTC")
+
+
 def count_notifications(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """Return (events, dead letters) held."""
     return con.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM deadletters)").fetchall()[

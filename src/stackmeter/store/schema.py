@@ -69,7 +69,7 @@ MIGRATIONS: list[str] = [
 ]
 
 MIGRATIONS.append(
-    # 2: notifications from the bus (one row per message id) and messages that could not be read
+    # 3: notifications from the bus (one row per message id) and messages that could not be read
     """
     CREATE TABLE events (
         message_id VARCHAR PRIMARY KEY,

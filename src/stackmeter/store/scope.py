@@ -13,6 +13,9 @@ SCOPED_VIEWS = {
         "SELECT * FROM {db}.main.samples WHERE entity_id IN "
         "(SELECT entity_id FROM {db}.main.entities WHERE project = (SELECT project FROM _scope))"
     ),
+    # notifications carry their project; dead letters have none, so a project sees none of them
+    "events": "SELECT * FROM {db}.main.events WHERE project = (SELECT project FROM _scope)",
+    "deadletters": "SELECT * FROM {db}.main.deadletters WHERE false",
 }
 
 
