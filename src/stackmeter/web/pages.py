@@ -1,4 +1,4 @@
-"""Dashboard pages: overview, heat map, entity, login. Each calls one operation and renders a template."""
+"""Dashboard pages: overview, heat map, entity, operations, login. Each calls one operation and renders a template."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from stackmeter import operations
+from stackmeter.analysis.operation_stats import GROUPINGS
+from stackmeter.analysis.pairing import ACTIONS, DEFAULT_TIMEOUT_S
 from stackmeter.errors import ConfigError
-from stackmeter.formatting import format_time, jsonable
+from stackmeter.formatting import format_time, jsonable, operation_timings_jsonable
 from stackmeter.models import RESOURCES, TIMESCALES
 from stackmeter.settings import Settings
 from stackmeter.units import parse_utc_time
@@ -194,6 +196,39 @@ def build_pages(
             controls=controls,
             access=reader.access,
             charts=json.dumps(charts),
+        )
+
+    @pages.get("/operations", response_class=HTMLResponse)
+    def operation_timings(request: Request, reader=Depends(open_reader)):
+        query = request.query_params
+        timeout_s = _float(query["timeout"], "timeout") if query.get("timeout") else DEFAULT_TIMEOUT_S
+        timings = operations.operation_timings(
+            reader.store,
+            query.get("timescale") or "1h",
+            query.get("operation") or None,
+            query.get("by") or None,
+            timeout_s,
+        )
+        result = operation_timings_jsonable(timings)
+        chart = None
+        if timings.operation and not timings.by and len(timings.stats):
+            stats = timings.stats
+            chart = {
+                "window": (stats["window"].astype("int64") // 1_000_000_000).tolist(),
+                "p50": jsonable(stats["p50_s"].tolist()),
+                "p95": jsonable(stats["p95_s"].tolist()),
+                "cpu": jsonable(stats["fleet_cpu_utilization"].tolist()),
+            }
+        return _render(
+            request,
+            "operations.html",
+            timings=timings,
+            rows=result["stats"],
+            failures=result["failures"],
+            actions=sorted(ACTIONS),
+            groupings=GROUPINGS,
+            chart=json.dumps(chart) if chart else None,
+            access=reader.access,
         )
 
     @pages.get("/login", response_class=HTMLResponse)
