@@ -5,6 +5,8 @@ stream materialised from the production StackTach sequences (legacy and versione
 mostly in the oslo 2.0 envelope, ~1 % malformed), then drains them:
 
 - ``stackmeter``: ``operations.listen`` — parse, write each batch in one transaction, then ack;
+  once holding the store open (``--hold-store``), once opening the file for each batch (the
+  default of ``stackmeter listen``, which lets other commands read the store meanwhile);
 - ``kombu ack only``: the same queues consumed and acknowledged with no parsing or storing,
   the ceiling the broker and client allow on this machine.
 
@@ -62,19 +64,29 @@ def fill(url: str, messages: list[tuple[str, str]]) -> float:
     return time.perf_counter() - started
 
 
-def drain_with_stackmeter(url: str, store_path: str, batch: int) -> tuple[int, float, tuple[int, int]]:
+def drain_with_stackmeter(
+    url: str, store_path: str, batch: int, shared: bool
+) -> tuple[int, float, tuple[int, int]]:
+    """Drain with ``operations.listen``: holding the store open, or (``shared``) opening the file
+    for each batch as ``stackmeter listen`` does by default."""
     marks: list[float] = []
+    with open_store(store_path):
+        pass  # create and migrate outside the timing
     with open_store(store_path) as store:
         consumer = BusConsumer(url, durable=True, prefetch=batch * PREFETCH_BATCHES)
+        target = (lambda: open_store(store_path)) if shared else store
+        if shared:
+            store.close()
         first = time.perf_counter()
         summary = operations.listen(
-            store,
+            target,
             consumer,
             batch,
             max_wait_s=0.5,
             idle_exit_s=2.0,
             progress=lambda s: marks.append(time.perf_counter()),
         )
+    with open_store(store_path) as store:
         held = count_notifications(store.connection)
     return summary.messages, (marks[-1] - first) if marks else 0.0, held
 
@@ -126,15 +138,22 @@ def main() -> None:
         server.start()
         published = fill(server.url, stream.messages)
         print(f"published in {published:.1f} s ({len(stream.messages) / published:,.0f}/s, persistent)")
-        count, seconds, held = drain_with_stackmeter(server.url, str(folder / "bench.duckdb"), args.batch)
-        ours = count / seconds
-        print(f"stackmeter listen: {count:,} messages in {seconds:.2f} s = {ours:,.0f}/s "
-              f"(stored {held[0]:,} events, {held[1]:,} dead letters)")  # fmt: skip
+        rates = {}
+        for shared, name in ((False, "held"), (True, "shared")):
+            if shared:
+                fill(server.url, stream.messages)
+            path = str(folder / f"bench-{name}.duckdb")
+            count, seconds, held = drain_with_stackmeter(server.url, path, args.batch, shared)
+            rates[name] = count / seconds
+            print(f"stackmeter listen, store {name}: {count:,} messages in {seconds:.2f} s = {rates[name]:,.0f}/s "
+                  f"(stored {held[0]:,} events, {held[1]:,} dead letters)")  # fmt: skip
+        ours = rates["held"]
         fill(server.url, stream.messages)
         count, seconds = drain_ack_only(server.url, args.batch)
         ceiling = count / seconds
         print(f"kombu ack only:    {count:,} messages in {seconds:.2f} s = {ceiling:,.0f}/s")
-        print(f"ratio stackmeter / ack-only: {ours / ceiling:.2f}")
+        print(f"ratio shared / ack-only: {rates['shared'] / ceiling:.2f}")
+        print(f"ratio held / ack-only: {ours / ceiling:.2f}")
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
               f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")  # fmt: skip
     finally:

@@ -9,6 +9,7 @@ message is in the dead-letter store.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import re
 import signal
@@ -119,6 +120,13 @@ def test_listen_survives_a_crash_and_a_broker_restart(rabbit, tmp_path):
     publish(rabbit.url, messages[first:second])
     listener = Listener(rabbit.url, store)
     listener.wait_for(lambda: listener.committed() >= 2_000, "2,000 committed messages after the restart")
+    # the listener opens the store file for each batch only, so a report can read it meanwhile
+    report = subprocess.run(
+        [sys.executable, "-c", "from stackmeter.cli import app; app()", "operations", "--store", store, "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["operations"] > 0
     rabbit.stop()
     rabbit.start()
     publish(rabbit.url, messages[second:])

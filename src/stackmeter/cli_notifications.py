@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from rich.table import Table
 from stackmeter import operations
 from stackmeter.analysis.operation_stats import GROUPINGS
 from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S
-from stackmeter.errors import ConfigError, StackmeterError
+from stackmeter.errors import ConfigError, StackmeterError, StoreError
 from stackmeter.formatting import frame_records, operation_timings_jsonable, rows_csv, to_json
 from stackmeter.models import NotificationsSummary, OperationTimings
 from stackmeter.settings import load_settings
@@ -38,6 +39,8 @@ StoreOption = typer.Option(None, "--store", help=STORE_HELP)
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 CsvOption = typer.Option(False, "--csv", help="Print CSV instead of a table.")
 
+LOCK_WAIT_S = 30.0  # how long a command waits for a store file another stackmeter is writing
+
 out = Console()
 err = Console(stderr=True)
 
@@ -54,11 +57,25 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
 def _store(location: str | None) -> Iterator[Store]:
     settings = load_settings(store=location)
     with _errors():
-        store = open_store(settings.store)
+        store = open_when_free(settings.store)
     try:
         yield store
     finally:
         store.close()
+
+
+def open_when_free(location: str, stop=lambda: False, wait_s: float | None = LOCK_WAIT_S) -> Store:
+    """Open the store, waiting while another stackmeter process (a listener writing a batch) holds
+    the file; ``wait_s=None`` waits until it is free or ``stop()`` is true."""
+    deadline = None if wait_s is None else time.monotonic() + wait_s
+    while True:
+        try:
+            return open_store(location)
+        except StoreError as exc:
+            late = deadline is not None and time.monotonic() > deadline
+            if "lock" not in str(exc).lower() or late or stop():
+                raise
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager
@@ -86,6 +103,11 @@ def listen(
     max_wait: float = typer.Option(1.0, help="Seconds to wait before writing a batch that is not full."),
     idle_exit: float = typer.Option(
         None, help="Stop after this many seconds without a message. [default: never]"
+    ),
+    hold_store: bool = typer.Option(
+        False,
+        help="Keep the store file open (fastest under heavy traffic) instead of opening it for each "
+        "batch, which lets other stackmeter commands read it between batches.",
     ),
     store: str = StoreOption,
 ):
@@ -116,7 +138,14 @@ def listen(
             highlight=False,
         )
 
+    location = load_settings(store=store).store
     with _store(store) as opened, _errors():
+        # The first open creates or migrates the store; then, unless told to hold it (or it lives
+        # in memory), the file is opened again for each batch only.
+        shared = not hold_store and location != ":memory:"
+        if shared:
+            opened.close()
+        target = (lambda: open_when_free(location, lambda: bool(stopping), None)) if shared else opened
         consumer = BusConsumer(
             amqp, exchange, topic, priority, durable=durable, prefetch=max(batch, 1) * PREFETCH_BATCHES,
             on_status=lambda line: err.print(line, markup=False, highlight=False), stop=lambda: bool(stopping),
@@ -125,7 +154,7 @@ def listen(
             f"listening on {', '.join(q.name for q in consumer.queues)} of exchange {exchange}", markup=False
         )
         summary = operations.listen(
-            opened,
+            target,
             consumer,
             batch,
             max_wait,

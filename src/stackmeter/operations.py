@@ -298,8 +298,9 @@ class _NotificationTally:
         self.reasons: Counter = Counter()
         self.examples: list[DeadLetter] = []
 
-    def write(self, store: Store, events: list[Event], dead: list[DeadLetter]) -> None:
-        added, _ = event_store.write_notifications(store.connection, events, dead)
+    def write(self, store: Store | Callable[[], Store], events: list[Event], dead: list[DeadLetter]) -> None:
+        with _round_store(store) as opened:
+            added, _ = event_store.write_notifications(opened.connection, events, dead)
         self.counts.update(messages=len(events) + len(dead), added=added, duplicates=len(events) - added)
         self.counts.update(dead=len(dead), batches=1)
         self.reasons.update(letter.reason for letter in dead)
@@ -337,7 +338,7 @@ ListenProgress = Callable[[NotificationsSummary], None]
 
 
 def listen(
-    store: Store,
+    store: Store | Callable[[], Store],
     consumer: NotificationBus,
     batch_messages: int = 1_000,
     max_wait_s: float = 1.0,
@@ -351,6 +352,8 @@ def listen(
     loses nothing: the bus delivers unacknowledged messages again and the store skips what it
     already holds. Malformed messages are kept as dead letters with their queue and reason.
 
+    :param store: a store, or a function that opens one: then it is opened for each batch's write
+        only, so other stackmeter commands can read the store file between batches
     :param batch_messages: most messages per batch (one transaction, one acknowledgement)
     :param max_wait_s: longest wait before writing a batch that is not full
     :param idle_exit_s: return after this long without any message (``None``: never)
