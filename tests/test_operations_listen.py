@@ -5,7 +5,7 @@ import json
 import pytest
 
 from stackmeter import operations
-from stackmeter.errors import StoreError
+from stackmeter.errors import ConfigError, StoreError
 from stackmeter.models import NOT_JSON
 from stackmeter.sources.amqp import Batch, Delivery
 from stackmeter.store import open_store
@@ -76,3 +76,9 @@ def test_a_failed_write_is_never_acknowledged(store):
     with pytest.raises(StoreError, match="not written"):
         operations.listen(store, bus, stop=lambda: False)
     assert bus.acked_when_stored == [] and bus.closed
+
+
+@pytest.mark.parametrize(("batch", "wait"), [(0, 1.0), (10, 0.0)])
+def test_an_empty_batch_or_no_wait_is_refused(store, batch, wait):
+    with pytest.raises(ConfigError):
+        operations.listen(store, ScriptedBus([], store), batch, wait)

@@ -138,7 +138,8 @@ def listen(
             highlight=False,
         )
 
-    location = load_settings(store=store).store
+    with _errors():
+        location = load_settings(store=store).store
     with _store(store) as opened, _errors():
         # The first open creates or migrates the store; then, unless told to hold it (or it lives
         # in memory), the file is opened again for each batch only.

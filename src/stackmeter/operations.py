@@ -359,6 +359,10 @@ def listen(
     :param idle_exit_s: return after this long without any message (``None``: never)
     :param progress: called with the running totals after each batch
     """
+    if batch_messages < 1 or max_wait_s <= 0:
+        raise ConfigError(
+            f"a batch needs at least 1 message and a wait above 0 s, not {batch_messages} and {max_wait_s}"
+        )
     tally = _NotificationTally()
     idle_since = time.monotonic()
     consumer.connect()
