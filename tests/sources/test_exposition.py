@@ -143,3 +143,22 @@ def test_scrape_time_must_be_aware():
 def test_rejection_names_target_and_line():
     rejection = models.Rejection("http://h:9100/metrics", 7, None, INVALID_LINE, "bad")
     assert str(rejection) == "http://h:9100/metrics:7: invalid exposition line (bad)"
+
+
+def test_a_cut_after_the_families_asked_for_loses_none_of_them():
+    names = ["node_disk_io_time_seconds_total", "node_memory_MemTotal_bytes"]
+    cut = TEXT[: TEXT.index('node_network_speed_bytes{device="eth1"}') + 20]
+    exposition = parse_exposition(cut, "t", names)
+    assert exposition.values == {name: ALL[name] for name in names}
+    assert [r.reason for r in exposition.rejections] == [TRUNCATED]
+    # a cut inside a family asked for still loses that family
+    exposition = parse_exposition(cut, "t", ["node_network_speed_bytes", *names])
+    assert "node_network_speed_bytes" not in exposition.values
+
+
+def test_lines_of_families_not_asked_for_are_not_parsed():
+    text = TEXT + "some_other_metric{broken 1\n"
+    exposition = parse_exposition(text, "t", ["node_memory_MemTotal_bytes"])
+    assert exposition.values == {"node_memory_MemTotal_bytes": ALL["node_memory_MemTotal_bytes"]}
+    assert exposition.rejections == ()
+    assert parse_exposition(text, "t").rejections[0].reason == INVALID_LINE  # all families: found

@@ -91,6 +91,10 @@ def parse_exposition(
     without it. A truncated exposition (no final line feed, or OpenMetrics without ``# EOF``) loses
     its last metric family, which may be incomplete.
 
+    Only the lines of the families of ``names`` reach the parser (a prefix test on each line keeps
+    them), which spares parsing the thousands of samples a mapping does not use; lines of other
+    families are then neither parsed nor checked.
+
     :param names: sample names to keep (e.g. ``node_cpu_seconds_total``); ``None`` keeps all
     :param openmetrics: the format; ``None`` guesses OpenMetrics when the text ends with ``# EOF``
     """
@@ -105,10 +109,18 @@ def parse_exposition(
     if not lines[-1]:
         lines.pop()
     truncated = bool(lines) and not lines[-1].endswith("\n")
+    # The last complete line: when it belongs to a family we keep, a cut may have split that family.
+    last_complete = (
+        (lines[-2] if len(lines) > 1 else "") if truncated and not openmetrics else (lines or [""])[-1]
+    )
     if truncated and not openmetrics:
         rejections.append(models.Rejection(origin, len(lines), None, TRUNCATED, "no line feed at the end"))
         lines[-1] = ""
     wanted = None if names is None else frozenset(names)
+    if wanted is not None:
+        lines, last_kept = _keep_families(lines, wanted, last_complete)
+    else:
+        last_kept = True
     parse_families = _openmetrics_families if openmetrics else _text_families
     skipped = {number for number, line in enumerate(lines, start=1) if openmetrics and line == ""}
     while True:
@@ -130,7 +142,7 @@ def parse_exposition(
                 skipped.add(feed.line)
                 continue
         break
-    if truncated and families:
+    if truncated and families and last_kept:
         families.pop()
     values: dict[str, list[tuple[dict[str, str], float]]] = {}
     for family in families:
@@ -138,6 +150,27 @@ def parse_exposition(
             if wanted is None or sample.name in wanted:
                 values.setdefault(sample.name, []).append((sample.labels, float(sample.value)))
     return Exposition(origin, values, tuple(rejections))
+
+
+def _keep_families(lines: list[str], wanted: frozenset[str], last_complete: str) -> tuple[list[str], bool]:
+    """Blank every line but the samples and metadata of ``wanted``, so that the parser reads only those.
+
+    Line numbers stay as they were. When no wanted sample is there at all, the lines are returned
+    whole, so that a body that is not an exposition is still found out and its lines reported.
+    Also says whether ``last_complete`` is a kept line.
+    """
+    prefixes = [f"{name}{end}" for name in wanted for end in ("{", " ", "\t")]
+    metadata = [
+        f"# {kind} {family} "
+        for name in wanted
+        for family in {name, name.removesuffix("_total")}
+        for kind in ("TYPE", "HELP", "UNIT")
+    ]
+    samples, everything = tuple(prefixes), tuple(prefixes + metadata + ["# EOF"])
+    kept = [line if line.startswith(everything) else "" for line in lines]
+    if not any(line.startswith(samples) for line in kept):
+        return lines, True
+    return kept, last_complete.startswith(everything)
 
 
 def series_of(name: str, labels: dict[str, str]) -> Series:
