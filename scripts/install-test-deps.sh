@@ -10,6 +10,7 @@ need prometheus prometheus
 need victoria-metrics victoria-metrics
 need prometheus-libvirt-exporter prometheus-libvirt-exporter
 need ip iproute2
+need chromium chromium
 if [ ${#packages[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
