@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from stackmeter import cli_collection, cli_notifications, operations
-from stackmeter.errors import ConfigError, StackmeterError
+from stackmeter.cli_support import CsvOption, JsonOption, StoreOption, err, errors_to_exit, opened_store, out
 from stackmeter.formatting import (
     entities_table,
     ingest_summary_table,
@@ -29,7 +26,6 @@ from stackmeter.formatting import (
 )
 from stackmeter.models import RESOURCES
 from stackmeter.settings import load_settings, parse_thresholds
-from stackmeter.store import Store, open_store
 from stackmeter.units import parse_bytes_per_second, parse_utc_time
 
 app = typer.Typer(
@@ -40,36 +36,6 @@ app = typer.Typer(
 )
 ingest_app = typer.Typer(help="Read telemetry or workload traces into the store.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
-
-# Pipes and files get wide tables; terminals get their own width.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
-
-STORE_HELP = "Store file (DuckDB), or :memory:. [default: stackmeter.duckdb, or STACKMETER_STORE]"
-StoreOption = typer.Option(None, "--store", help=STORE_HELP)
-
-
-@contextlib.contextmanager
-def _store(location: str | None) -> Iterator[Store]:
-    with _errors():
-        store = open_store(load_settings(store=location).store)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """Turn library errors into messages and exit codes: 2 for usage, 1 for the rest."""
-    try:
-        yield
-    except ConfigError as exc:
-        err.print(f"Error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from exc
-    except StackmeterError as exc:
-        err.print(f"Error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from exc
 
 
 def _progress() -> Progress:
@@ -85,7 +51,7 @@ def _progress() -> Progress:
 
 
 def _run_ingest(trace_format: str, paths: list[Path], store: str | None, as_json: bool, **options) -> None:
-    with _store(store) as opened, _errors(), _progress() as progress:
+    with opened_store(store) as opened, errors_to_exit(), _progress() as progress:
         task = progress.add_task(f"ingest {trace_format}", total=None)
 
         def advance(done: int, total: int) -> None:
@@ -104,8 +70,6 @@ def _run_ingest(trace_format: str, paths: list[Path], store: str | None, as_json
 
 
 PathsArgument = typer.Argument(..., help="Files or folders to read.", show_default=False)
-JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
-CsvOption = typer.Option(False, "--csv", help="Print CSV instead of a table.")
 
 
 @ingest_app.command("planetlab")
@@ -138,7 +102,7 @@ def ingest_bitbrains(
 
         stackmeter ingest bitbrains data/bitbrains_rnd --disk-capacity 100MiB/s --network-capacity 1Gbit/s
     """
-    with _errors():
+    with errors_to_exit():
         disk = parse_bytes_per_second(disk_capacity) if disk_capacity else None
         network = parse_bytes_per_second(network_capacity) if network_capacity else None
     _run_ingest(
@@ -161,7 +125,7 @@ def ingest_azure(
 
         stackmeter ingest azure data/azure_v1_cpu/microsoft_max_100.csv --start 2017-01-01
     """
-    with _errors():
+    with errors_to_exit():
         azure_start = _parse_time(start, "--start")
     _run_ingest("azure", paths, store, as_json, azure_start=azure_start)
 
@@ -195,11 +159,11 @@ def overload(
 
         stackmeter overload --timescale 1h,1d --threshold cpu=0.9 --share 0.05 --top 5
     """
-    with _errors():
+    with errors_to_exit():
         settings = load_settings(store=store, share=share, top=top, timescales=timescale)
         thresholds = parse_thresholds(threshold or "", settings.thresholds)
         resources = tuple(name.strip() for name in resource.split(",") if name.strip())
-    with _store(settings.store) as opened, _errors():
+    with opened_store(settings.store) as opened, errors_to_exit():
         report = operations.overload_report(
             opened, settings.timescales, resources, thresholds, settings.share, settings.top
         )
@@ -220,7 +184,7 @@ def entities(store: str = StoreOption, as_json: bool = JsonOption, as_csv: bool 
 
         stackmeter entities --csv > entities.csv
     """
-    with _store(store) as opened, _errors():
+    with opened_store(store) as opened, errors_to_exit():
         rows = operations.list_entities(opened)
     if as_json:
         out.print_json(to_json(rows))
@@ -245,9 +209,9 @@ def series(
 
         stackmeter series 1 --resource memory --from 2013-08-01 --to 2013-08-02
     """
-    with _errors():
+    with errors_to_exit():
         start_ts, end_ts = _parse_time(start, "--from"), _parse_time(end, "--to")
-    with _store(store) as opened, _errors():
+    with opened_store(store) as opened, errors_to_exit():
         samples = operations.read_series(opened, entity, resource, start_ts, end_ts)
     rows = series_rows(samples)
     if as_json:
@@ -288,7 +252,7 @@ def serve(
 
         STACKMETER_TOKENS_FILE=tokens.txt stackmeter serve --store cloud.duckdb --host 0.0.0.0
     """
-    with _errors():
+    with errors_to_exit():
         settings = load_settings(store=store, tokens_file=None if tokens_file is None else str(tokens_file))
     _serve(settings, host, port)
 
@@ -300,7 +264,7 @@ def _serve(settings, host: str, port: int, seconds: float | None = None) -> None
     from stackmeter.api import create_app
     from stackmeter.api.auth import check_bind, load_tokens
 
-    with _errors():
+    with errors_to_exit():
         tokens = load_tokens(settings)
         check_bind(host, tokens)
         application = create_app(settings, tokens=tokens)
@@ -348,7 +312,7 @@ def demo(
         for trace_format, (title, timescales, options) in DEMO_SETS.items():
             location = str(folder / f"demo-{trace_format}.duckdb")
             out.rule(title)
-            with _store(location) as opened, _errors():
+            with opened_store(location) as opened, errors_to_exit():
                 with _progress() as progress:
                     task = progress.add_task(f"ingest {trace_format}", total=None)
 
@@ -368,7 +332,7 @@ def demo(
                 out.print(table)
             out.print(f"Store kept in {location}" if keep_in else "")
         if not no_serve:
-            with _errors():
+            with errors_to_exit():
                 settings = load_settings(store=str(folder / "demo-bitbrains.duckdb"))
             _serve(settings, host, port, serve_for or None)
 

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
@@ -13,17 +12,25 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
 from stackmeter import operations
-from stackmeter.errors import ConfigError, StackmeterError, StoreError
+from stackmeter.cli_support import (
+    CsvOption,
+    JsonOption,
+    StoreOption,
+    err,
+    errors_to_exit,
+    open_when_free,
+    opened_store,
+    out,
+)
+from stackmeter.errors import ConfigError
 from stackmeter.formatting import (
     collect_status_line,
     ingest_summary_table,
@@ -37,17 +44,9 @@ from stackmeter.settings import load_settings
 from stackmeter.sources.node_exporter import DEFAULT_INTERFACE_EXCLUDE, HostRules
 from stackmeter.sources.prometheus import load_queries
 from stackmeter.sources.scrape import Target, parse_targets
-from stackmeter.store import Store, open_store
-from stackmeter.units import parse_duration_seconds
+from stackmeter.units import parse_duration_seconds, parse_utc_time
 
-STORE_HELP = "Store file (DuckDB), or :memory:. [default: stackmeter.duckdb, or STACKMETER_STORE]"
-StoreOption = typer.Option(None, "--store", help=STORE_HELP)
-JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
-CsvOption = typer.Option(False, "--csv", help="Print CSV instead of a table.")
-
-# Pipes and files get wide tables; terminals get their own width.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+SHARED_WAIT_S = 3.0  # how long a command waits for a store that a running collect writes to
 
 
 def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
@@ -55,36 +54,6 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     app.command()(collect)
     app.command()(sources)
     ingest_app.command("prometheus")(ingest_prometheus)
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """Turn library errors into messages and exit codes: 2 for usage, 1 for the rest."""
-    try:
-        yield
-    except ConfigError as exc:
-        err.print(f"Error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from exc
-    except StackmeterError as exc:
-        err.print(f"Error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from exc
-
-
-@contextlib.contextmanager
-def _store(location: str | None) -> Iterator[Store]:
-    with _errors():
-        store = _open_shared(load_settings(store=location).store)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def _parse_time(text: str, option: str) -> np.datetime64:
-    try:
-        return np.datetime64(text.removesuffix("Z"), "ns")
-    except ValueError as exc:
-        raise ConfigError(f"{option}: {text!r} is not a time such as 2026-03-01 or 2026-03-01T12:00") from exc
 
 
 def collect(
@@ -114,7 +83,7 @@ def collect(
 
         stackmeter collect --target http://compute-1:9100/metrics --libvirt http://compute-1:9177/metrics --every 15s --for 10m
     """
-    with _errors():
+    with errors_to_exit():
         targets = parse_targets(target or [], targets_file)
         targets += [Target(url, "libvirt") for url in libvirt or [] if url not in {t.url for t in targets}]
         every_s = parse_duration_seconds(every)
@@ -128,8 +97,8 @@ def collect(
     location = load_settings(store=store).store
     try:
         with (
-            _store(location) as opened,
-            _errors(),
+            opened_store(location, wait_s=SHARED_WAIT_S) as opened,
+            errors_to_exit(),
             Live(console=err, transient=True, auto_refresh=False) as live,
         ):
 
@@ -141,7 +110,7 @@ def collect(
             if location != ":memory:":
                 # Hold the store only while writing a round, so `stackmeter sources` can read it.
                 opened.close()
-                opened = functools.partial(_open_shared, location)
+                opened = functools.partial(open_when_free, location, wait_s=SHARED_WAIT_S)
             summary = operations.collect(opened, targets, every_s, for_s, timeout_s, rules, stop, show)
     finally:
         for signum, handler in previous.items():
@@ -164,10 +133,10 @@ def sources(store: str = StoreOption, as_json: bool = JsonOption, as_csv: bool =
 
         stackmeter sources --store cloud.duckdb
     """
-    with _errors():
-        opened = _open_shared(load_settings(store=store).store)
+    with errors_to_exit():
+        opened = open_when_free(load_settings(store=store).store, wait_s=SHARED_WAIT_S)
     try:
-        with _errors():
+        with errors_to_exit():
             statuses = operations.list_sources(opened)
     finally:
         opened.close()
@@ -206,9 +175,9 @@ def ingest_prometheus(
 
         stackmeter ingest prometheus --url http://prometheus:9090 --start 2026-03-01 --end 2026-03-08 --step 5m
     """
-    with _errors():
-        start_ts = _parse_time(start, "--start")
-        end_ts = _parse_time(end, "--end") if end else np.datetime64(time.time_ns(), "ns")
+    with errors_to_exit():
+        start_ts = parse_utc_time(start, "--start")
+        end_ts = parse_utc_time(end, "--end") if end else np.datetime64(time.time_ns(), "ns")
         headers = dict(_header(item) for item in header or [])
         token = os.environ.get("STACKMETER_PROMETHEUS_TOKEN")
         if token:
@@ -217,7 +186,7 @@ def ingest_prometheus(
         step_s = parse_duration_seconds(step)
         window_s = parse_duration_seconds(rate_window) if rate_window else None
         timeout_s = parse_duration_seconds(timeout)
-    with _store(store) as opened, _errors():
+    with opened_store(store, wait_s=SHARED_WAIT_S) as opened, errors_to_exit():
         summary = operations.ingest_prometheus(
             opened, url, start_ts, end_ts, step_s, resource_queries, headers, timeout_s, window_s
         )
@@ -245,15 +214,3 @@ def _regex(text: str, option: str) -> str:
     except re.error as exc:
         raise ConfigError(f"{option}: {text!r} is not a regular expression: {exc}") from exc
     return text
-
-
-def _open_shared(location: str, attempts: int = 30) -> Store:
-    """Open a store that another stackmeter (a running collect) may hold for a moment."""
-    for attempt in range(attempts):
-        try:
-            return open_store(location)
-        except StoreError as exc:
-            if "lock" not in str(exc).lower() or attempt == attempts - 1:
-                raise
-            time.sleep(0.1)
-    raise AssertionError("unreachable")

@@ -5,22 +5,28 @@
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from stackmeter import operations
 from stackmeter.analysis.operation_stats import GROUPINGS
 from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S
-from stackmeter.errors import ConfigError, StackmeterError, StoreError
+from stackmeter.cli_support import (
+    LOCK_WAIT_S,
+    CsvOption,
+    JsonOption,
+    StoreOption,
+    err,
+    errors_to_exit,
+    open_when_free,
+    opened_store,
+    out,
+)
 from stackmeter.formatting import frame_records, operation_timings_jsonable, rows_csv, to_json
 from stackmeter.models import NotificationsSummary, OperationTimings
 from stackmeter.settings import load_settings
@@ -31,18 +37,8 @@ from stackmeter.sources.amqp import (
     PREFETCH_BATCHES,
     BusConsumer,
 )
-from stackmeter.store import Store, open_store
 
 AMQP_HELP = "AMQP URL of the bus, e.g. amqp://user:password@rabbit:5672/ (or STACKMETER_AMQP_URL)."
-STORE_HELP = "Store file (DuckDB), or :memory:. [default: stackmeter.duckdb, or STACKMETER_STORE]"
-StoreOption = typer.Option(None, "--store", help=STORE_HELP)
-JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
-CsvOption = typer.Option(False, "--csv", help="Print CSV instead of a table.")
-
-LOCK_WAIT_S = 30.0  # how long a command waits for a store file another stackmeter is writing
-
-out = Console()
-err = Console(stderr=True)
 
 
 def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
@@ -51,44 +47,6 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     app.command("operations")(operation_timings)
     app.command("deadletters")(deadletters)
     ingest_app.command("notifications")(ingest_notifications)
-
-
-@contextlib.contextmanager
-def _store(location: str | None) -> Iterator[Store]:
-    settings = load_settings(store=location)
-    with _errors():
-        store = open_when_free(settings.store)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def open_when_free(location: str, stop=lambda: False, wait_s: float | None = LOCK_WAIT_S) -> Store:
-    """Open the store, waiting while another stackmeter process (a listener writing a batch) holds
-    the file; ``wait_s=None`` waits until it is free or ``stop()`` is true."""
-    deadline = None if wait_s is None else time.monotonic() + wait_s
-    while True:
-        try:
-            return open_store(location)
-        except StoreError as exc:
-            late = deadline is not None and time.monotonic() > deadline
-            if "lock" not in str(exc).lower() or late or stop():
-                raise
-            time.sleep(0.05)
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """Library errors become a message and exit code 2 (usage) or 1 (the rest)."""
-    try:
-        yield
-    except ConfigError as exc:
-        err.print(f"Error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from exc
-    except StackmeterError as exc:
-        err.print(f"Error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from exc
 
 
 def listen(
@@ -138,9 +96,9 @@ def listen(
             highlight=False,
         )
 
-    with _errors():
+    with errors_to_exit():
         location = load_settings(store=store).store
-    with _store(store) as opened, _errors():
+    with opened_store(store, wait_s=LOCK_WAIT_S) as opened, errors_to_exit():
         # The first open creates or migrates the store; then, unless told to hold it (or it lives
         # in memory), the file is opened again for each batch only.
         shared = not hold_store and location != ":memory:"
@@ -181,7 +139,7 @@ def ingest_notifications(
 
         stackmeter ingest notifications captured.jsonl --store cloud.duckdb
     """
-    with _store(store) as opened, _errors():
+    with opened_store(store, wait_s=LOCK_WAIT_S) as opened, errors_to_exit():
         summary = operations.ingest_notifications(opened, path)
     if as_json:
         out.print_json(to_json(summary._replace(dead_examples=_readable(summary.dead_examples))))
@@ -212,7 +170,7 @@ def operation_timings(
 
         stackmeter operations --timescale 1d --operation create --by host
     """
-    with _store(store) as opened, _errors():
+    with opened_store(store, wait_s=LOCK_WAIT_S) as opened, errors_to_exit():
         timings = operations.operation_timings(opened, timescale, operation, by, timeout)
     if as_json:
         out.print_json(to_json(operation_timings_jsonable(timings)))
@@ -236,7 +194,7 @@ def deadletters(
 
         stackmeter deadletters --limit 5
     """
-    with _store(store) as opened, _errors():
+    with opened_store(store, wait_s=LOCK_WAIT_S) as opened, errors_to_exit():
         count, letters = operations.dead_letters(opened, limit)
     rows = _readable(letters)
     if as_json:

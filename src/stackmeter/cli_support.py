@@ -1,0 +1,66 @@
+"""What every command module shares: consoles, common options, error translation, opening the store."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import typer
+from rich.console import Console
+
+from stackmeter.errors import ConfigError, StackmeterError, StoreError
+from stackmeter.settings import load_settings
+from stackmeter.store import Store, open_store
+
+# Pipes and files get wide tables; terminals get their own width.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+STORE_HELP = "Store file (DuckDB), or :memory:. [default: stackmeter.duckdb, or STACKMETER_STORE]"
+StoreOption = typer.Option(None, "--store", help=STORE_HELP)
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+CsvOption = typer.Option(False, "--csv", help="Print CSV instead of a table.")
+
+LOCK_WAIT_S = 30.0  # how long a command waits for a store file another stackmeter is writing
+
+
+@contextlib.contextmanager
+def errors_to_exit() -> Iterator[None]:
+    """Turn library errors into messages and exit codes: 2 for usage, 1 for the rest."""
+    try:
+        yield
+    except ConfigError as exc:
+        err.print(f"Error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    except StackmeterError as exc:
+        err.print(f"Error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+
+
+def open_when_free(
+    location: str, stop: Callable[[], bool] = lambda: False, wait_s: float | None = LOCK_WAIT_S
+) -> Store:
+    """Open the store, waiting while another stackmeter process (a listener or a collector writing
+    a batch) holds the file; ``wait_s=None`` waits until it is free or ``stop()`` is true."""
+    deadline = None if wait_s is None else time.monotonic() + wait_s
+    while True:
+        try:
+            return open_store(location)
+        except StoreError as exc:
+            late = deadline is not None and time.monotonic() > deadline
+            if "lock" not in str(exc).lower() or late or stop():
+                raise
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def opened_store(location: str | None, wait_s: float | None = 0.0) -> Iterator[Store]:
+    """Open the store named by ``--store`` (or the settings), waiting up to ``wait_s`` for a lock."""
+    with errors_to_exit():
+        store = open_when_free(load_settings(store=location).store, wait_s=wait_s)
+    try:
+        yield store
+    finally:
+        store.close()
