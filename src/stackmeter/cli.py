@@ -13,13 +13,21 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from stackmeter import cli_collection, cli_notifications, operations
-from stackmeter.cli_support import CsvOption, JsonOption, StoreOption, err, errors_to_exit, opened_store, out
+from stackmeter.cli_support import (
+    CsvOption,
+    JsonOption,
+    StoreOption,
+    err,
+    errors_to_exit,
+    opened_store,
+    out,
+    print_ingest_summary,
+)
 from stackmeter.formatting import (
     entities_table,
     ingest_summary_table,
     overload_csv,
     overload_tables,
-    rejection_lines,
     rows_csv,
     series_rows,
     to_json,
@@ -58,15 +66,7 @@ def _run_ingest(trace_format: str, paths: list[Path], store: str | None, as_json
             progress.update(task, completed=done, total=total)
 
         summary = operations.ingest(opened, trace_format, paths, progress=advance, **options)
-    if as_json:
-        out.print_json(to_json(summary))
-    else:
-        out.print(ingest_summary_table(summary))
-        for line in rejection_lines(summary):
-            out.print(line, markup=False, highlight=False, overflow="fold")
-    if not summary.usable:
-        err.print("Error: nothing usable was found in the input", highlight=False)
-        raise typer.Exit(1)
+    print_ingest_summary(summary, as_json, "nothing usable was found in the input")
 
 
 PathsArgument = typer.Argument(..., help="Files or folders to read.", show_default=False)

@@ -29,12 +29,11 @@ from stackmeter.cli_support import (
     open_when_free,
     opened_store,
     out,
+    print_ingest_summary,
 )
 from stackmeter.errors import ConfigError
 from stackmeter.formatting import (
     collect_status_line,
-    ingest_summary_table,
-    rejection_lines,
     rows_csv,
     sources_table,
     target_rows,
@@ -190,15 +189,7 @@ def ingest_prometheus(
         summary = operations.ingest_prometheus(
             opened, url, start_ts, end_ts, step_s, resource_queries, headers, timeout_s, window_s
         )
-    if as_json:
-        out.print_json(to_json(summary))
-    else:
-        out.print(ingest_summary_table(summary))
-        for line in rejection_lines(summary):
-            out.print(line, markup=False, highlight=False, overflow="fold")
-    if not summary.usable:
-        err.print("Error: the server returned no samples for these queries and times", highlight=False)
-        raise typer.Exit(1)
+    print_ingest_summary(summary, as_json, "the server returned no samples for these queries and times")
 
 
 def _header(text: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from stackmeter.errors import ConfigError, StackmeterError, StoreError
+from stackmeter.formatting import ingest_summary_table, rejection_lines, to_json
 from stackmeter.settings import load_settings
 from stackmeter.store import Store, open_store
 
@@ -64,3 +65,17 @@ def opened_store(location: str | None, wait_s: float | None = 0.0) -> Iterator[S
         yield store
     finally:
         store.close()
+
+
+def print_ingest_summary(summary, as_json: bool, nothing_usable: str) -> None:
+    """Print an ingest summary (a table with the first rejections, or JSON); exit 1 when nothing
+    usable was found, saying ``nothing_usable``."""
+    if as_json:
+        out.print_json(to_json(summary))
+    else:
+        out.print(ingest_summary_table(summary))
+        for line in rejection_lines(summary):
+            out.print(line, markup=False, highlight=False, overflow="fold")
+    if not summary.usable:
+        err.print(f"Error: {nothing_usable}", highlight=False)
+        raise typer.Exit(1)
