@@ -24,33 +24,11 @@ from stackmeter.models import (
     concat_samples,
     make_samples,
 )
-from stackmeter.store.schema import MIGRATIONS, RESOURCE_CODES
+from stackmeter.store.schema import CODE_RESOURCES, MIGRATIONS, RESOURCE_CODES
 from stackmeter.store.scope import open_reader
 from stackmeter.store.utilization import read_window_utilization
-
-_US = {"5m": 300_000_000, "1h": 3_600_000_000, "1d": 86_400_000_000, "1w": 604_800_000_000}
-_MONDAY_US = 3 * 86_400_000_000  # 1970-01-01 was a Thursday
-
-
-def _floor_sql(column: str, length_us: int, offset_us: int = 0) -> str:
-    """SQL flooring epoch microseconds to a multiple of ``length_us`` (also below zero)."""
-    return f"({column} - ((({column} + {offset_us}) % {length_us}) + {length_us}) % {length_us})"
-
-
-# Each timescale's windows: which level they are summed from, and the SQL of a window's start
-# (epoch microseconds, UTC). Windows nest, so coarser levels are sums of finer ones.
-_LEVEL_SOURCES = {
-    "5m": ("samples", _floor_sql("epoch_us(ts)", _US["5m"])),
-    "1h": ("samples", _floor_sql("epoch_us(ts)", _US["1h"])),
-    "1d": ("1h", _floor_sql("window_us", _US["1d"])),
-    "1w": ("1d", _floor_sql("window_us", _US["1w"], _MONDAY_US)),
-    "1mo": ("1d", "epoch_us(date_trunc('month', make_timestamp(window_us)))"),
-}
-_CODE_RESOURCES = {code: name for name, code in RESOURCE_CODES.items()}
-
-
-def _datetime(us) -> np.datetime64 | None:
-    return None if us is None else np.datetime64(int(us), "us").astype("datetime64[ns]")
+from stackmeter.store.window_counts import read_window_counts
+from stackmeter.store.window_sql import datetime_of
 
 
 class DuckDBStore:
@@ -246,8 +224,8 @@ class DuckDBStore:
             """
         ).fetchall()
         return {
-            _CODE_RESOURCES[code]: ResourceCoverage(
-                _CODE_RESOURCES[code], entities, without, int(n), _datetime(first), _datetime(last), step
+            CODE_RESOURCES[code]: ResourceCoverage(
+                CODE_RESOURCES[code], entities, without, int(n), datetime_of(first), datetime_of(last), step
             )
             for code, entities, without, n, first, last, step in rows
         }
@@ -255,113 +233,8 @@ class DuckDBStore:
     def read_window_counts(
         self, timescales: tuple[str, ...], thresholds: dict[str, float]
     ) -> dict[tuple[str, str], WindowCounts]:
-        """Return :class:`WindowCounts` per (timescale, resource) for utilization ≥ threshold.
-
-        Raw samples are scanned at most twice (for 5m and 1h); days are summed from hours, and
-        weeks and months from days, which is exact because those windows nest in UTC.
-        """
-        con = self._con
-        codes = {RESOURCE_CODES[name]: threshold for name, threshold in thresholds.items()}
-        threshold_sql = "CASE resource_code " + " ".join(f"WHEN {c} THEN ?::DOUBLE" for c in codes) + " END"
-        params = list(codes.values())
-        judged = f"capacity IS NOT NULL AND resource_code IN ({', '.join(map(str, codes))})"
-        over = f"used / capacity >= {threshold_sql}"
-        levels: dict[str, str] = {}
-        for timescale in _levels_needed(timescales):
-            source, window_sql = _LEVEL_SOURCES[timescale]
-            table = levels[timescale] = f"_level_{timescale}"
-            if timescale == "5m":
-                # The finest level has about one group per sample: aggregate only the windows
-                # holding a sample over θ, and count the windows per entity separately.
-                con.execute(
-                    f"""
-                    CREATE OR REPLACE TEMP TABLE {table} AS
-                    WITH hot AS (
-                        SELECT DISTINCT resource_code, entity_id, {window_sql} AS window_us
-                        FROM samples WHERE {judged} AND {over}
-                    )
-                    SELECT resource_code, entity_id, {window_sql} AS window_us,
-                           count(*) AS n, count_if({over}) AS k
-                    FROM samples
-                    WHERE {judged} AND (resource_code, entity_id, {window_sql}) IN (SELECT * FROM hot)
-                    GROUP BY ALL
-                    """,
-                    params + params,
-                )
-                con.execute(
-                    f"""
-                    CREATE OR REPLACE TEMP TABLE {table}_entities AS
-                    SELECT resource_code, entity_id, count(*) AS windows,
-                           min(window_us) AS first_us, max(window_us) AS last_us
-                    FROM (SELECT DISTINCT resource_code, entity_id, {window_sql} AS window_us
-                          FROM samples WHERE {judged})
-                    GROUP BY ALL
-                    """
-                )
-                continue
-            if source == "samples":
-                select = f"""
-                    SELECT resource_code, entity_id, {window_sql} AS window_us, count(*) AS n,
-                           count_if({over}) AS k
-                    FROM samples WHERE {judged} GROUP BY ALL"""
-                select_params = params
-            else:
-                select = f"""
-                    SELECT resource_code, entity_id, {window_sql} AS window_us, sum(n) AS n, sum(k) AS k
-                    FROM {levels[source]} GROUP BY ALL"""
-                select_params = []
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {select}", select_params)
-            con.execute(
-                f"""
-                CREATE OR REPLACE TEMP TABLE {table}_entities AS
-                SELECT resource_code, entity_id, count(*) AS windows,
-                       min(window_us) AS first_us, max(window_us) AS last_us
-                FROM {table} GROUP BY ALL
-                """
-            )
-        names = self._entity_names()
-        result = {}
-        try:
-            for timescale in timescales:
-                result.update(self._window_counts_of(levels[timescale], timescale, thresholds, names))
-        finally:
-            for table in levels.values():
-                con.execute(f"DROP TABLE IF EXISTS {table}")
-                con.execute(f"DROP TABLE IF EXISTS {table}_entities")
-        return result
-
-    def _window_counts_of(
-        self, table: str, timescale: str, thresholds: dict[str, float], names: np.ndarray
-    ) -> dict[tuple[str, str], WindowCounts]:
-        con = self._con
-        over = con.execute(
-            f"SELECT resource_code, entity_id, window_us, n, k FROM {table} WHERE k > 0 "
-            "ORDER BY resource_code, entity_id, window_us"
-        ).fetchnumpy()
-        per_entity = con.execute(f"SELECT * FROM {table}_entities").fetchnumpy()
-        result = {}
-        for name, threshold in thresholds.items():
-            code = RESOURCE_CODES[name]
-            rows = over["resource_code"] == code
-            mine = per_entity["resource_code"] == code
-            entity_windows = np.zeros(names.size, dtype=np.int64)
-            entity_windows[per_entity["entity_id"][mine]] = per_entity["windows"][mine]
-            first = per_entity["first_us"][mine].min() if mine.any() else None
-            last = per_entity["last_us"][mine].max() if mine.any() else None
-            result[(timescale, name)] = WindowCounts(
-                timescale=timescale,
-                resource=name,
-                threshold=threshold,
-                entity_names=names,
-                entity_windows=entity_windows,
-                entity=np.asarray(over["entity_id"][rows], dtype=np.int64),
-                window=np.asarray(over["window_us"][rows], dtype="datetime64[us]").astype("datetime64[ns]"),
-                samples=np.asarray(over["n"][rows], dtype=np.int64),
-                at_or_above=np.asarray(over["k"][rows], dtype=np.int64),
-                first_window=_datetime(first),
-                last_window=_datetime(last),
-            )
-        return result
+        """Return :class:`WindowCounts` per (timescale, resource) for utilization ≥ threshold."""
+        return read_window_counts(self._con, self._entity_names(), timescales, thresholds)
 
     def _entity_names(self) -> np.ndarray:
         rows = self._con.execute("SELECT entity_id, entity FROM entities ORDER BY entity_id").fetchall()
@@ -385,10 +258,10 @@ class DuckDBStore:
                 entity,
                 kind,
                 project,
-                tuple(_CODE_RESOURCES[c] for c in codes),
+                tuple(CODE_RESOURCES[c] for c in codes),
                 n,
-                _datetime(first),
-                _datetime(last),
+                datetime_of(first),
+                datetime_of(last),
             )
             for entity, kind, project, codes, n, first, last in rows
         ]
@@ -453,23 +326,7 @@ class DuckDBStore:
             """
         ).fetchall()[0]
         size = os.path.getsize(self.path) if self.path != ":memory:" and os.path.exists(self.path) else None
-        return StoreStatus(self.path, size, entities, samples, batches, rejected, _datetime(last))
-
-
-def _levels_needed(timescales: tuple[str, ...]) -> list[str]:
-    """Return the levels to build for ``timescales``, each after the level it is summed from."""
-    needed: list[str] = []
-
-    def add(timescale: str) -> None:
-        source = _LEVEL_SOURCES[timescale][0]
-        if source != "samples":
-            add(source)
-        if timescale not in needed:
-            needed.append(timescale)
-
-    for timescale in timescales:
-        add(timescale)
-    return needed
+        return StoreStatus(self.path, size, entities, samples, batches, rejected, datetime_of(last))
 
 
 def _entities_overlap(parts: list[Parsed]) -> bool:

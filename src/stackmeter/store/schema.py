@@ -5,6 +5,7 @@ from __future__ import annotations
 # Resources are stored as small integer codes; this table keeps SQL readable and lets
 # later migrations add resources (gpu, ...) without rewriting samples.
 RESOURCE_CODES = {"cpu": 0, "memory": 1, "disk": 2, "network": 3}
+CODE_RESOURCES = {code: name for name, code in RESOURCE_CODES.items()}
 
 MIGRATIONS: list[str] = [
     # 1: samples, entities, batches and rejected input

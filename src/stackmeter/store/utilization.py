@@ -7,22 +7,19 @@ import numpy as np
 
 from stackmeter.models import WindowUtilization
 from stackmeter.store.schema import RESOURCE_CODES
-
-_US = {"5m": 300_000_000, "1h": 3_600_000_000, "1d": 86_400_000_000, "1w": 604_800_000_000}
-_MONDAY_US = 3 * 86_400_000_000  # 1970-01-01 was a Thursday
+from stackmeter.store.window_sql import MONDAY_US, US, floor_sql
 
 
 def _floor_sql(length_us: int, offset_us: int = 0) -> str:
-    column = "epoch_us(s.ts)"
-    return f"({column} - ((({column} + {offset_us}) % {length_us}) + {length_us}) % {length_us})"
+    return floor_sql("epoch_us(s.ts)", length_us, offset_us)
 
 
 # The start of a sample's window in epoch microseconds (UTC; the reader's time zone is UTC).
 WINDOW_SQL = {
-    "5m": _floor_sql(_US["5m"]),
-    "1h": _floor_sql(_US["1h"]),
-    "1d": _floor_sql(_US["1d"]),
-    "1w": _floor_sql(_US["1w"], _MONDAY_US),
+    "5m": _floor_sql(US["5m"]),
+    "1h": _floor_sql(US["1h"]),
+    "1d": _floor_sql(US["1d"]),
+    "1w": _floor_sql(US["1w"], MONDAY_US),
     "1mo": "epoch_us(date_trunc('month', s.ts))",
 }
 

@@ -1,0 +1,60 @@
+"""The product's verbs: ingest traces and notifications, collect, report. CLI and API wrap these.
+
+One module per feature; everything public is re-exported here, so callers write
+``operations.overload_report(...)``.
+"""
+
+from stackmeter.operations.collection import CollectSummary, collect, ingest_prometheus, list_sources
+from stackmeter.operations.notifications import (
+    ListenProgress,
+    dead_letters,
+    ingest_notifications,
+    listen,
+    operation_timings,
+)
+from stackmeter.operations.reports import (
+    HEAT_MAP_MAX_COLUMNS,
+    HEAT_MAP_MAX_ROWS,
+    entity_overload,
+    heat_map,
+    list_entities,
+    overload_report,
+    read_series,
+    store_status,
+)
+from stackmeter.operations.traces import (
+    BATCH_SAMPLES,
+    REJECTION_EXAMPLES,
+    IngestSummary,
+    Progress,
+    bundled_sample,
+    find_trace_files,
+    ingest,
+)
+
+__all__ = [
+    "BATCH_SAMPLES",
+    "HEAT_MAP_MAX_COLUMNS",
+    "HEAT_MAP_MAX_ROWS",
+    "REJECTION_EXAMPLES",
+    "CollectSummary",
+    "IngestSummary",
+    "ListenProgress",
+    "Progress",
+    "bundled_sample",
+    "collect",
+    "dead_letters",
+    "entity_overload",
+    "find_trace_files",
+    "heat_map",
+    "ingest",
+    "ingest_notifications",
+    "ingest_prometheus",
+    "list_entities",
+    "list_sources",
+    "listen",
+    "operation_timings",
+    "overload_report",
+    "read_series",
+    "store_status",
+]

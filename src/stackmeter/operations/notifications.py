@@ -1,0 +1,174 @@
+"""The notification bus: ingest a captured stream, listen, operation timings, dead letters."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from stackmeter.analysis.operation_stats import failure_kinds, operation_stats, with_fleet_utilization
+from stackmeter.analysis.pairing import ACTIONS, pair_operations
+from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S as OPERATION_TIMEOUT_S
+from stackmeter.analysis.windows import check_timescale
+from stackmeter.errors import ConfigError
+from stackmeter.models import (
+    DeadLetter,
+    Event,
+    NotificationsSummary,
+    OperationTimings,
+)
+from stackmeter.operations.stores import store_per_write
+from stackmeter.operations.traces import REJECTION_EXAMPLES
+from stackmeter.sources.amqp import NotificationBus
+from stackmeter.sources.notifications import parse_message, read_jsonl
+from stackmeter.store import Store
+from stackmeter.store import events as event_store
+
+
+class _NotificationTally:
+    def __init__(self) -> None:
+        self.counts: Counter = Counter()
+        self.reasons: Counter = Counter()
+        self.examples: list[DeadLetter] = []
+
+    def write(self, store: Store | Callable[[], Store], events: list[Event], dead: list[DeadLetter]) -> None:
+        with store_per_write(store) as opened:
+            added, _ = event_store.write_notifications(opened.connection, events, dead)
+        self.counts.update(messages=len(events) + len(dead), added=added, duplicates=len(events) - added)
+        self.counts.update(dead=len(dead), batches=1)
+        self.reasons.update(letter.reason for letter in dead)
+        self.examples.extend(dead[: REJECTION_EXAMPLES - len(self.examples)])
+
+    def summary(self) -> NotificationsSummary:
+        c = self.counts
+        return NotificationsSummary(
+            c["messages"], c["added"], c["duplicates"], c["dead"], dict(self.reasons.most_common()),
+            tuple(self.examples), c["batches"],
+        )  # fmt: skip
+
+
+def ingest_notifications(store: Store, path: Path, batch_messages: int = 5_000) -> NotificationsSummary:
+    """Read a captured stream (one message per line, JSON) into ``store``.
+
+    Valid notifications land even when other lines are bad; each bad line is kept as a dead
+    letter with its ``file:line``. Reading the same file again adds nothing.
+    """
+    received = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    tally = _NotificationTally()
+    events: list[Event] = []
+    dead: list[DeadLetter] = []
+    for _, item in read_jsonl(path, received):
+        (events if isinstance(item, Event) else dead).append(item)
+        if len(events) + len(dead) >= batch_messages:
+            tally.write(store, events, dead)
+            events, dead = [], []
+    if events or dead or not tally.counts["batches"]:
+        tally.write(store, events, dead)
+    return tally.summary()
+
+
+ListenProgress = Callable[[NotificationsSummary], None]
+
+
+def listen(
+    store: Store | Callable[[], Store],
+    consumer: NotificationBus,
+    batch_messages: int = 1_000,
+    max_wait_s: float = 1.0,
+    stop: Callable[[], bool] = lambda: False,
+    idle_exit_s: float | None = None,
+    progress: ListenProgress | None = None,
+) -> NotificationsSummary:
+    """Consume notifications into ``store`` until ``stop()`` is true (or the bus stays idle).
+
+    Each batch is written in one transaction and only then acknowledged, so a crash at any point
+    loses nothing: the bus delivers unacknowledged messages again and the store skips what it
+    already holds. Malformed messages are kept as dead letters with their queue and reason.
+
+    :param store: a store, or a function that opens one: then it is opened for each batch's write
+        only, so other stackmeter commands can read the store file between batches
+    :param batch_messages: most messages per batch (one transaction, one acknowledgement)
+    :param max_wait_s: longest wait before writing a batch that is not full
+    :param idle_exit_s: return after this long without any message (``None``: never)
+    :param progress: called with the running totals after each batch
+    """
+    if batch_messages < 1 or max_wait_s <= 0:
+        raise ConfigError(
+            f"a batch needs at least 1 message and a wait above 0 s, not {batch_messages} and {max_wait_s}"
+        )
+    tally = _NotificationTally()
+    idle_since = time.monotonic()
+    consumer.connect()
+    try:
+        while not stop():
+            batch = consumer.fetch(batch_messages, max_wait_s)
+            if not batch.deliveries:
+                if idle_exit_s is not None and time.monotonic() - idle_since >= idle_exit_s:
+                    break
+                continue
+            idle_since = time.monotonic()
+            received = pd.Timestamp.now(tz="UTC").to_pydatetime()
+            events: list[Event] = []
+            dead: list[DeadLetter] = []
+            for delivery in batch.deliveries:
+                item = parse_message(delivery.body, delivery.queue, received)
+                (events if isinstance(item, Event) else dead).append(item)
+            tally.write(store, events, dead)
+            consumer.ack(batch)
+            if progress:
+                progress(tally.summary())
+    finally:
+        consumer.close()
+    return tally.summary()
+
+
+def operation_timings(
+    store: Store,
+    timescale: str = "1h",
+    operation: str | None = None,
+    by: str | None = None,
+    timeout_s: float = OPERATION_TIMEOUT_S,
+    as_of: pd.Timestamp | None = None,
+    top_failures: int = 10,
+) -> OperationTimings:
+    """Return per-window counts, failures and duration quantiles of cloud operations.
+
+    :param operation: only this action (``create``, ``delete``, ``resize_prep``, …)
+    :param by: also group by ``host``, ``flavor`` or ``project``
+    :param timeout_s: an operation with no end this long after its start has timed out
+    :param as_of: when an operation still open is judged; defaults to the latest event stored
+    """
+    check_timescale(timescale)
+    if timeout_s <= 0:
+        raise ConfigError(f"timeout must be above 0 seconds, got {timeout_s}")
+    events = event_store.read_events(store.connection)
+    if as_of is None:
+        as_of = event_store.read_last_event_time(store.connection)
+    operations = pair_operations(
+        events, as_of if as_of is not None else pd.Timestamp.now(tz="UTC"), timeout_s
+    )
+    if operation is not None:
+        if operation not in ACTIONS:
+            raise ConfigError(f"unknown operation {operation!r}; valid: {', '.join(sorted(ACTIONS))}")
+        operations = operations[operations["operation"] == operation]
+    stats = operation_stats(operations, timescale, by)
+    stats = with_fleet_utilization(stats, event_store.read_fleet_cpu_utilization(store.connection, timescale))
+    return OperationTimings(
+        timescale,
+        by,
+        operation,
+        timeout_s,
+        as_of,
+        len(operations),
+        stats,
+        failure_kinds(operations, top_failures),
+    )
+
+
+def dead_letters(store: Store, limit: int | None = 50) -> tuple[int, list[DeadLetter]]:
+    """Return how many dead letters the store keeps and the latest ``limit`` of them."""
+    _, count = event_store.count_notifications(store.connection)
+    return count, event_store.read_dead_letters(store.connection, limit)

@@ -1,0 +1,199 @@
+"""Reports over the store: overload, entities, series, heat map, one entity's windows, status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from stackmeter.analysis.heatmap import (
+    apply_overload_rule,
+    build_heat_map_rows,
+    choose_columns,
+    rank_entities,
+)
+from stackmeter.analysis.overload import (
+    check_share,
+    check_threshold,
+    detect_overloaded,
+    summarize_multi_resource,
+    summarize_overload,
+)
+from stackmeter.analysis.windows import check_timescale, parse_timescales
+from stackmeter.errors import ConfigError, UnknownEntity
+from stackmeter.models import (
+    DEFAULT_SHARE,
+    DEFAULT_THRESHOLDS,
+    RESOURCES,
+    EntityOverload,
+    EntitySummary,
+    HeatMap,
+    OverloadReport,
+    Samples,
+    StoreStatus,
+)
+from stackmeter.store import Store
+
+# A heat map page shows at most this many entities and this many windows.
+HEAT_MAP_MAX_ROWS = 200
+HEAT_MAP_MAX_COLUMNS = 400
+
+
+def overload_report(
+    store: Store,
+    timescales: str | Iterable[str] = "5m,1h,1d,1w,1mo",
+    resources: Iterable[str] = RESOURCES,
+    thresholds: Mapping[str, float] | None = None,
+    share: float = DEFAULT_SHARE,
+    top: int = 10,
+) -> OverloadReport:
+    """Return the overload report of ``store`` for every timescale × resource asked.
+
+    :param thresholds: utilization θ per resource; missing resources take the defaults
+    :param share: a window is overloaded when at least this share of its samples is ≥ θ, in (0, 1]
+    :param top: how many worst entities to list per cell
+    """
+    scales = parse_timescales(timescales if isinstance(timescales, str) else ",".join(timescales))
+    resources = tuple(resources)
+    for resource in resources:
+        if resource not in RESOURCES:
+            raise ConfigError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+    thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    for resource in resources:
+        check_threshold(resource, thresholds[resource])
+    check_share(share)
+    if top < 0:
+        raise ConfigError(f"top must be 0 or more, got {top}")
+    coverage = store.read_coverage()
+    asked = {resource: thresholds[resource] for resource in resources}
+    counts = store.read_window_counts(scales, asked)
+    cells, multi = [], []
+    for timescale in scales:
+        overloaded = []
+        for resource in resources:
+            cells.append(summarize_overload(counts[timescale, resource], coverage.get(resource), share, top))
+            overloaded.append(detect_overloaded(counts[timescale, resource], share))
+        names = counts[timescale, resources[0]].entity_names if resources else np.empty(0, object)
+        multi.append(summarize_multi_resource(timescale, overloaded, names, top))
+    return OverloadReport(asked, share, scales, resources, tuple(cells), tuple(multi))
+
+
+def list_entities(store: Store) -> list[EntitySummary]:
+    """Return every entity of ``store`` with its resources and time span."""
+    return store.read_entities()
+
+
+def read_series(
+    store: Store,
+    entity: str,
+    resource: str = "cpu",
+    start: np.datetime64 | None = None,
+    end: np.datetime64 | None = None,
+) -> Samples:
+    """Return one entity's samples of ``resource`` with ``start <= ts < end``.
+
+    Raises :class:`UnknownEntity` when the store does not know ``entity``.
+    """
+    if resource not in RESOURCES:
+        raise ConfigError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+    if not store.has_entity(entity):
+        raise UnknownEntity(f"no entity {entity!r} in the store")
+    return store.read_series(entity, resource, start, end)
+
+
+def store_status(store: Store) -> StoreStatus:
+    """Return the size and freshness of ``store``: entities, samples, batches, last write."""
+    return store.read_status()
+
+
+def _check_resource(resource: str) -> str:
+    if resource not in RESOURCES:
+        raise ConfigError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+    return resource
+
+
+def heat_map(
+    store: Store,
+    timescale: str = "1h",
+    resource: str = "cpu",
+    threshold: float | None = None,
+    share: float = DEFAULT_SHARE,
+    page: int = 1,
+    page_size: int = 50,
+    columns: int = 168,
+    end: np.datetime64 | None = None,
+) -> HeatMap:
+    """Return one page of the heat map of ``resource`` at ``timescale``: entities worst first.
+
+    Entities are ranked as the overload report ranks its worst (share of their windows
+    overloaded); each row shows the mean utilization of up to ``columns`` windows ending at the
+    window holding ``end`` (the latest window when omitted).
+
+    :param page: 1-based page of ``page_size`` entities (at most ``HEAT_MAP_MAX_ROWS``)
+    :param columns: windows per page, 1 to ``HEAT_MAP_MAX_COLUMNS``
+    """
+    check_timescale(timescale)
+    _check_resource(resource)
+    threshold = DEFAULT_THRESHOLDS[resource] if threshold is None else threshold
+    check_threshold(resource, threshold)
+    check_share(share)
+    if page < 1:
+        raise ConfigError(f"page must be 1 or more, got {page}")
+    if not 1 <= page_size <= HEAT_MAP_MAX_ROWS:
+        raise ConfigError(f"page_size must be from 1 to {HEAT_MAP_MAX_ROWS}, got {page_size}")
+    if not 1 <= columns <= HEAT_MAP_MAX_COLUMNS:
+        raise ConfigError(f"columns must be from 1 to {HEAT_MAP_MAX_COLUMNS}, got {columns}")
+    counts = store.read_window_counts((timescale,), {resource: threshold})[timescale, resource]
+    codes, overloaded, windows = rank_entities(counts, share)
+    chosen = slice((page - 1) * page_size, page * page_size)
+    names = [str(name) for name in counts.entity_names[codes[chosen]]]
+    starts = np.empty(0, dtype="datetime64[ns]")
+    rows = ()
+    if counts.first_window is not None:
+        starts = choose_columns(counts.first_window, counts.last_window, timescale, columns, end)
+        utilization = store.read_window_utilization(
+            timescale, resource, threshold, names, starts[0], starts[-1]
+        )
+        rows = build_heat_map_rows(names, overloaded[chosen], windows[chosen], starts, utilization, share)
+    return HeatMap(
+        timescale=timescale,
+        resource=resource,
+        threshold=threshold,
+        share=share,
+        entities=int(codes.size),
+        page=page,
+        page_size=page_size,
+        first_window=counts.first_window,
+        last_window=counts.last_window,
+        columns=tuple(starts),
+        rows=rows,
+    )
+
+
+def entity_overload(
+    store: Store,
+    entity: str,
+    timescale: str = "1h",
+    thresholds: Mapping[str, float] | None = None,
+    share: float = DEFAULT_SHARE,
+    resources: Iterable[str] = RESOURCES,
+) -> EntityOverload:
+    """Return ``entity``'s mean and max utilization per window of each resource it has, and
+    which windows were overloaded.
+
+    Raises :class:`UnknownEntity` when the store does not know ``entity``.
+    """
+    check_timescale(timescale)
+    resources = tuple(_check_resource(resource) for resource in resources)
+    thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    for resource in resources:
+        check_threshold(resource, thresholds[resource])
+    check_share(share)
+    if not store.has_entity(entity):
+        raise UnknownEntity(f"no entity {entity!r} in the store")
+    per_resource = []
+    for resource in resources:
+        utilization = store.read_window_utilization(timescale, resource, thresholds[resource], [entity])
+        if utilization.window.size:
+            per_resource.append(apply_overload_rule(utilization, share))
+    return EntityOverload(entity, timescale, share, tuple(per_resource))

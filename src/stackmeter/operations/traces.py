@@ -1,0 +1,181 @@
+"""Ingest of trace files and the bundled sample."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from importlib import resources as package_resources
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from stackmeter.errors import ConfigError, SourceUnavailable
+from stackmeter.models import (
+    UNREADABLE,
+    Parsed,
+    Rejection,
+    no_samples,
+)
+from stackmeter.sources import TRACE_FORMATS
+from stackmeter.store import Store
+
+# Files are written in batches of about this many samples: each batch is one transaction.
+BATCH_SAMPLES = 1_000_000
+REJECTION_EXAMPLES = 10
+
+
+class IngestSummary(NamedTuple):
+    """What an ingest read, added and refused."""
+
+    trace_format: str
+    files: int
+    files_with_samples: int
+    entities: int
+    samples_read: int
+    samples_added: int
+    duplicates: int
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    rejection_examples: tuple[Rejection, ...]
+    first_ts: np.datetime64 | None
+    last_ts: np.datetime64 | None
+    batches: int
+
+    @property
+    def usable(self) -> bool:
+        """Whether anything usable was found (a re-ingest of known samples counts as usable)."""
+        return self.samples_read > 0
+
+
+Progress = Callable[[int, int], None]
+
+
+def find_trace_files(trace_format: str, paths: Iterable[Path]) -> list[Path]:
+    """Return the files of ``trace_format`` under ``paths`` (files or folders), in a stable order."""
+    trace = _trace_format(trace_format)
+    return [file for path in paths for file in trace.find_files(Path(path))]
+
+
+def ingest(
+    store: Store,
+    trace_format: str,
+    paths: Iterable[Path],
+    *,
+    disk_capacity_bytes_s: float | None = None,
+    network_capacity_bytes_s: float | None = None,
+    azure_start: np.datetime64 | None = None,
+    batch_samples: int = BATCH_SAMPLES,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Read trace files into ``store`` and return what was read, added and refused.
+
+    Valid samples land even when other lines, fields or files of the input are bad; each bad one
+    is recorded in the store's rejections with its file, line and field. Files are written in
+    batches of about ``batch_samples`` samples, each batch atomically.
+
+    :param disk_capacity_bytes_s: capacity of a Bitbrains VM's disk; without it disk is not judged
+    :param network_capacity_bytes_s: the same for the network
+    :param azure_start: time of ``t_index = 0`` of Azure tables (the Unix epoch when omitted)
+    :param progress: called with (files done, files in all) after each file
+    """
+    trace = _trace_format(trace_format)
+    files = find_trace_files(trace_format, paths)
+    options = {
+        "bitbrains": {
+            "disk_capacity_bytes_s": disk_capacity_bytes_s,
+            "network_capacity_bytes_s": network_capacity_bytes_s,
+        },
+        "azure": {} if azure_start is None else {"start": azure_start},
+    }.get(trace_format, {})
+    totals: Counter = Counter()
+    reasons: Counter = Counter()
+    examples: list[Rejection] = []
+    entities: set[str] = set()
+    first_ts = last_ts = None
+    pending: list[Parsed] = []
+    pending_samples = 0
+
+    # One writer thread: a batch is written while the next is parsed (DuckDB releases the GIL),
+    # batches still land one at a time and in order, and a failed write stops the ingest.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stackmeter-writer")
+    writing: Future | None = None
+
+    def wait_for_write() -> None:
+        nonlocal writing
+        if writing is not None:
+            result = writing.result()
+            writing = None
+            totals["added"] += result.samples_added
+            totals["duplicates"] += result.duplicates
+            totals["batches"] += 1
+
+    def flush() -> None:
+        nonlocal pending, pending_samples, writing
+        wait_for_write()
+        if pending:
+            writing = writer.submit(store.write_parsed, pending, trace_format)
+        pending, pending_samples = [], 0
+
+    try:
+        for done, file in enumerate(files, start=1):
+            try:
+                parsed = trace.load_file(file, **options)
+            except SourceUnavailable as exc:
+                parsed = Parsed(
+                    str(file),
+                    no_samples(),
+                    rejections=(Rejection(str(file), None, None, UNREADABLE, str(exc)),),
+                )
+            samples = parsed.samples
+            totals["read"] += samples.size
+            totals["rejected"] += len(parsed.rejections)
+            reasons.update(rejection.reason for rejection in parsed.rejections)
+            examples.extend(parsed.rejections[: REJECTION_EXAMPLES - len(examples)])
+            if samples.size:
+                totals["files_with_samples"] += 1
+                entities.update(entity.entity for entity in parsed.entities)
+                if not parsed.entities:
+                    entities.update(pd.unique(samples.entity).tolist())
+                lo, hi = samples.ts.min(), samples.ts.max()
+                first_ts = lo if first_ts is None else min(first_ts, lo)
+                last_ts = hi if last_ts is None else max(last_ts, hi)
+            pending.append(parsed)
+            pending_samples += samples.size
+            if pending_samples >= batch_samples:
+                flush()
+            if progress:
+                progress(done, len(files))
+        flush()
+        wait_for_write()
+    finally:
+        writer.shutdown(wait=True)
+    return IngestSummary(
+        trace_format=trace_format,
+        files=len(files),
+        files_with_samples=totals["files_with_samples"],
+        entities=len(entities),
+        samples_read=totals["read"],
+        samples_added=totals["added"],
+        duplicates=totals["duplicates"],
+        rejected=totals["rejected"],
+        rejected_by_reason=dict(reasons.most_common()),
+        rejection_examples=tuple(examples),
+        first_ts=first_ts,
+        last_ts=last_ts,
+        batches=totals["batches"],
+    )
+
+
+def _trace_format(name: str):
+    if name not in TRACE_FORMATS:
+        raise ConfigError(f"unknown trace format {name!r}; valid: {', '.join(TRACE_FORMATS)}")
+    return TRACE_FORMATS[name]
+
+
+def bundled_sample() -> dict[str, Path]:
+    """Return the folders of the sample shipped with stackmeter: one PlanetLab day, a Bitbrains month."""
+    root = Path(str(package_resources.files("stackmeter") / "samples"))
+    return {"planetlab": root / "planetlab" / "20110303", "bitbrains": root / "bitbrains" / "2013-8"}

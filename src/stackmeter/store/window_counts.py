@@ -1,0 +1,153 @@
+"""Counts of samples at or above θ per entity × window, at every timescale, from raw samples."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+
+from stackmeter.models import WindowCounts
+from stackmeter.store.schema import RESOURCE_CODES
+from stackmeter.store.window_sql import MONDAY_US, US, datetime_of, floor_sql
+
+# Each timescale's windows: which level they are summed from, and the SQL of a window's start
+# (epoch microseconds, UTC). Windows nest, so coarser levels are sums of finer ones.
+LEVEL_SOURCES = {
+    "5m": ("samples", floor_sql("epoch_us(ts)", US["5m"])),
+    "1h": ("samples", floor_sql("epoch_us(ts)", US["1h"])),
+    "1d": ("1h", floor_sql("window_us", US["1d"])),
+    "1w": ("1d", floor_sql("window_us", US["1w"], MONDAY_US)),
+    "1mo": ("1d", "epoch_us(date_trunc('month', make_timestamp(window_us)))"),
+}
+
+
+def read_window_counts(
+    con: duckdb.DuckDBPyConnection,
+    names: np.ndarray,
+    timescales: tuple[str, ...],
+    thresholds: dict[str, float],
+) -> dict[tuple[str, str], WindowCounts]:
+    """Return :class:`WindowCounts` per (timescale, resource) for utilization ≥ threshold.
+
+    Raw samples are scanned at most twice (for 5m and 1h); days are summed from hours, and
+    weeks and months from days, which is exact because those windows nest in UTC.
+    """
+    codes = {RESOURCE_CODES[name]: threshold for name, threshold in thresholds.items()}
+    threshold_sql = "CASE resource_code " + " ".join(f"WHEN {c} THEN ?::DOUBLE" for c in codes) + " END"
+    params = list(codes.values())
+    judged = f"capacity IS NOT NULL AND resource_code IN ({', '.join(map(str, codes))})"
+    over = f"used / capacity >= {threshold_sql}"
+    levels: dict[str, str] = {}
+    for timescale in _levels_needed(timescales):
+        source, window_sql = LEVEL_SOURCES[timescale]
+        table = levels[timescale] = f"_level_{timescale}"
+        if timescale == "5m":
+            # The finest level has about one group per sample: aggregate only the windows
+            # holding a sample over θ, and count the windows per entity separately.
+            con.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE {table} AS
+                WITH hot AS (
+                    SELECT DISTINCT resource_code, entity_id, {window_sql} AS window_us
+                    FROM samples WHERE {judged} AND {over}
+                )
+                SELECT resource_code, entity_id, {window_sql} AS window_us,
+                       count(*) AS n, count_if({over}) AS k
+                FROM samples
+                WHERE {judged} AND (resource_code, entity_id, {window_sql}) IN (SELECT * FROM hot)
+                GROUP BY ALL
+                """,
+                params + params,
+            )
+            con.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE {table}_entities AS
+                SELECT resource_code, entity_id, count(*) AS windows,
+                       min(window_us) AS first_us, max(window_us) AS last_us
+                FROM (SELECT DISTINCT resource_code, entity_id, {window_sql} AS window_us
+                      FROM samples WHERE {judged})
+                GROUP BY ALL
+                """
+            )
+            continue
+        if source == "samples":
+            select = f"""
+                SELECT resource_code, entity_id, {window_sql} AS window_us, count(*) AS n,
+                       count_if({over}) AS k
+                FROM samples WHERE {judged} GROUP BY ALL"""
+            select_params = params
+        else:
+            select = f"""
+                SELECT resource_code, entity_id, {window_sql} AS window_us, sum(n) AS n, sum(k) AS k
+                FROM {levels[source]} GROUP BY ALL"""
+            select_params = []
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {select}", select_params)
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {table}_entities AS
+            SELECT resource_code, entity_id, count(*) AS windows,
+                   min(window_us) AS first_us, max(window_us) AS last_us
+            FROM {table} GROUP BY ALL
+            """
+        )
+    result = {}
+    try:
+        for timescale in timescales:
+            result.update(_window_counts_of(con, levels[timescale], timescale, thresholds, names))
+    finally:
+        for table in levels.values():
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+            con.execute(f"DROP TABLE IF EXISTS {table}_entities")
+    return result
+
+
+def _window_counts_of(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    timescale: str,
+    thresholds: dict[str, float],
+    names: np.ndarray,
+) -> dict[tuple[str, str], WindowCounts]:
+    over = con.execute(
+        f"SELECT resource_code, entity_id, window_us, n, k FROM {table} WHERE k > 0 "
+        "ORDER BY resource_code, entity_id, window_us"
+    ).fetchnumpy()
+    per_entity = con.execute(f"SELECT * FROM {table}_entities").fetchnumpy()
+    result = {}
+    for name, threshold in thresholds.items():
+        code = RESOURCE_CODES[name]
+        rows = over["resource_code"] == code
+        mine = per_entity["resource_code"] == code
+        entity_windows = np.zeros(names.size, dtype=np.int64)
+        entity_windows[per_entity["entity_id"][mine]] = per_entity["windows"][mine]
+        first = per_entity["first_us"][mine].min() if mine.any() else None
+        last = per_entity["last_us"][mine].max() if mine.any() else None
+        result[(timescale, name)] = WindowCounts(
+            timescale=timescale,
+            resource=name,
+            threshold=threshold,
+            entity_names=names,
+            entity_windows=entity_windows,
+            entity=np.asarray(over["entity_id"][rows], dtype=np.int64),
+            window=np.asarray(over["window_us"][rows], dtype="datetime64[us]").astype("datetime64[ns]"),
+            samples=np.asarray(over["n"][rows], dtype=np.int64),
+            at_or_above=np.asarray(over["k"][rows], dtype=np.int64),
+            first_window=datetime_of(first),
+            last_window=datetime_of(last),
+        )
+    return result
+
+
+def _levels_needed(timescales: tuple[str, ...]) -> list[str]:
+    """Return the levels to build for ``timescales``, each after the level it is summed from."""
+    needed: list[str] = []
+
+    def add(timescale: str) -> None:
+        source = LEVEL_SOURCES[timescale][0]
+        if source != "samples":
+            add(source)
+        if timescale not in needed:
+            needed.append(timescale)
+
+    for timescale in timescales:
+        add(timescale)
+    return needed
