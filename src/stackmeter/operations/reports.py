@@ -32,6 +32,7 @@ from stackmeter.models import (
     Samples,
     StoreStatus,
 )
+from stackmeter.operations.rollups import read_counts
 from stackmeter.store import Store
 
 # A heat map page shows at most this many entities and this many windows.
@@ -46,12 +47,20 @@ def overload_report(
     thresholds: Mapping[str, float] | None = None,
     share: float = DEFAULT_SHARE,
     top: int = 10,
+    from_raw: bool = False,
 ) -> OverloadReport:
     """Return the overload report of ``store`` for every timescale × resource asked.
+
+    Each timescale is served by the coarsest rollup level whose windows nest in its own (weeks
+    and months by days), which gives the same numbers as raw samples when every threshold is on
+    a histogram bin edge (a whole percent up to 2); otherwise, with ``from_raw``, or when no
+    level fits, by raw samples. The report's ``served_by`` maps each timescale to ``rollup
+    <level>`` or ``raw``, and ``served_note`` says why raw samples served, if they did.
 
     :param thresholds: utilization θ per resource; missing resources take the defaults
     :param share: a window is overloaded when at least this share of its samples is ≥ θ, in (0, 1]
     :param top: how many worst entities to list per cell
+    :param from_raw: read raw samples even where a rollup level could serve
     """
     scales = parse_timescales(timescales if isinstance(timescales, str) else ",".join(timescales))
     resources = tuple(resources)
@@ -64,9 +73,8 @@ def overload_report(
     check_share(share)
     if top < 0:
         raise ConfigError(f"top must be 0 or more, got {top}")
-    coverage = store.read_coverage()
     asked = {resource: thresholds[resource] for resource in resources}
-    counts = store.read_window_counts(scales, asked)
+    counts, coverage, served_by, note = read_counts(store, scales, asked, from_raw)
     cells, multi = [], []
     for timescale in scales:
         overloaded = []
@@ -75,7 +83,7 @@ def overload_report(
             overloaded.append(detect_overloaded(counts[timescale, resource], share))
         names = counts[timescale, resources[0]].entity_names if resources else np.empty(0, object)
         multi.append(summarize_multi_resource(timescale, overloaded, names, top))
-    return OverloadReport(asked, share, scales, resources, tuple(cells), tuple(multi))
+    return OverloadReport(asked, share, scales, resources, tuple(cells), tuple(multi), served_by, note)
 
 
 def list_entities(store: Store) -> list[EntitySummary]:
