@@ -80,7 +80,7 @@ def utilization_quantiles(
     level = None if from_raw else serving_level(timescale, store.rollups.read_levels())
     if level is None:
         windows = store.rollups.read_raw_quantiles(timescale, resource, q, entity)
-        return QuantileReport(resource, timescale, q, RAW, 0.0, windows)
+        return QuantileReport(resource, timescale, q, RAW, 0.0, _by_entity_and_window(windows))
     histograms = store.rollups.read_histograms(level, timescale, resource, entity)
     lower, upper = quantile_bounds(histograms, q)
     middle = (lower + upper) / 2
@@ -90,7 +90,13 @@ def utilization_quantiles(
             histograms.entity, histograms.window, histograms.samples, middle, lower, upper, strict=True
         )
     )
-    return QuantileReport(resource, timescale, q, f"rollup {level}", BIN_WIDTH, windows)
+    return QuantileReport(
+        resource, timescale, q, f"rollup {level}", BIN_WIDTH, _by_entity_and_window(windows)
+    )
+
+
+def _by_entity_and_window(windows: tuple[WindowQuantile, ...]) -> tuple[WindowQuantile, ...]:
+    return tuple(sorted(windows, key=lambda row: (row.entity, row.window)))
 
 
 def parse_rollup_levels(text: str) -> tuple[str, ...]:
