@@ -222,7 +222,7 @@ def quantile_rows(report: QuantileReport) -> list[dict]:
 def quantile_table(report: QuantileReport) -> Table:
     """Return a quantile report as a Rich table, one row per (entity, window)."""
     exact = report.served_by == "raw"
-    bounds = "" if exact else f"; the true value lies in [lower, upper], {report.bin_width:g} apart below 2"
+    bounds = "" if exact else "; the true value lies in \\[lower, upper]"
     table = Table(
         title=f"{report.q:g} quantile of {report.resource} utilization per {report.timescale} window",
         title_justify="left",
