@@ -152,10 +152,16 @@ def test_rollup_report_equals_raw_report(history, back_window_s, cpu, memory, sh
         counts = store.rollups.read_window_counts(serving, asked)
         for (timescale, resource), got in counts.items():
             expected = expected_counts(kept, timescale, resource, asked[resource])
-            assert list(got.entity_names[got.entity]) == list(expected["entity"])
-            assert list(pd.to_datetime(got.window)) == list(expected["window"])
-            assert list(got.samples) == list(expected["size"])
-            assert list(got.at_or_above) == list(expected["sum"])
+            rows = zip(
+                got.entity_names[got.entity],
+                pd.to_datetime(got.window),
+                got.samples,
+                got.at_or_above,
+                strict=True,
+            )
+            assert sorted(rows) == list(
+                zip(expected["entity"], expected["window"], expected["size"], expected["sum"], strict=True)
+            )
 
 
 def exact_quantiles(kept: pd.DataFrame, resource: str, timescale: str, q: float) -> pd.DataFrame:
