@@ -184,3 +184,42 @@ def test_levels_follow_what_the_store_is_opened_with(tmp_path):
     with open_store(path, rollup_levels=("1d",)) as store:
         assert store.rollups.read_levels() == ("1d",)
         assert store.connection.execute("SELECT count(*) FROM rollup_1h").fetchall()[0][0] == 0
+
+
+def assert_same_windows(got, expected):
+    """Heat maps or entity pages alike: counts and flags equal, means equal up to summation order."""
+    assert [type(value) for value in got] == [type(value) for value in expected]
+    for name, value in got._asdict().items():
+        other = getattr(expected, name)
+        if name in ("served_by",):
+            continue
+        if isinstance(value, tuple) and value and hasattr(value[0], "_asdict"):
+            for row, other_row in zip(value, other, strict=True):
+                assert_same_windows(row, other_row)
+        elif isinstance(value, np.ndarray) and value.dtype.kind == "f" or name == "utilization":
+            np.testing.assert_allclose(
+                np.asarray(value, dtype=float), np.asarray(other, dtype=float), rtol=1e-12
+            )
+        else:
+            assert np.array_equal(value, other) if isinstance(value, np.ndarray) else value == other, name
+
+
+def test_heat_map_and_entity_pages_come_from_the_rollups_and_outlive_compaction():
+    store = open_store(":memory:")
+    operations.ingest(
+        store, "bitbrains", MONTHS, disk_capacity_bytes_s=DISK, network_capacity_bytes_s=NETWORK
+    )
+    heat = operations.heat_map(store, "1d", "cpu", columns=100)
+    entity = operations.entity_overload(store, "41", "1w")
+    assert heat.served_by == "rollup 1d" and set(entity.served_by.values()) == {"rollup 1d"}
+    raw_heat = operations.heat_map(store, "1d", "cpu", columns=100, from_raw=True)
+    assert raw_heat.served_by == "raw"
+    assert_same_windows(heat, raw_heat)
+    assert_same_windows(entity, operations.entity_overload(store, "41", "1w", from_raw=True))
+    assert len(heat.columns) == 92 and len(heat.rows) == 4
+    # A threshold off a bin edge is read from raw samples.
+    assert operations.heat_map(store, "1d", "cpu", threshold=0.855).served_by == "raw"
+
+    operations.compact(store, {"raw": 10 * 86_400, "5m": 10 * 86_400, "1h": 10 * 86_400})
+    assert_same_windows(operations.heat_map(store, "1d", "cpu", columns=100), heat)
+    assert_same_windows(operations.entity_overload(store, "41", "1w"), entity)

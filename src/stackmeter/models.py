@@ -503,6 +503,7 @@ class HeatMap(NamedTuple):
     last_window: np.datetime64 | None
     columns: tuple[np.datetime64, ...]
     rows: tuple[HeatMapRow, ...]
+    served_by: str = "raw"
 
 
 class ResourceOverload(NamedTuple):
@@ -525,3 +526,4 @@ class EntityOverload(NamedTuple):
     timescale: str
     share: float
     resources: tuple[ResourceOverload, ...]
+    served_by: dict[str, str] = {}

@@ -17,6 +17,7 @@ from stackmeter.models import (
     ResourceCoverage,
     WindowCounts,
     WindowQuantile,
+    WindowUtilization,
 )
 from stackmeter.store import Store
 from stackmeter.units import parse_duration_seconds
@@ -54,6 +55,32 @@ def read_counts(
     else:
         note = f"no rollup level fits {', '.join(from_samples)}"
     return counts, coverage, served_by, note
+
+
+def read_utilization(
+    store: Store,
+    timescale: str,
+    resource: str,
+    threshold: float,
+    entities: list[str],
+    first_window: np.datetime64 | None = None,
+    last_window: np.datetime64 | None = None,
+    from_raw: bool = False,
+) -> tuple[WindowUtilization, str]:
+    """Return per (entity, window) utilization of ``entities`` (samples, samples ≥ θ, mean, max)
+    and what served it: the coarsest level nesting in ``timescale`` when θ is on a bin edge, else
+    raw samples. Counts are exact either way; means may differ in their last bits."""
+    levels = () if from_raw or threshold_bin(threshold) is None else store.rollups.read_levels()
+    level = serving_level(timescale, levels)
+    if level is None:
+        utilization = store.read_window_utilization(
+            timescale, resource, threshold, entities, first_window, last_window
+        )
+        return utilization, RAW
+    utilization = store.rollups.read_window_utilization(
+        level, timescale, resource, threshold, entities, first_window, last_window
+    )
+    return utilization, f"rollup {level}"
 
 
 def utilization_quantiles(

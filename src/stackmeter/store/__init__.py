@@ -39,6 +39,19 @@ class RollupStore(Protocol):
     ) -> WindowHistograms:
         """Per (entity, window): the histogram of utilization, merged from ``level``."""
 
+    def read_window_utilization(
+        self,
+        level: str,
+        timescale: str,
+        resource: str,
+        threshold: float,
+        entities: list[str],
+        first_window: np.datetime64 | None = None,
+        last_window: np.datetime64 | None = None,
+    ) -> WindowUtilization:
+        """Per (entity, window) of the entities asked, from ``level``: samples, samples at or above
+        ``threshold`` (on a bin edge), mean and max utilization."""
+
     def read_raw_quantiles(
         self, timescale: str, resource: str, q: float, entity: str | None = None
     ) -> tuple[WindowQuantile, ...]:

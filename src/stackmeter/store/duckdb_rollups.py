@@ -9,7 +9,13 @@ import duckdb
 import numpy as np
 
 from stackmeter.errors import StoreError
-from stackmeter.models import ResourceCoverage, WindowCounts, WindowHistograms, WindowQuantile
+from stackmeter.models import (
+    ResourceCoverage,
+    WindowCounts,
+    WindowHistograms,
+    WindowQuantile,
+    WindowUtilization,
+)
 from stackmeter.store import retention, rollup_reads, rollup_writes
 from stackmeter.store.schema import CODE_RESOURCES, RESOURCE_CODES
 from stackmeter.store.window_counts import window_counts_of
@@ -94,6 +100,34 @@ class DuckDBRollups:
             for name, window, n, value in zip(
                 names, _windows(rows["window_us"]), rows["samples"], rows["quantile"], strict=True
             )
+        )
+
+    def read_window_utilization(
+        self,
+        level: str,
+        timescale: str,
+        resource: str,
+        threshold: float,
+        entities: list[str],
+        first_window: np.datetime64 | None = None,
+        last_window: np.datetime64 | None = None,
+    ) -> WindowUtilization:
+        """Like ``DuckDBStore.read_window_utilization``, from ``level``; ``threshold`` must be on a
+        histogram bin edge."""
+        bounds = [None if t is None else _us(t) for t in (first_window, last_window)]
+        rows = rollup_reads.read_window_utilization(
+            self._con, level, timescale, RESOURCE_CODES[resource], threshold, entities, bounds
+        )
+        return WindowUtilization(
+            timescale=timescale,
+            resource=resource,
+            threshold=threshold,
+            entity=np.asarray(rows["entity"], dtype=object),
+            window=_windows(rows["window_us"]),
+            samples=np.asarray(rows["n"], dtype=np.int64),
+            at_or_above=np.asarray(rows["k"], dtype=np.int64),
+            mean_utilization=np.asarray(rows["mean_u"], dtype=np.float64),
+            max_utilization=np.asarray(rows["max_u"], dtype=np.float64),
         )
 
     def _entity_id(self, entity: str | None) -> int | None:

@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 
 from stackmeter.models import HISTOGRAM_BINS_PER_UNIT
-from stackmeter.store.rollup_sql import MAX_SQL, bin_sql
+from stackmeter.store.rollup_sql import MAX_SQL, SUM_SQL, bin_sql
 from stackmeter.store.window_sql import window_start_sql
 
 
@@ -22,6 +22,14 @@ def _per_resource(values: dict[int, object], placeholder: bool) -> tuple[str, li
         f"WHEN {code} THEN {'?::DOUBLE' if placeholder else value}" for code, value in values.items()
     )
     return f"CASE resource_code {whens} END", list(values.values()) if placeholder else []
+
+
+def _at_or_above_sql(theta: str, bin_from: str) -> str:
+    """SQL of a row's samples at or above θ (on a bin edge, its bin ``bin_from``), for rows whose
+    maximum reaches θ."""
+    return f"""CASE WHEN utilization_min >= {theta} THEN samples
+        ELSE coalesce(list_sum(list_transform(list_filter(histogram, lambda e: e.bin >= {bin_from}),
+                                              lambda e: e.samples)), 0) END"""
 
 
 def create_window_count_tables(
@@ -35,9 +43,7 @@ def create_window_count_tables(
     theta, theta_params = _per_resource(thresholds, placeholder=True)
     first_bin = {code: int(round(value * HISTOGRAM_BINS_PER_UNIT)) for code, value in thresholds.items()}
     bin_from, _ = _per_resource(first_bin, placeholder=False)
-    at_or_above = f"""CASE WHEN utilization_min >= {theta} THEN samples
-        ELSE coalesce(list_sum(list_transform(list_filter(histogram, lambda e: e.bin >= {bin_from}),
-                                              lambda e: e.samples)), 0) END"""
+    at_or_above = _at_or_above_sql(theta, bin_from)
     resources = f"resource_code IN ({', '.join(map(str, thresholds))})"
     source = f"rollup_{level}"
     if timescale == level:
@@ -152,3 +158,35 @@ def read_raw_quantiles(
         "samples": np.asarray(rows["samples"], dtype=np.int64),
         "quantile": np.asarray(rows["quantile"], dtype=np.float64),
     }
+
+
+def read_window_utilization(
+    con: duckdb.DuckDBPyConnection,
+    level: str,
+    timescale: str,
+    resource_code: int,
+    threshold: float,
+    entities: list[str],
+    bounds_us: list[int | None],
+) -> dict[str, np.ndarray]:
+    """Return per (entity, ``timescale`` window) of ``entities``, from ``level``: samples, samples at
+    or above ``threshold`` (on a bin edge), mean and max utilization, for windows starting in
+    ``bounds_us`` (first, last; both inclusive, open when ``None``). Level windows nest in the
+    timescale's, so a level row lies in a window from ``first`` on exactly when it starts there."""
+    bin_from = str(int(round(threshold * HISTOGRAM_BINS_PER_UNIT)))
+    theta = "t.theta"
+    window = window_start_sql(timescale, "r.window_us")
+    return con.execute(
+        f"""
+        SELECT e.entity, {window} AS window_us, sum(r.samples) AS n,
+               sum(CASE WHEN {MAX_SQL} < {theta} THEN 0 ELSE {_at_or_above_sql(theta, bin_from)} END) AS k,
+               sum({SUM_SQL}) / sum(r.samples) AS mean_u, max({MAX_SQL}) AS max_u
+        FROM rollup_{level} r JOIN entities e USING (entity_id) CROSS JOIN (SELECT ?::DOUBLE AS theta) t
+        WHERE r.resource_code = ? AND e.entity IN (SELECT unnest(?::VARCHAR[]))
+          AND (?::BIGINT IS NULL OR r.window_us >= ?::BIGINT)
+        GROUP BY e.entity, {window}
+        HAVING (?::BIGINT IS NULL OR window_us <= ?::BIGINT)
+        ORDER BY e.entity, window_us
+        """,
+        [threshold, resource_code, list(entities), *bounds_us[:1] * 2, *bounds_us[1:] * 2],
+    ).fetchnumpy()
