@@ -111,6 +111,12 @@ def test_a_level_cannot_be_kept_shorter_than_raw_samples_or_a_finer_level(store)
         operations.compact(store, {"raw": 10 * DAY_S, "5m": 30 * DAY_S, "1h": 40 * DAY_S, "1d": 35 * DAY_S})
 
 
+def test_compaction_counts_as_a_change_for_report_caches(store):
+    before = store.read_last_batch()
+    operations.compact(store, RETENTION)
+    assert store.read_last_batch() > before
+
+
 def test_compact_without_retention_keeps_everything(store, raw):
     summary = operations.compact(store, {})
     assert (summary.samples_dropped, summary.raw_before, summary.rollup_rows_dropped) == (0, None, {})
