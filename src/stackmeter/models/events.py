@@ -1,0 +1,82 @@
+"""The notification bus: events, dead letters and their reasons, operation outcomes and timings."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# --- Notification bus: events, dead letters, operations -------------------------------------
+
+# Reasons a notification is dead-lettered instead of stored.
+NOT_JSON = "not JSON"
+NOT_AN_OBJECT = "not a JSON object"
+WRONG_ENVELOPE = "wrong envelope"
+NO_EVENT_TYPE = "no event type"
+BAD_PAYLOAD = "payload is not an object"
+
+# Outcomes of an operation.
+SUCCESS = "success"
+ERROR = "error"
+TIMED_OUT = "timed_out"
+RUNNING = "running"
+OUTCOMES = (SUCCESS, ERROR, TIMED_OUT, RUNNING)
+
+
+class Event(NamedTuple):
+    """One notification from the bus, reduced to what operation timings need.
+
+    ``ts`` is a timezone-aware UTC ``datetime`` (the notification's own timestamp); every other
+    field is ``None`` when the message does not carry it. ``message_id`` identifies the message
+    (its oslo ``message_id``, or a digest of its text when it has none): two events with the same
+    ``message_id`` are one event.
+    """
+
+    ts: object
+    event_type: str
+    instance: str | None
+    request_id: str | None
+    host: str | None
+    project: str | None
+    flavor: str | None
+    state: str | None
+    fault: str | None
+    message_id: str
+
+
+class DeadLetter(NamedTuple):
+    """A message that could not be read as a notification, kept with the reason.
+
+    ``origin`` says where it came from (a queue name, or ``file:line``); ``digest`` identifies the
+    text so a redelivered message is kept once.
+    """
+
+    received: object
+    origin: str
+    reason: str
+    detail: str
+    body: str
+    digest: str
+
+
+class NotificationsSummary(NamedTuple):
+    """What an ingest of notifications (a file, or a listener's run) read, added and refused."""
+
+    messages: int
+    events_added: int
+    duplicates: int
+    dead_letters: int
+    dead_by_reason: dict[str, int]
+    dead_examples: tuple[DeadLetter, ...]
+    batches: int
+
+
+class OperationTimings(NamedTuple):
+    """Per-window operation statistics and the parameters they were computed with."""
+
+    timescale: str
+    by: str | None
+    operation: str | None
+    timeout_s: float
+    as_of: object  # pandas Timestamp (UTC), or None when the store holds no events
+    operations: int
+    stats: object  # pandas DataFrame, one row per window × operation (× group)
+    failures: object  # pandas DataFrame: operation, fault, count
