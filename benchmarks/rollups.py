@@ -65,6 +65,11 @@ def report_from_raw(store, share: float):
 REPORTS = {"raw": report_from_raw}
 
 
+def say(message: str) -> None:
+    """Progress on stderr, so that a long run shows where it is."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
 def best_of(function, repeat: int) -> tuple[object, float]:
     best, result = float("inf"), None
     for _ in range(repeat):
@@ -81,10 +86,12 @@ def load_average() -> str:
 def build_store(folder: Path, entities: int, data: Path, jobs: int | None):
     """Generate ``entities`` files under ``folder``, ingest them; return the store and its figures."""
     files = folder / f"bitbrains-{entities}"
+    say(f"generating {entities:,} entities")
     generated = generate(files, entities, data, DEFAULT_START, jobs)
     path = folder / f"store-{entities}.duckdb"
     store = open_store(str(path))
     began = time.perf_counter()
+    say(f"ingesting {generated.lines:,} lines")
     summary = operations.ingest(
         store,
         "bitbrains",
@@ -117,6 +124,7 @@ def time_reports(store, shares: list[float], repeat: int) -> tuple[dict, dict]:
     reports: dict = {}
     for source, report in REPORTS.items():
         for share in shares:
+            say(f"report from {source}, s = {share}, best of {repeat}")
             reports[source, share], spent = best_of(lambda r=report, s=share: r(store, s), repeat)
             seconds.setdefault(source, {})[str(share)] = spent
     return seconds, reports
@@ -276,12 +284,14 @@ def run_prometheus(
     result: dict = {"version": peer.prometheus_version()}
     openmetrics, tsdb = folder / "utilization.om", folder / "tsdb"
     began = time.perf_counter()
+    say("exporting OpenMetrics")
     samples = peer.export_openmetrics(store.connection, openmetrics)
     result["export_s"] = time.perf_counter() - began
     result["samples"] = samples
     result["openmetrics_bytes"] = openmetrics.stat().st_size
     result["utilizations_not_read_back"] = peer.utilizations_read_back(store.connection)
     began = time.perf_counter()
+    say("backfilling with promtool")
     peer.backfill(openmetrics, tsdb)
     result["backfill_s"] = time.perf_counter() - began
     result["backfill_samples_per_s"] = samples / result["backfill_s"]
@@ -291,6 +301,7 @@ def run_prometheus(
     with peer.running_prometheus(tsdb, folder) as url:
         result["startup_s"] = time.perf_counter() - began
         began = time.perf_counter()
+        say("Prometheus ready; waiting for its first compaction cycle")
         metrics = peer.wait_for_compaction(url, tsdb)
         result["compaction_wait_s"] = time.perf_counter() - began
         result["blocks"] = int(metrics.get("prometheus_tsdb_blocks_loaded", 0))
@@ -298,6 +309,7 @@ def run_prometheus(
         result["tsdb_bytes_per_sample"] = result["tsdb_bytes"] / samples
         result["load_before_queries"] = load_average()
         with httpx.Client(timeout=None) as client:
+            say("PromQL questions")
             quantile_pairs, quantile_times = prometheus_quantile_pairs(client, url, windows, repeat)
             pairs, timings = prometheus_pairs(client, url, windows, shares, TIMESCALES, repeat)
     result["quantile"] = {
