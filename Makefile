@@ -29,6 +29,7 @@ bench: $(VENV)/.installed system-deps
 	$(BIN)/python benchmarks/overload.py
 	$(BIN)/python benchmarks/exposition.py --write BENCHMARKS.md
 	$(BIN)/python benchmarks/notifications.py
+	$(BIN)/python benchmarks/api_load.py --write BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

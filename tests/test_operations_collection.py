@@ -12,7 +12,7 @@ import pytest
 
 from stackmeter import operations
 from stackmeter.errors import ConfigError, SourceUnavailable
-from stackmeter.models import DOWN, UP
+from stackmeter.models import DOWN, TOO_LATE, UP
 from stackmeter.sources.prometheus import ResourceQuery
 from stackmeter.sources.scrape import Target
 from stackmeter.store import open_store
@@ -111,6 +111,29 @@ def test_ingest_prometheus_lands_once(store):
     assert (again.samples_added, again.duplicates) == (0, 13)
     series = store.read_series("h1:9100", "cpu")
     assert series.used.tolist() == [3.0] * 13 and series.capacity.tolist() == [4.0] * 13
+
+
+def test_ingest_prometheus_refuses_samples_older_than_the_back_window_unless_lifted(store):
+    queries = {"cpu": ResourceQuery("busy", "cpus")}
+    transport = httpx.MockTransport(prometheus)
+    day = np.timedelta64(1, "D")
+    recent = np.datetime64("2026-03-20T00:00:00")
+    operations.ingest_prometheus(
+        store, "http://prom:9090", recent, recent + day, 3600, queries, transport=transport
+    )
+    # Older history, 03-12 to 03-19: the default week back from the newest sample (03-21) reaches 03-14.
+    older = (recent - 8 * day, recent - day)
+    refused = operations.ingest_prometheus(
+        store, "http://prom:9090", *older, 3600, queries, transport=transport
+    )
+    expected_late = 2 * 24  # the hourly samples of 03-12 and 03-13
+    assert refused.rejected_by_reason == {TOO_LATE: expected_late}
+    assert refused.samples_added == refused.samples_read - expected_late
+    backfill = operations.ingest_prometheus(
+        store, "http://prom:9090", *older, 3600, queries, transport=transport, back_window_s=None
+    )
+    assert (backfill.samples_added, backfill.rejected) == (expected_late, 0)
+    assert store.read_series("h1:9100", "cpu").size == 25 + 7 * 24 + 1
 
 
 def test_ingest_prometheus_unreachable_writes_nothing(store):

@@ -46,3 +46,17 @@ def test_thresholds_override_only_what_they_name():
 def test_bad_thresholds(text):
     with pytest.raises(ConfigError):
         parse_thresholds(text)
+
+
+def test_rollup_settings_take_toml_lists_and_tables(tmp_path):
+    config = tmp_path / "stackmeter.toml"
+    config.write_text(
+        'rollup_levels = ["1h", "1d"]\nback_window = "none"\n[retention]\nraw = "30d"\n1h = "400d"\n'
+    )
+    settings = load_settings(config, environ={"STACKMETER_BACK_WINDOW": "2d"})
+    assert (settings.rollup_levels, settings.back_window, settings.retention) == (
+        "1h,1d",
+        "2d",
+        "raw=30d,1h=400d",
+    )
+    assert load_settings(config, environ={}).back_window == "none"

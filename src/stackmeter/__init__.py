@@ -11,6 +11,7 @@ from stackmeter.models import (
 )
 from stackmeter.operations import (
     collect,
+    compact,
     dead_letters,
     ingest,
     ingest_notifications,
@@ -21,6 +22,7 @@ from stackmeter.operations import (
     operation_timings,
     overload_report,
     read_series,
+    utilization_quantiles,
 )
 from stackmeter.settings import Settings, load_settings
 from stackmeter.store import Store, open_store
@@ -38,6 +40,7 @@ __all__ = [
     "StackmeterError",
     "Store",
     "collect",
+    "compact",
     "dead_letters",
     "ingest",
     "ingest_notifications",
@@ -50,4 +53,5 @@ __all__ = [
     "operation_timings",
     "overload_report",
     "read_series",
+    "utilization_quantiles",
 ]

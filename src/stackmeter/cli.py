@@ -12,9 +12,10 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from stackmeter import cli_collection, cli_notifications, operations
+from stackmeter import cli_collection, cli_notifications, cli_rollups, operations
 from stackmeter.cli_support import (
     CsvOption,
+    FromRawOption,
     JsonOption,
     StoreOption,
     err,
@@ -58,29 +59,46 @@ def _progress() -> Progress:
     )
 
 
-def _run_ingest(trace_format: str, paths: list[Path], store: str | None, as_json: bool, **options) -> None:
-    with opened_store(store) as opened, errors_to_exit(), _progress() as progress:
+def _run_ingest(
+    trace_format: str, paths: list[Path], store: str | None, as_json: bool, back_window: str | None, **options
+) -> None:
+    with errors_to_exit():
+        back_window_s = operations.parse_back_window(back_window or "none")
+    with opened_store(store, writes=True) as opened, errors_to_exit(), _progress() as progress:
         task = progress.add_task(f"ingest {trace_format}", total=None)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        summary = operations.ingest(opened, trace_format, paths, progress=advance, **options)
+        summary = operations.ingest(
+            opened, trace_format, paths, progress=advance, back_window_s=back_window_s, **options
+        )
     print_ingest_summary(summary, as_json, "nothing usable was found in the input")
 
 
 PathsArgument = typer.Argument(..., help="Files or folders to read.", show_default=False)
+BackWindowOption = typer.Option(
+    None,
+    "--back-window",
+    help="Refuse samples older than their series' latest in the store less this, e.g. 7d. "
+    "[default: none, files may come in any time order]",
+)
 
 
 @ingest_app.command("planetlab")
-def ingest_planetlab(paths: list[Path] = PathsArgument, store: str = StoreOption, as_json: bool = JsonOption):
+def ingest_planetlab(
+    paths: list[Path] = PathsArgument,
+    store: str = StoreOption,
+    back_window: str = BackWindowOption,
+    as_json: bool = JsonOption,
+):
     """Read PlanetLab day folders (YYYYMMDD/<vm>, 288 CPU percents a file).
 
     Example:
 
         stackmeter ingest planetlab data/planetlab/20110303 --store cloud.duckdb
     """
-    _run_ingest("planetlab", paths, store, as_json)
+    _run_ingest("planetlab", paths, store, as_json, back_window)
 
 
 @ingest_app.command("bitbrains")
@@ -94,6 +112,7 @@ def ingest_bitbrains(
         None,
         help="Network capacity of every VM, e.g. 1Gbit/s. Without it network is reported as 'no capacity'.",
     ),
+    back_window: str = BackWindowOption,
     as_json: bool = JsonOption,
 ):
     """Read Bitbrains GWA-T-12 files (plain or .gz): cpu, memory, disk and network.
@@ -106,7 +125,13 @@ def ingest_bitbrains(
         disk = parse_bytes_per_second(disk_capacity) if disk_capacity else None
         network = parse_bytes_per_second(network_capacity) if network_capacity else None
     _run_ingest(
-        "bitbrains", paths, store, as_json, disk_capacity_bytes_s=disk, network_capacity_bytes_s=network
+        "bitbrains",
+        paths,
+        store,
+        as_json,
+        back_window,
+        disk_capacity_bytes_s=disk,
+        network_capacity_bytes_s=network,
     )
 
 
@@ -117,6 +142,7 @@ def ingest_azure(
     start: str = typer.Option(
         "1970-01-01T00:00:00", help="UTC time of t_index 0 (Azure V1 tables give only relative steps)."
     ),
+    back_window: str = BackWindowOption,
     as_json: bool = JsonOption,
 ):
     """Read Azure public dataset V1 CPU tables (one column per VM, 5-minute rows).
@@ -127,7 +153,7 @@ def ingest_azure(
     """
     with errors_to_exit():
         azure_start = _parse_time(start, "--start")
-    _run_ingest("azure", paths, store, as_json, azure_start=azure_start)
+    _run_ingest("azure", paths, store, as_json, back_window, azure_start=azure_start)
 
 
 def _parse_time(text: str | None, option: str) -> np.datetime64 | None:
@@ -147,13 +173,16 @@ def overload(
         None, help="Share s of a window's samples ≥ θ that makes it overloaded. [default: 0.05]"
     ),
     top: int = typer.Option(None, help="How many worst entities to list. [default: 10]"),
+    from_raw: bool = FromRawOption,
     as_json: bool = JsonOption,
     as_csv: bool = CsvOption,
 ):
     """How many entities are overloaded, per timescale and resource, and which.
 
     An entity is overloaded in a resource during a window when at least a share s of its samples
-    in that window have utilization ≥ θ.
+    in that window have utilization ≥ θ. Each timescale is answered from the coarsest rollup
+    level that fits it (the same numbers as raw samples when θ is a whole percent), else from
+    raw samples; the report says which.
 
     Example:
 
@@ -165,7 +194,7 @@ def overload(
         resources = tuple(name.strip() for name in resource.split(",") if name.strip())
     with opened_store(settings.store) as opened, errors_to_exit():
         report = operations.overload_report(
-            opened, settings.timescales, resources, thresholds, settings.share, settings.top
+            opened, settings.timescales, resources, thresholds, settings.share, settings.top, from_raw
         )
     if as_json:
         out.print_json(to_json(report))
@@ -312,7 +341,7 @@ def demo(
         for trace_format, (title, timescales, options) in DEMO_SETS.items():
             location = str(folder / f"demo-{trace_format}.duckdb")
             out.rule(title)
-            with opened_store(location) as opened, errors_to_exit():
+            with opened_store(location, writes=True) as opened, errors_to_exit():
                 with _progress() as progress:
                     task = progress.add_task(f"ingest {trace_format}", total=None)
 
@@ -339,3 +368,4 @@ def demo(
 
 cli_notifications.register(app, ingest_app)
 cli_collection.register(app, ingest_app)
+cli_rollups.register(app)

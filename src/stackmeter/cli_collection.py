@@ -46,6 +46,12 @@ from stackmeter.sources.scrape import Target, parse_targets
 from stackmeter.units import parse_duration_seconds, parse_utc_time
 
 SHARED_WAIT_S = 3.0  # how long a command waits for a store that a running collect writes to
+BackWindowOption = typer.Option(
+    None,
+    "--back-window",
+    help="Refuse samples older than their series' latest in the store less this; 'none' for no limit "
+    "(to backfill older history). [default: 7d, or STACKMETER_BACK_WINDOW]",
+)
 
 
 def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
@@ -69,6 +75,7 @@ def collect(
         "--exclude-interfaces",
         help="Regex of interfaces that are not physical links.",
     ),
+    back_window: str = BackWindowOption,
     store: str = StoreOption,
     as_json: bool = JsonOption,
 ):
@@ -89,14 +96,16 @@ def collect(
         for_s = parse_duration_seconds(for_) if for_ else None
         timeout_s = parse_duration_seconds(timeout) if timeout else None
         rules = HostRules(interface_exclude=_regex(exclude_interfaces, "--exclude-interfaces"))
+        settings = load_settings(store=store, back_window=back_window)
+        back_window_s = operations.parse_back_window(settings.back_window)
     stop = threading.Event()
     previous = {
         signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)
     }
-    location = load_settings(store=store).store
+    location = settings.store
     try:
         with (
-            opened_store(location, wait_s=SHARED_WAIT_S) as opened,
+            opened_store(location, wait_s=SHARED_WAIT_S, writes=True) as opened,
             errors_to_exit(),
             Live(console=err, transient=True, auto_refresh=False) as live,
         ):
@@ -110,7 +119,9 @@ def collect(
                 # Hold the store only while writing a round, so `stackmeter sources` can read it.
                 opened.close()
                 opened = functools.partial(open_when_free, location, wait_s=SHARED_WAIT_S)
-            summary = operations.collect(opened, targets, every_s, for_s, timeout_s, rules, stop, show)
+            summary = operations.collect(
+                opened, targets, every_s, for_s, timeout_s, rules, stop, show, back_window_s=back_window_s
+            )
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -161,6 +172,7 @@ def ingest_prometheus(
         None, "--header", help="'Name: value' sent with each request (repeatable)."
     ),
     timeout: str = typer.Option("60s", "--timeout", help="Per request."),
+    back_window: str = BackWindowOption,
     store: str = StoreOption,
     as_json: bool = JsonOption,
 ):
@@ -185,9 +197,19 @@ def ingest_prometheus(
         step_s = parse_duration_seconds(step)
         window_s = parse_duration_seconds(rate_window) if rate_window else None
         timeout_s = parse_duration_seconds(timeout)
-    with opened_store(store, wait_s=SHARED_WAIT_S) as opened, errors_to_exit():
+        back_window_s = operations.parse_back_window(load_settings(back_window=back_window).back_window)
+    with opened_store(store, wait_s=SHARED_WAIT_S, writes=True) as opened, errors_to_exit():
         summary = operations.ingest_prometheus(
-            opened, url, start_ts, end_ts, step_s, resource_queries, headers, timeout_s, window_s
+            opened,
+            url,
+            start_ts,
+            end_ts,
+            step_s,
+            resource_queries,
+            headers,
+            timeout_s,
+            window_s,
+            back_window_s=back_window_s,
         )
     print_ingest_summary(summary, as_json, "the server returned no samples for these queries and times")
 

@@ -12,7 +12,8 @@ from rich.console import Console
 
 from stackmeter.errors import ConfigError, StackmeterError, StoreError
 from stackmeter.formatting import ingest_summary_table, rejection_lines, to_json
-from stackmeter.settings import load_settings
+from stackmeter.operations import parse_rollup_levels
+from stackmeter.settings import Settings, load_settings
 from stackmeter.store import Store, open_store
 
 # Pipes and files get wide tables; terminals get their own width.
@@ -23,6 +24,7 @@ STORE_HELP = "Store file (DuckDB), or :memory:. [default: stackmeter.duckdb, or 
 StoreOption = typer.Option(None, "--store", help=STORE_HELP)
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 CsvOption = typer.Option(False, "--csv", help="Print CSV instead of a table.")
+FromRawOption = typer.Option(False, "--from-raw", help="Read raw samples, not the rollups.")
 
 LOCK_WAIT_S = 30.0  # how long a command waits for a store file another stackmeter is writing
 
@@ -41,14 +43,20 @@ def errors_to_exit() -> Iterator[None]:
 
 
 def open_when_free(
-    location: str, stop: Callable[[], bool] = lambda: False, wait_s: float | None = LOCK_WAIT_S
+    location: str,
+    stop: Callable[[], bool] = lambda: False,
+    wait_s: float | None = LOCK_WAIT_S,
+    rollup_levels: tuple[str, ...] | None = None,
 ) -> Store:
     """Open the store, waiting while another stackmeter process (a listener or a collector writing
-    a batch) holds the file; ``wait_s=None`` waits until it is free or ``stop()`` is true."""
+    a batch) holds the file; ``wait_s=None`` waits until it is free or ``stop()`` is true.
+
+    :param rollup_levels: the levels the store must keep (see :func:`open_store`); ``None`` keeps its own
+    """
     deadline = None if wait_s is None else time.monotonic() + wait_s
     while True:
         try:
-            return open_store(location)
+            return open_store(location, rollup_levels)
         except StoreError as exc:
             late = deadline is not None and time.monotonic() > deadline
             if "lock" not in str(exc).lower() or late or stop():
@@ -56,11 +64,22 @@ def open_when_free(
             time.sleep(0.05)
 
 
+def rollup_levels_of(settings: Settings) -> tuple[str, ...]:
+    """Return the rollup levels the settings ask for."""
+    return parse_rollup_levels(settings.rollup_levels)
+
+
 @contextlib.contextmanager
-def opened_store(location: str | None, wait_s: float | None = 0.0) -> Iterator[Store]:
-    """Open the store named by ``--store`` (or the settings), waiting up to ``wait_s`` for a lock."""
+def opened_store(location: str | None, wait_s: float | None = 0.0, writes: bool = False) -> Iterator[Store]:
+    """Open the store named by ``--store`` (or the settings), waiting up to ``wait_s`` for a lock.
+
+    A command that ``writes`` samples (or compacts) applies the ``rollup_levels`` setting: levels
+    new to the store are built from its raw samples, levels left out are dropped.
+    """
     with errors_to_exit():
-        store = open_when_free(load_settings(store=location).store, wait_s=wait_s)
+        settings = load_settings(store=location)
+        levels = rollup_levels_of(settings) if writes else None
+        store = open_when_free(settings.store, wait_s=wait_s, rollup_levels=levels)
     try:
         yield store
     finally:

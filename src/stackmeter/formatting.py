@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from stackmeter.models import EntitySummary, OverloadReport, Samples
+from stackmeter.models import CompactSummary, EntitySummary, OverloadReport, QuantileReport, Samples
 
 
 def jsonable(value):
@@ -91,8 +91,20 @@ def overload_csv(report: OverloadReport) -> str:
                 "worst": ";".join(f"{entity}:{windows}" for entity, windows in multi.worst),
             }
         )
+    for row in rows:
+        row["served_by"] = report.served_by.get(row["timescale"], "")
     columns = list(report.cells[0]._fields) if report.cells else ["timescale", "resource"]
-    return rows_csv(rows, columns)
+    return rows_csv(rows, [*columns, "served_by"])
+
+
+def served_by_text(report: OverloadReport) -> str:
+    """Return which rollup level or raw samples served each timescale of a report, in one line:
+    ``1h from rollup 1h; 1d, 1w from rollup 1d``."""
+    sources: dict[str, list[str]] = {}
+    for timescale, source in report.served_by.items():
+        sources.setdefault(source, []).append(timescale)
+    text = "; ".join(f"{', '.join(scales)} from {source}" for source, scales in sources.items())
+    return text + (f" ({report.served_note})" if report.served_note else "")
 
 
 def overload_tables(report: OverloadReport) -> list[Table]:
@@ -101,6 +113,8 @@ def overload_tables(report: OverloadReport) -> list[Table]:
     table = Table(
         title=f"Overloaded entities (share ≥ {report.share:g} of samples at or above θ; {thresholds})",
         title_justify="left",
+        caption=f"Served by: {served_by_text(report)}",
+        caption_justify="left",
     )
     for column in (
         "timescale",
@@ -193,6 +207,47 @@ def entities_table(rows: list[EntitySummary]) -> Table:
             format_time(row.first_ts),
             format_time(row.last_ts),
         )
+    return table
+
+
+def quantile_rows(report: QuantileReport) -> list[dict]:
+    """Return one flat dict per (entity, window) of a quantile report, for CSV."""
+    return [
+        {"resource": report.resource, "timescale": report.timescale, "q": report.q, **row._asdict(),
+         "served_by": report.served_by}
+        for row in report.windows
+    ]  # fmt: skip
+
+
+def quantile_table(report: QuantileReport) -> Table:
+    """Return a quantile report as a Rich table, one row per (entity, window)."""
+    exact = report.served_by == "raw"
+    bounds = "" if exact else "; the true value lies in \\[lower, upper]"
+    table = Table(
+        title=f"{report.q:g} quantile of {report.resource} utilization per {report.timescale} window",
+        title_justify="left",
+        caption=f"Served by: {report.served_by}{bounds}",
+        caption_justify="left",
+    )
+    for column in ("entity", "window", "samples", "quantile") + (() if exact else ("lower", "upper")):
+        table.add_column(column, justify="left" if column in ("entity", "window") else "right")
+    for row in report.windows:
+        limits = () if exact else (f"{row.lower:.4f}", f"{row.upper:.4f}")
+        table.add_row(row.entity, format_time(row.window), f"{row.samples:,}", f"{row.quantile:.4f}", *limits)
+    return table
+
+
+def compact_table(summary: CompactSummary) -> Table:
+    """Return what ``compact`` dropped as a two-column Rich table."""
+    table = Table(title="Compact", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("retention counted back from", format_time(summary.as_of) or "- (empty store)")
+    table.add_row("raw samples dropped", f"{summary.samples_dropped:,}")
+    table.add_row("raw samples kept from", format_time(summary.raw_before) or "all kept")
+    for level, rows in summary.rollup_rows_dropped.items():
+        table.add_row(f"rollup {level} windows dropped", f"{rows:,}")
+        table.add_row(f"rollup {level} kept from", format_time(summary.rollup_before[level]) or "-")
     return table
 
 

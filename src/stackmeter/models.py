@@ -21,6 +21,27 @@ BAD_TIMESTAMP = "bad timestamp"
 EMPTY_FILE = "empty file"
 WRONG_FORMAT = "not this format"
 UNREADABLE = "unreadable"
+# Reasons the store itself refuses a sample (see docs/rollups.md).
+TOO_LATE = "older than the back window"
+COMPACTED = "older than compacted data"
+
+# Rollup histograms of utilization: bins of 1/HISTOGRAM_BINS_PER_UNIT (1 %) from 0 up to
+# HISTOGRAM_OVERFLOW_BIN / HISTOGRAM_BINS_PER_UNIT (200 %), then one overflow bin for all above.
+# Bin i holds utilization u with i/100 <= u < (i+1)/100, the edges being the doubles i/100.
+HISTOGRAM_BINS_PER_UNIT = 100
+HISTOGRAM_OVERFLOW_BIN = 200
+ROLLUP_LEVELS = ("5m", "1h", "1d")
+# Live sources (collect, ingest prometheus) refuse a sample older than its series' latest less this.
+DEFAULT_BACK_WINDOW_S = 7 * 86_400
+# The timescales whose windows each timescale's windows nest in: a day lies in one week and one
+# month, but a week may straddle two months. A level serves the timescales it nests in.
+NESTS_IN = {
+    "5m": ("5m", "1h", "1d", "1w", "1mo"),
+    "1h": ("1h", "1d", "1w", "1mo"),
+    "1d": ("1d", "1w", "1mo"),
+    "1w": ("1w",),
+    "1mo": ("1mo",),
+}
 
 
 class Samples(NamedTuple):
@@ -131,12 +152,19 @@ class Parsed(NamedTuple):
 
 
 class WriteResult(NamedTuple):
-    """What one atomic batch added to the store."""
+    """What one atomic batch added to the store.
+
+    ``refused_by_reason`` counts the samples the store itself refused (older than the back
+    window, or than what compaction dropped); ``refused_examples`` are the first of them. Both
+    are also counted in ``rejected``, which counts every rejection of the batch.
+    """
 
     batch_id: int
     samples_added: int
     duplicates: int
     rejected: int
+    refused_by_reason: dict[str, int] = {}
+    refused_examples: tuple[Rejection, ...] = ()
 
 
 class ResourceCoverage(NamedTuple):
@@ -255,7 +283,69 @@ class OverloadReport(NamedTuple):
     resources: tuple[str, ...]
     cells: tuple[OverloadCell, ...]
     multi_resource: tuple[MultiResourceOverload, ...]
-    served_by: str = "raw"
+    served_by: dict[str, str] = {}
+    served_note: str = ""
+
+
+class WindowQuantile(NamedTuple):
+    """A quantile of one entity's utilization over one window.
+
+    The true value lies in ``[lower, upper]``; ``quantile`` is the middle of that interval. From raw
+    samples the three are equal; from rollups the interval is at most one histogram bin wide
+    (wider only above the top bin, where ``upper`` is the window's maximum).
+    """
+
+    entity: str
+    window: np.datetime64
+    samples: int
+    quantile: float
+    lower: float
+    upper: float
+
+
+class WindowHistograms(NamedTuple):
+    """Histograms of utilization per (entity, window), flat: window i has ``samples[i]`` samples
+    in ``[minimum[i], maximum[i]]``, counted ``counts[offsets[i]:offsets[i + 1]]`` in the bins
+    ``bins[offsets[i]:offsets[i + 1]]`` (ascending; see ``HISTOGRAM_BINS_PER_UNIT``)."""
+
+    entity: np.ndarray
+    window: np.ndarray
+    samples: np.ndarray
+    minimum: np.ndarray
+    maximum: np.ndarray
+    offsets: np.ndarray
+    bins: np.ndarray
+    counts: np.ndarray
+
+
+class QuantileReport(NamedTuple):
+    """Per-window quantiles of utilization of one resource at one timescale.
+
+    ``served_by`` names the rollup level (``rollup 1d``) or ``raw``. Quantiles interpolate
+    linearly between order statistics (rank q·(n−1)), as numpy's default and PromQL's
+    ``quantile_over_time`` do; ``bin_width`` bounds the error of a rollup answer (0 from raw).
+    """
+
+    resource: str
+    timescale: str
+    q: float
+    served_by: str
+    bin_width: float
+    windows: tuple[WindowQuantile, ...]
+
+
+class CompactSummary(NamedTuple):
+    """What ``compact`` dropped: rows older than each retention, counted back from ``as_of``.
+
+    ``raw_before`` is the horizon of raw samples (``None`` when raw samples have no retention);
+    ``rollup_before[level]`` the first window each level still keeps.
+    """
+
+    as_of: np.datetime64 | None
+    raw_before: np.datetime64 | None
+    samples_dropped: int
+    rollup_rows_dropped: dict[str, int]
+    rollup_before: dict[str, np.datetime64]
 
 
 # --- Notification bus: events, dead letters, operations -------------------------------------
@@ -413,6 +503,7 @@ class HeatMap(NamedTuple):
     last_window: np.datetime64 | None
     columns: tuple[np.datetime64, ...]
     rows: tuple[HeatMapRow, ...]
+    served_by: str = "raw"
 
 
 class ResourceOverload(NamedTuple):
@@ -435,3 +526,4 @@ class EntityOverload(NamedTuple):
     timescale: str
     share: float
     resources: tuple[ResourceOverload, ...]
+    served_by: dict[str, str] = {}

@@ -28,6 +28,21 @@ SETTINGS = (
     Setting("tokens_file", "", "File of API tokens, one 'TOKEN ROLE [PROJECT]' a line (role admin or read)"),
     Setting("tokens", "", "API tokens inline, in the tokens file format, lines separated by ';'"),
     Setting("report_cache", 64, "How many reports the server keeps until the store changes (0: none)"),
+    Setting(
+        "rollup_levels",
+        "5m,1h,1d",
+        "Rollup levels of the store (empty for none); commands that write samples or compact apply them",
+    ),
+    Setting(
+        "back_window",
+        "7d",
+        "How much older than its series' latest sample a live sample (collect, ingest prometheus) may be; 'none' for no limit",
+    ),
+    Setting(
+        "retention",
+        "raw=14d,5m=35d,1h=400d,1d=3650d",
+        "What `compact` keeps: raw samples and each rollup level, counted back from the newest sample",
+    ),
 )
 
 
@@ -46,6 +61,9 @@ class Settings:
     tokens_file: str = ""
     tokens: str = dataclasses.field(default="", repr=False)
     report_cache: int = 64
+    rollup_levels: str = "5m,1h,1d"
+    back_window: str = "7d"
+    retention: str = "raw=14d,5m=35d,1h=400d,1d=3650d"
 
 
 def parse_thresholds(text: str, base: Mapping[str, float] | None = None) -> dict[str, float]:
@@ -95,6 +113,15 @@ def load_settings(
     return _typed(values)
 
 
+def _listed(value: object) -> str:
+    """A TOML list or table as the comma-separated text the command line takes."""
+    if isinstance(value, Mapping):
+        return ",".join(f"{key}={item}" for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
 def _typed(values: dict[str, object]) -> Settings:
     settings = Settings()
     try:
@@ -115,6 +142,9 @@ def _typed(values: dict[str, object]) -> Settings:
                 settings = dataclasses.replace(settings, **{name: str(values[name])})
         if "report_cache" in values:
             settings = dataclasses.replace(settings, report_cache=int(values["report_cache"]))
+        for name in ("rollup_levels", "back_window", "retention"):
+            if name in values:
+                settings = dataclasses.replace(settings, **{name: _listed(values[name])})
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid setting: {exc}") from exc
     return settings

@@ -19,6 +19,7 @@ from tests.fleet import PROJECTS, rounded
 # One example request per route in the OpenAPI schema; test_every_route_has_an_example keeps them in step.
 EXAMPLES = {
     "/api/v1/overload": "/api/v1/overload?timescale=1d&resource=cpu,memory",
+    "/api/v1/quantile": "/api/v1/quantile?entity=196&resource=cpu&q=0.95&timescale=1w",
     "/api/v1/entities": "/api/v1/entities",
     "/api/v1/series/{entity}": "/api/v1/series/196?resource=memory&from=2013-08-01&to=2013-08-02",
     "/api/v1/status": "/api/v1/status",
@@ -84,6 +85,37 @@ def test_overload_equals_the_cli(client, fleet_path, query):
     csv = get(client, "/api/v1/overload" + query + ("&" if query else "?") + "format=csv")
     assert csv.headers["content-type"].startswith("text/csv")
     assert csv.text == run_cli("overload", "--store", fleet_path, *args, "--csv")
+
+
+def test_overload_says_what_served_it_and_raw_samples_give_the_same_numbers(client):
+    rolled = get(client, "/api/v1/overload?timescale=5m,1h,1d,1mo").json()
+    raw = get(client, "/api/v1/overload?timescale=5m,1h,1d,1mo&from_raw=true").json()
+    assert rolled["served_by"] == {
+        "5m": "rollup 5m",
+        "1h": "rollup 1h",
+        "1d": "rollup 1d",
+        "1mo": "rollup 1d",
+    }
+    assert raw["served_by"] == dict.fromkeys(("5m", "1h", "1d", "1mo"), "raw")
+    assert rounded(rolled["cells"]) == rounded(raw["cells"])
+    assert rolled["multi_resource"] == raw["multi_resource"]
+    off_edge = get(client, "/api/v1/overload?timescale=1d&threshold=cpu=0.855").json()
+    assert off_edge["served_by"] == {"1d": "raw"}
+    assert off_edge["served_note"] == "threshold cpu=0.855 not on a 0.01 bin edge"
+
+
+def test_quantile_equals_the_cli_and_is_scoped(client, fleet_path):
+    for query, args in [
+        ("?entity=196&q=0.95&timescale=1w", ["196", "--q", "0.95", "--timescale", "1w"]),
+        ("?resource=memory&q=0.5&timescale=1mo&from_raw=true",
+         ["--all", "--resource", "memory", "--q", "0.5", "--timescale", "1mo", "--from-raw"]),
+    ]:  # fmt: skip
+        assert get(client, "/api/v1/quantile" + query).json() == cli_json(
+            "quantile", *args, "--store", fleet_path
+        )
+    windows = get(client, "/api/v1/quantile?timescale=1mo", ALPHA).json()["windows"]
+    assert {row["entity"] for row in windows} == {"176", "196"}
+    assert get(client, "/api/v1/quantile?entity=41", ALPHA).status_code == 404
 
 
 def test_accept_header_asks_for_csv(client, fleet_path):

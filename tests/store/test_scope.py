@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from stackmeter import operations
 from stackmeter.store import open_store
 from tests.fleet import PROJECTS, write_fleet
 
@@ -88,3 +90,29 @@ def test_readers_on_threads_do_not_share_temporary_tables(store):
         for key, counts in expected.items():
             assert np.array_equal(result[key].at_or_above, counts.at_or_above)
             assert np.array_equal(result[key].entity_windows, counts.entity_windows)
+
+
+@pytest.mark.parametrize("project", ["alpha", "beta"])
+def test_rollups_of_a_project_reader_are_those_of_a_store_of_its_project_alone(store, project):
+    """Every rollup table is scoped: a reader's levels and extents equal those of a store holding
+    only the project's VMs, and so do the reports and quantiles served from them."""
+    alone = open_store(":memory:")
+    write_fleet(alone, {entity: owner for entity, owner in PROJECTS.items() if owner == project})
+    reader = store.reader(project)
+    try:
+        for table in ["rollup_5m", "rollup_1h", "rollup_1d", "series_extents"]:
+            query = f"SELECT e.entity, t.* EXCLUDE (entity_id) FROM {table} t JOIN entities e USING (entity_id) ORDER BY ALL"
+            # sums may differ in their last bits: DuckDB adds in parallel
+            pd.testing.assert_frame_equal(
+                reader.connection.execute(query).df(), alone.connection.execute(query).df(), rtol=1e-12
+            )
+        assert reader.rollups.read_coverage() == alone.rollups.read_coverage()
+        report = operations.overload_report(reader, "1h,1d,1mo")
+        assert report.served_by == {"1h": "rollup 1h", "1d": "rollup 1d", "1mo": "rollup 1d"}
+        assert report == operations.overload_report(alone, "1h,1d,1mo")
+        quantiles = operations.utilization_quantiles(reader, "cpu", 0.9, "1w")
+        assert {row.entity for row in quantiles.windows} == set(names_of(project))
+        assert quantiles == operations.utilization_quantiles(alone, "cpu", 0.9, "1w")
+    finally:
+        reader.close()
+        alone.close()

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from stackmeter.api.auth import TOKEN_COOKIE, Token, Unauthenticated, authenticate, load_tokens
@@ -47,6 +48,8 @@ def create_app(
         version=version("stackmeter"),
         summary="How a private cloud really uses its capacity: overload per timescale and resource.",
         lifespan=lifespan,
+        docs_url=None,  # served from vendored files below, so /docs works offline
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = served
@@ -56,6 +59,7 @@ def create_app(
     app.include_router(router)
     app.include_router(build_pages(open_reader, _is_known_token, TOKEN_COOKIE))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_route("/docs", _swagger_ui, include_in_schema=False)
     for error, status in ERROR_STATUS.items():
         app.add_exception_handler(error, _handler(status))
     return app
@@ -85,6 +89,21 @@ def _handler(status: int):
         return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status, headers=headers)
 
     return handle
+
+
+async def _swagger_ui(request: Request) -> HTMLResponse:
+    """Swagger UI over ``/openapi.json``, its script and style from ``/static/vendor``: nothing from a CDN."""
+    root = request.scope.get("root_path", "").rstrip("/")
+    return get_swagger_ui_html(
+        openapi_url=root + request.app.openapi_url,
+        title="stackmeter API",
+        swagger_js_url=f"{root}/static/vendor/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}/static/vendor/swagger-ui.css",
+        swagger_favicon_url=f"{root}/static/vendor/favicon-32x32.png",
+        oauth2_redirect_url=None,
+        # No badge from the online validator: the page asks nothing of another site.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
 
 
 def _is_known_token(request: Request, secret: str) -> bool:

@@ -15,6 +15,7 @@ from stackmeter.formatting import (
     jsonable,
     operation_timings_jsonable,
     overload_csv,
+    quantile_rows,
     rows_csv,
     series_rows,
 )
@@ -53,10 +54,13 @@ def overload(
         None, description="Share s of a window's samples ≥ θ that makes it overloaded [default: 0.05]."
     ),
     top: int | None = Query(None, description="How many worst entities to list [default: 10]."),
+    from_raw: bool = Query(False, description="Read raw samples, not the rollup levels."),
     format: Format = FORMAT,
     reader: Reader = Depends(open_reader),
 ):
-    """How many entities are overloaded, per timescale and resource, and which: `stackmeter overload`."""
+    """How many entities are overloaded, per timescale and resource, and which: `stackmeter overload`.
+
+    `served_by` says which rollup level (or raw samples) served each timescale."""
     settings = _settings(request)
     report = reader.overload_report(
         timescales=timescale or settings.timescales,
@@ -64,9 +68,29 @@ def overload(
         thresholds=parse_thresholds(threshold or "", settings.thresholds),
         share=settings.share if share is None else share,
         top=settings.top if top is None else top,
+        from_raw=from_raw,
     )
     if _wants_csv(request, format):
         return _csv(overload_csv(report))
+    return JSONResponse(jsonable(report))
+
+
+@router.get("/quantile")
+def quantile(
+    request: Request,
+    entity: str | None = Query(None, description="One entity [default: every entity the token may see]."),
+    resource: str = Query("cpu", description=f"One of {', '.join(RESOURCES)}."),
+    q: float = Query(0.95, description="The quantile, from 0 to 1."),
+    timescale: str = Query("1d", description="Window length: 5m, 1h, 1d, 1w or 1mo."),
+    from_raw: bool = Query(False, description="Exact, from raw samples, not the rollup levels."),
+    format: Format = FORMAT,
+    reader: Reader = Depends(open_reader),
+):
+    """Quantile of utilization per entity and window, within one 1 % bin from rollups:
+    `stackmeter quantile`."""
+    report = operations.utilization_quantiles(reader.store, resource, q, timescale, entity, from_raw)
+    if _wants_csv(request, format):
+        return _csv(rows_csv(quantile_rows(report)))
     return JSONResponse(jsonable(report))
 
 

@@ -1,4 +1,4 @@
-"""The product's verbs: ingest traces and notifications, collect, report. CLI and API wrap these.
+"""The product's verbs: ingest traces and notifications, collect, report, compact. CLI and API wrap these.
 
 One module per feature; everything public is re-exported here, so callers write
 ``operations.overload_report(...)``.
@@ -22,6 +22,13 @@ from stackmeter.operations.reports import (
     read_series,
     store_status,
 )
+from stackmeter.operations.rollups import (
+    compact,
+    parse_back_window,
+    parse_retention,
+    parse_rollup_levels,
+    utilization_quantiles,
+)
 from stackmeter.operations.traces import (
     BATCH_SAMPLES,
     REJECTION_EXAMPLES,
@@ -43,6 +50,7 @@ __all__ = [
     "Progress",
     "bundled_sample",
     "collect",
+    "compact",
     "dead_letters",
     "entity_overload",
     "find_trace_files",
@@ -55,6 +63,10 @@ __all__ = [
     "listen",
     "operation_timings",
     "overload_report",
+    "parse_back_window",
+    "parse_retention",
+    "parse_rollup_levels",
     "read_series",
     "store_status",
+    "utilization_quantiles",
 ]

@@ -13,6 +13,7 @@ import numpy as np
 
 from stackmeter.errors import ConfigError
 from stackmeter.models import (
+    DEFAULT_BACK_WINDOW_S,
     TargetStatus,
 )
 from stackmeter.operations.stores import store_per_write
@@ -46,6 +47,7 @@ def collect(
     stop: threading.Event | None = None,
     on_round: Callable[[CollectSummary], None] | None = None,
     transport=None,
+    back_window_s: float | None = DEFAULT_BACK_WINDOW_S,
 ) -> CollectSummary:
     """Scrape ``targets`` every ``every_s`` seconds into ``store`` until ``for_s`` elapses or ``stop`` is set.
 
@@ -58,6 +60,8 @@ def collect(
         and closed after, so that other processes (``stackmeter sources``) can read it between rounds
     :param timeout_s: per scrape; at most ``every_s`` by default (and at most 10 s)
     :param on_round: called after each round with the summary so far (a live status line)
+    :param back_window_s: a sample older than its series' latest in the store less this is
+        refused and counted as rejected (``None``: no limit)
     """
     if every_s <= 0:
         raise ConfigError(f"--every must be positive, got {every_s} s")
@@ -76,7 +80,7 @@ def collect(
         )
         with store_per_write(store) as opened:
             if parts:
-                result = opened.write_parsed(parts, source="collect")
+                result = opened.write_parsed(parts, source="collect", back_window_s=back_window_s)
                 totals.update(
                     added=result.samples_added, duplicates=result.duplicates, rejected=result.rejected
                 )
@@ -111,12 +115,15 @@ def ingest_prometheus(
     rate_window_s: float | None = None,
     retries: int = 2,
     transport=None,
+    back_window_s: float | None = DEFAULT_BACK_WINDOW_S,
 ) -> IngestSummary:
     """Read host utilization from a Prometheus-compatible server into ``store`` as one atomic batch.
 
     :param url: the API root, e.g. ``http://prometheus:9090`` or ``http://mimir/prometheus``
     :param queries: PromQL per resource; the node_exporter mapping by default
     :param headers: sent with every request (e.g. ``X-Scope-OrgID`` for Mimir, ``Authorization``)
+    :param back_window_s: a sample older than its series' latest in the store less this is
+        refused and counted as rejected; ``None`` lifts the limit (to backfill older history)
     """
     check_no_credentials(url, "--url: ")
     start_s = _epoch_s(start)
@@ -132,9 +139,11 @@ def ingest_prometheus(
             rate_window_s=rate_window_s,
             retries=retries,
         )
-    result = store.write_parsed([parsed], source="prometheus")
+    result = store.write_parsed([parsed], source="prometheus", back_window_s=back_window_s)
     samples = parsed.samples
     reasons = Counter(rejection.reason for rejection in parsed.rejections)
+    reasons.update(result.refused_by_reason)
+    refused = sum(result.refused_by_reason.values())
     return IngestSummary(
         trace_format="prometheus",
         files=1,
@@ -143,9 +152,9 @@ def ingest_prometheus(
         samples_read=samples.size,
         samples_added=result.samples_added,
         duplicates=result.duplicates,
-        rejected=len(parsed.rejections),
+        rejected=len(parsed.rejections) + refused,
         rejected_by_reason=dict(reasons.most_common()),
-        rejection_examples=parsed.rejections[:REJECTION_EXAMPLES],
+        rejection_examples=(parsed.rejections + result.refused_examples)[:REJECTION_EXAMPLES],
         first_ts=samples.ts.min() if samples.size else None,
         last_ts=samples.ts.max() if samples.size else None,
         batches=1,

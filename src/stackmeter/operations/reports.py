@@ -32,6 +32,7 @@ from stackmeter.models import (
     Samples,
     StoreStatus,
 )
+from stackmeter.operations.rollups import read_counts, read_utilization
 from stackmeter.store import Store
 
 # A heat map page shows at most this many entities and this many windows.
@@ -46,12 +47,20 @@ def overload_report(
     thresholds: Mapping[str, float] | None = None,
     share: float = DEFAULT_SHARE,
     top: int = 10,
+    from_raw: bool = False,
 ) -> OverloadReport:
     """Return the overload report of ``store`` for every timescale × resource asked.
+
+    Each timescale is served by the coarsest rollup level whose windows nest in its own (weeks
+    and months by days), which gives the same numbers as raw samples when every threshold is on
+    a histogram bin edge (a whole percent up to 2); otherwise, with ``from_raw``, or when no
+    level fits, by raw samples. The report's ``served_by`` maps each timescale to ``rollup
+    <level>`` or ``raw``, and ``served_note`` says why raw samples served, if they did.
 
     :param thresholds: utilization θ per resource; missing resources take the defaults
     :param share: a window is overloaded when at least this share of its samples is ≥ θ, in (0, 1]
     :param top: how many worst entities to list per cell
+    :param from_raw: read raw samples even where a rollup level could serve
     """
     scales = parse_timescales(timescales if isinstance(timescales, str) else ",".join(timescales))
     resources = tuple(resources)
@@ -64,9 +73,8 @@ def overload_report(
     check_share(share)
     if top < 0:
         raise ConfigError(f"top must be 0 or more, got {top}")
-    coverage = store.read_coverage()
     asked = {resource: thresholds[resource] for resource in resources}
-    counts = store.read_window_counts(scales, asked)
+    counts, coverage, served_by, note = read_counts(store, scales, asked, from_raw)
     cells, multi = [], []
     for timescale in scales:
         overloaded = []
@@ -75,7 +83,7 @@ def overload_report(
             overloaded.append(detect_overloaded(counts[timescale, resource], share))
         names = counts[timescale, resources[0]].entity_names if resources else np.empty(0, object)
         multi.append(summarize_multi_resource(timescale, overloaded, names, top))
-    return OverloadReport(asked, share, scales, resources, tuple(cells), tuple(multi))
+    return OverloadReport(asked, share, scales, resources, tuple(cells), tuple(multi), served_by, note)
 
 
 def list_entities(store: Store) -> list[EntitySummary]:
@@ -122,6 +130,7 @@ def heat_map(
     page_size: int = 50,
     columns: int = 168,
     end: np.datetime64 | None = None,
+    from_raw: bool = False,
 ) -> HeatMap:
     """Return one page of the heat map of ``resource`` at ``timescale``: entities worst first.
 
@@ -131,6 +140,7 @@ def heat_map(
 
     :param page: 1-based page of ``page_size`` entities (at most ``HEAT_MAP_MAX_ROWS``)
     :param columns: windows per page, 1 to ``HEAT_MAP_MAX_COLUMNS``
+    :param from_raw: read raw samples even where a rollup level could serve (see :func:`overload_report`)
     """
     check_timescale(timescale)
     _check_resource(resource)
@@ -143,7 +153,8 @@ def heat_map(
         raise ConfigError(f"page_size must be from 1 to {HEAT_MAP_MAX_ROWS}, got {page_size}")
     if not 1 <= columns <= HEAT_MAP_MAX_COLUMNS:
         raise ConfigError(f"columns must be from 1 to {HEAT_MAP_MAX_COLUMNS}, got {columns}")
-    counts = store.read_window_counts((timescale,), {resource: threshold})[timescale, resource]
+    all_counts, _, served_by, _ = read_counts(store, (timescale,), {resource: threshold}, from_raw)
+    counts = all_counts[timescale, resource]
     codes, overloaded, windows = rank_entities(counts, share)
     chosen = slice((page - 1) * page_size, page * page_size)
     names = [str(name) for name in counts.entity_names[codes[chosen]]]
@@ -151,8 +162,8 @@ def heat_map(
     rows = ()
     if counts.first_window is not None:
         starts = choose_columns(counts.first_window, counts.last_window, timescale, columns, end)
-        utilization = store.read_window_utilization(
-            timescale, resource, threshold, names, starts[0], starts[-1]
+        utilization, _ = read_utilization(
+            store, timescale, resource, threshold, names, starts[0], starts[-1], from_raw
         )
         rows = build_heat_map_rows(names, overloaded[chosen], windows[chosen], starts, utilization, share)
     return HeatMap(
@@ -167,6 +178,7 @@ def heat_map(
         last_window=counts.last_window,
         columns=tuple(starts),
         rows=rows,
+        served_by=served_by[timescale],
     )
 
 
@@ -177,9 +189,11 @@ def entity_overload(
     thresholds: Mapping[str, float] | None = None,
     share: float = DEFAULT_SHARE,
     resources: Iterable[str] = RESOURCES,
+    from_raw: bool = False,
 ) -> EntityOverload:
     """Return ``entity``'s mean and max utilization per window of each resource it has, and
-    which windows were overloaded.
+    which windows were overloaded, from the rollup level that serves ``timescale`` (see
+    :func:`overload_report`) or raw samples; ``served_by`` says which, per resource.
 
     Raises :class:`UnknownEntity` when the store does not know ``entity``.
     """
@@ -191,9 +205,12 @@ def entity_overload(
     check_share(share)
     if not store.has_entity(entity):
         raise UnknownEntity(f"no entity {entity!r} in the store")
-    per_resource = []
+    per_resource, served_by = [], {}
     for resource in resources:
-        utilization = store.read_window_utilization(timescale, resource, thresholds[resource], [entity])
+        utilization, source = read_utilization(
+            store, timescale, resource, thresholds[resource], [entity], from_raw=from_raw
+        )
         if utilization.window.size:
             per_resource.append(apply_overload_rule(utilization, share))
-    return EntityOverload(entity, timescale, share, tuple(per_resource))
+            served_by[resource] = source
+    return EntityOverload(entity, timescale, share, tuple(per_resource), served_by)

@@ -17,6 +17,7 @@ from stackmeter.models import (
     UNREADABLE,
     Parsed,
     Rejection,
+    WriteResult,
     no_samples,
 )
 from stackmeter.sources import TRACE_FORMATS
@@ -68,6 +69,7 @@ def ingest(
     network_capacity_bytes_s: float | None = None,
     azure_start: np.datetime64 | None = None,
     batch_samples: int = BATCH_SAMPLES,
+    back_window_s: float | None = None,
     progress: Progress | None = None,
 ) -> IngestSummary:
     """Read trace files into ``store`` and return what was read, added and refused.
@@ -79,6 +81,9 @@ def ingest(
     :param disk_capacity_bytes_s: capacity of a Bitbrains VM's disk; without it disk is not judged
     :param network_capacity_bytes_s: the same for the network
     :param azure_start: time of ``t_index = 0`` of Azure tables (the Unix epoch when omitted)
+    :param back_window_s: refuse samples older than their series' latest sample in the store
+        less this many seconds (counted as rejections). Without it, files may come in any time
+        order (month 9, then month 7): the rollups stay exact whatever the order
     :param progress: called with (files done, files in all) after each file
     """
     trace = _trace_format(trace_format)
@@ -111,12 +116,13 @@ def ingest(
             totals["added"] += result.samples_added
             totals["duplicates"] += result.duplicates
             totals["batches"] += 1
+            count_refused(result, totals, reasons, examples)
 
     def flush() -> None:
         nonlocal pending, pending_samples, writing
         wait_for_write()
         if pending:
-            writing = writer.submit(store.write_parsed, pending, trace_format)
+            writing = writer.submit(store.write_parsed, pending, trace_format, back_window_s)
         pending, pending_samples = [], 0
 
     try:
@@ -167,6 +173,15 @@ def ingest(
         last_ts=last_ts,
         batches=totals["batches"],
     )
+
+
+def count_refused(result: WriteResult, totals: Counter, reasons: Counter, examples: list[Rejection]) -> None:
+    """Add the samples the store refused in a write (too late) to an ingest's rejection tallies."""
+    refused = sum(result.refused_by_reason.values())
+    if refused:
+        totals["rejected"] += refused
+        reasons.update(result.refused_by_reason)
+        examples.extend(result.refused_examples[: REJECTION_EXAMPLES - len(examples)])
 
 
 def _trace_format(name: str):

@@ -13,16 +13,69 @@ from stackmeter.models import (
     Samples,
     StoreStatus,
     WindowCounts,
+    WindowHistograms,
+    WindowQuantile,
     WindowUtilization,
     WriteResult,
 )
 
 
+class RollupStore(Protocol):
+    """Rollup levels kept with the samples: reads served from them, and retention."""
+
+    def read_levels(self) -> tuple[str, ...]:
+        """The levels kept, finest first."""
+
+    def read_coverage(self) -> dict[str, ResourceCoverage]:
+        """Per resource: entities, capacity coverage, time span, step (from series extents)."""
+
+    def read_window_counts(
+        self, serving: dict[str, str], thresholds: dict[str, float]
+    ) -> dict[tuple[str, str], WindowCounts]:
+        """Per (timescale, resource): window counts from the level ``serving[timescale]``."""
+
+    def read_histograms(
+        self, level: str, timescale: str, resource: str, entity: str | None = None
+    ) -> WindowHistograms:
+        """Per (entity, window): the histogram of utilization, merged from ``level``."""
+
+    def read_window_utilization(
+        self,
+        level: str,
+        timescale: str,
+        resource: str,
+        threshold: float,
+        entities: list[str],
+        first_window: np.datetime64 | None = None,
+        last_window: np.datetime64 | None = None,
+    ) -> WindowUtilization:
+        """Per (entity, window) of the entities asked, from ``level``: samples, samples at or above
+        ``threshold`` (on a bin edge), mean and max utilization."""
+
+    def read_raw_quantiles(
+        self, timescale: str, resource: str, q: float, entity: str | None = None
+    ) -> tuple[WindowQuantile, ...]:
+        """Per (entity, window): the exact quantile ``q`` of utilization, from raw samples."""
+
+    def read_newest_sample(self) -> np.datetime64 | None:
+        """The time of the newest sample received."""
+
+    def drop_older(
+        self, raw_before: np.datetime64 | None, level_before: dict[str, np.datetime64]
+    ) -> tuple[int, dict[str, int], dict[str, np.datetime64]]:
+        """Drop raw samples and rollup windows older than their horizons."""
+
+
 class Store(Protocol):
     """What every backend offers (DuckDB now; ClickHouse later)."""
 
-    def write_parsed(self, parts: list[Parsed], source: str) -> WriteResult:
-        """Write one atomic, idempotent batch."""
+    rollups: RollupStore
+
+    def write_parsed(
+        self, parts: list[Parsed], source: str, back_window_s: float | None = None
+    ) -> WriteResult:
+        """Write one atomic, idempotent batch; with ``back_window_s``, refuse samples older than
+        their series' latest less that many seconds."""
 
     def read_coverage(self) -> dict[str, ResourceCoverage]:
         """Per resource: entities, capacity coverage, time span, step."""
@@ -67,8 +120,13 @@ class Store(Protocol):
         """Release the store."""
 
 
-def open_store(location: str = ":memory:") -> Store:
-    """Open (creating if needed) the store at ``location``: a DuckDB file path or ``:memory:``."""
+def open_store(location: str = ":memory:", rollup_levels: tuple[str, ...] | None = None) -> Store:
+    """Open (creating if needed) the store at ``location``: a DuckDB file path or ``:memory:``.
+
+    :param rollup_levels: make the store's rollup levels exactly these, building the new ones
+        from the raw samples and dropping the others; ``None`` keeps the store's own (a new
+        store starts with ``5m``, ``1h`` and ``1d``)
+    """
     from stackmeter.store.duckdb import DuckDBStore
 
-    return DuckDBStore(location)
+    return DuckDBStore(location, rollup_levels=rollup_levels)

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from stackmeter.errors import SchemaOutdated, StoreError
+from stackmeter.errors import ConfigError, SchemaOutdated, StoreError
 from stackmeter.models import (
     RESOURCES,
     Entity,
     EntitySummary,
     Parsed,
+    Rejection,
     ResourceCoverage,
     Samples,
     StoreStatus,
@@ -24,6 +25,8 @@ from stackmeter.models import (
     concat_samples,
     make_samples,
 )
+from stackmeter.store import rollup_writes
+from stackmeter.store.duckdb_rollups import DuckDBRollups
 from stackmeter.store.schema import CODE_RESOURCES, MIGRATIONS, RESOURCE_CODES
 from stackmeter.store.scope import open_reader
 from stackmeter.store.utilization import read_window_utilization
@@ -38,11 +41,17 @@ class DuckDBStore:
     Each :meth:`write_parsed` call is one transaction: it lands whole or not at all.
     """
 
-    def __init__(self, path: str = ":memory:", connection: duckdb.DuckDBPyConnection | None = None):
+    def __init__(
+        self,
+        path: str = ":memory:",
+        connection: duckdb.DuckDBPyConnection | None = None,
+        rollup_levels: tuple[str, ...] | None = None,
+    ):
         self.path = str(path)
         if connection is not None:
             # A reader on a database that an open store has already migrated.
             self._con = connection
+            self.rollups = DuckDBRollups(self)
             return
         try:
             self._con = duckdb.connect(self.path)
@@ -51,6 +60,8 @@ class DuckDBStore:
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute("SET enable_progress_bar = false")
         self._migrate()
+        self.rollups = DuckDBRollups(self)
+        self._prepare_rollups(rollup_levels)
 
     def reader(self, project: str | None = None) -> DuckDBStore:
         """Return a store on a cursor of its own, for one thread or request; close it after use.
@@ -95,41 +106,75 @@ class DuckDBStore:
                 con.execute("ROLLBACK")
                 raise StoreError(f"migration {number} of {self.path} failed: {exc}") from exc
 
+    def _prepare_rollups(self, levels: tuple[str, ...] | None) -> None:
+        con = self._con
+        try:
+            con.execute("BEGIN")
+            rollup_writes.prepare_levels(con, levels)
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise StoreError(f"cannot build the rollups of {self.path}: {exc}") from exc
+        except ConfigError:
+            con.execute("ROLLBACK")
+            raise
+
     def read_schema_version(self) -> int:
         return self._con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
 
     # -- writes ---------------------------------------------------------------------------
 
-    def write_parsed(self, parts: list[Parsed], source: str) -> WriteResult:
-        """Write the samples, entities and rejections of ``parts`` as one atomic batch.
+    def write_parsed(
+        self, parts: list[Parsed], source: str, back_window_s: float | None = None
+    ) -> WriteResult:
+        """Write the samples, entities and rejections of ``parts`` as one atomic batch, and fold
+        the new samples into the rollup levels.
 
         Samples already in the store (same entity, resource and ts) are kept as they are and
-        counted as duplicates, so writing the same input twice adds nothing.
+        counted as duplicates, so writing the same input twice adds nothing. Samples older than
+        what compaction dropped are refused, and so are, with ``back_window_s``, samples older
+        than their series' latest sample in the store less that many seconds; both are counted
+        in the rejections with their reason.
         """
         samples = concat_samples([part.samples for part in parts])
+        part_index = np.repeat(np.arange(len(parts), dtype=np.int32), [p.samples.size for p in parts])
         rejections = [rejection for part in parts for rejection in part.rejections]
         duplicates = sum(part.duplicates for part in parts)
         if _entities_overlap(parts):
-            samples, dropped = _first_of_duplicates(samples)
+            samples, dropped, keep = _first_of_duplicates(samples)
+            part_index = part_index[keep]
             duplicates += dropped
+        back_window_us = None if back_window_s is None else int(round(back_window_s * 1e6))
         con = self._con
+        refused: dict[str, int] = {}
+        examples: tuple[Rejection, ...] = ()
         try:
             con.execute("BEGIN")
             batch_id = con.execute("SELECT nextval('batch_ids')").fetchall()[0][0]
-            added = self._insert_samples(samples, parts) if samples.size else 0
+            added = refused_count = 0
+            if samples.size:
+                added, refused_count = self._insert_samples(samples, part_index, parts, back_window_us)
             self._insert_rejections(batch_id, rejections)
-            duplicates += samples.size - added
+            if refused_count:
+                refused, examples = rollup_writes.write_refusals(
+                    con, batch_id, [part.origin for part in parts]
+                )
+            duplicates += samples.size - added - refused_count
             con.execute(
                 "INSERT INTO batches VALUES (?, ?, now(), ?, ?, ?, ?)",
-                [batch_id, source, len(parts), added, duplicates, len(rejections)],
+                [batch_id, source, len(parts), added, duplicates, len(rejections) + refused_count],
             )
             con.execute("COMMIT")
         except (duckdb.Error, KeyError, ValueError, pa.ArrowException) as exc:
             con.execute("ROLLBACK")
             raise StoreError(f"batch from {source} not written, store unchanged: {exc}") from exc
-        return WriteResult(batch_id, added, duplicates, len(rejections))
+        return WriteResult(batch_id, added, duplicates, len(rejections) + refused_count, refused, examples)
 
-    def _insert_samples(self, samples: Samples, parts: list[Parsed]) -> int:
+    def _insert_samples(
+        self, samples: Samples, part_index: np.ndarray, parts: list[Parsed], back_window_us: int | None
+    ) -> tuple[int, int]:
+        """Insert the samples new to the store and fold them into the rollups; return how many
+        were added and how many refused (left in the temporary table ``_refused``)."""
         entity_codes, entity_names = pd.factorize(samples.entity)
         declared = {entity.entity: entity for part in parts for entity in part.entities}
         known_before = self._con.execute("SELECT coalesce(max(entity_id), -1) FROM entities").fetchall()[0][0]
@@ -144,34 +189,42 @@ class DuckDBStore:
                 "ts": pa.array(samples.ts.astype("datetime64[us]"), pa.timestamp("us", tz="UTC")),
                 "used": samples.used,
                 "capacity": pa.array(samples.capacity, from_pandas=True),
+                "part": part_index,
             }
         )
-        self._con.register("_batch", batch)
+        con = self._con
+        may_refuse = back_window_us is not None or rollup_writes.read_raw_horizon_us(con) is not None
+        con.register("_batch", batch)
         try:
             if entity_ids.min() > known_before:
                 # Every entity is new in this batch: nothing in the store can collide.
-                (added,) = self._con.execute("INSERT INTO samples SELECT * FROM _batch").fetchall()[0]
-                return int(added)
-            # Only rows of the batch's entities and time range can collide: the filter lets
-            # DuckDB skip the rest of the table through its zone maps.
-            (added,) = self._con.execute(
+                new = "SELECT * FROM _batch"
+            else:
+                # Only rows of the batch's entities and time range can collide: the filter lets
+                # DuckDB skip the rest of the table through its zone maps.
+                new = f"""
+                    SELECT b.* FROM _batch b ANTI JOIN (
+                        SELECT entity_id, resource_code, ts FROM samples
+                        WHERE entity_id BETWEEN {int(entity_ids.min())} AND {int(entity_ids.max())}
+                          AND ts BETWEEN '{_utc_literal(samples.ts.min())}'::TIMESTAMPTZ
+                                     AND '{_utc_literal(samples.ts.max())}'::TIMESTAMPTZ
+                    ) s USING (entity_id, resource_code, ts)
                 """
-                INSERT INTO samples
-                SELECT b.* FROM _batch b ANTI JOIN (
-                    SELECT entity_id, resource_code, ts FROM samples
-                    WHERE entity_id BETWEEN ? AND ? AND ts BETWEEN ? AND ?
-                ) s USING (entity_id, resource_code, ts)
-                """,
-                [
-                    int(entity_ids.min()),
-                    int(entity_ids.max()),
-                    samples.ts.min().astype("datetime64[us]").item(),
-                    samples.ts.max().astype("datetime64[us]").item(),
-                ],
+            if new == "SELECT * FROM _batch" and not may_refuse:
+                fresh = "_batch"
+            else:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _fresh AS {new}")
+                fresh = "_fresh"
+            refused = rollup_writes.split_refused(con, fresh, back_window_us) if may_refuse else 0
+            (added,) = con.execute(
+                f"INSERT INTO samples SELECT entity_id, resource_code, ts, used, capacity FROM {fresh}"
             ).fetchall()[0]
+            rollup_writes.update_rollups(con, fresh)
+            # On an error the transaction rolls back, and the temporary table with it.
+            con.execute("DROP TABLE IF EXISTS _fresh")
         finally:
-            self._con.unregister("_batch")
-        return int(added)
+            con.unregister("_batch")
+        return int(added), refused
 
     def _write_entities(self, entities: list[Entity]) -> dict[str, int]:
         frame = pd.DataFrame(entities, columns=list(Entity._fields))
@@ -234,9 +287,10 @@ class DuckDBStore:
         self, timescales: tuple[str, ...], thresholds: dict[str, float]
     ) -> dict[tuple[str, str], WindowCounts]:
         """Return :class:`WindowCounts` per (timescale, resource) for utilization ≥ threshold."""
-        return read_window_counts(self._con, self._entity_names(), timescales, thresholds)
+        return read_window_counts(self._con, self.read_entity_names(), timescales, thresholds)
 
-    def _entity_names(self) -> np.ndarray:
+    def read_entity_names(self) -> np.ndarray:
+        """Return entity names indexed by entity id (the codes of :class:`WindowCounts`)."""
         rows = self._con.execute("SELECT entity_id, entity FROM entities ORDER BY entity_id").fetchall()
         names = np.empty(rows[-1][0] + 1 if rows else 0, dtype=object)
         for entity_id, entity in rows:
@@ -345,7 +399,11 @@ def _entities_overlap(parts: list[Parsed]) -> bool:
     return False
 
 
-def _first_of_duplicates(samples: Samples) -> tuple[Samples, int]:
+def _first_of_duplicates(samples: Samples) -> tuple[Samples, int, np.ndarray]:
     keys = pd.DataFrame({"e": samples.entity, "r": samples.resource, "ts": samples.ts})
     keep = ~keys.duplicated().to_numpy()
-    return Samples(*(column[keep] for column in samples)), int((~keep).sum())
+    return Samples(*(column[keep] for column in samples)), int((~keep).sum()), keep
+
+
+def _utc_literal(ts: np.datetime64) -> str:
+    return np.datetime_as_string(np.datetime64(ts, "us"), unit="us") + "Z"

@@ -95,3 +95,65 @@ MIGRATIONS.append(
     );
     """
 )
+
+# The timescales a rollup level may have; each gets its table, kept up to date when listed in
+# rollup_levels.
+LEVEL_TABLES = ("5m", "1h", "1d", "1w", "1mo")
+
+MIGRATIONS.append(
+    # 4: rollup levels, the extent of every series, and what compaction has dropped.
+    # One table per level (rollup_5m ... rollup_1mo), so that a coarse level's scan never reads a
+    # finer one's row groups. A row sums the judged samples (known capacity) of one entity,
+    # resource and window: count, sum, min and max of utilization, and a histogram of the
+    # non-empty 1 % bins as (bin, samples) pairs sorted by bin, NULL when every sample of the
+    # window fell in the bin of the minimum (a 5-minute window holding one sample, an idle VM).
+    # Likewise the sum is NULL for a single sample and the maximum NULL when equal to the
+    # minimum: both are then the minimum. That halves the size of a level of single samples.
+    # window_us is the window start in epoch microseconds (UTC). A level whose built_at is NULL
+    # is built from the raw samples when a writer next opens the store (the default levels of a
+    # store that held samples before rollups existed).
+    """
+    CREATE TABLE rollup_levels (
+        level VARCHAR PRIMARY KEY,
+        built_at TIMESTAMPTZ
+    );
+    INSERT INTO rollup_levels VALUES ('5m', NULL), ('1h', NULL), ('1d', NULL);
+    """
+    + "".join(
+        f"""
+    CREATE TABLE rollup_{level} (
+        entity_id INTEGER NOT NULL,
+        resource_code UTINYINT NOT NULL,
+        window_us BIGINT NOT NULL,
+        samples UINTEGER NOT NULL,
+        utilization_sum DOUBLE,
+        utilization_min DOUBLE NOT NULL,
+        utilization_max DOUBLE,
+        histogram STRUCT(bin USMALLINT, samples UINTEGER)[]
+    );
+    """
+        for level in LEVEL_TABLES
+    )
+    + """
+    CREATE TABLE series_extents (
+        entity_id INTEGER NOT NULL,
+        resource_code UTINYINT NOT NULL,
+        samples BIGINT NOT NULL,
+        judged BIGINT NOT NULL,
+        first_us BIGINT NOT NULL,
+        last_us BIGINT NOT NULL,
+        judged_first_us BIGINT,
+        judged_last_us BIGINT
+    );
+    INSERT INTO series_extents
+    SELECT entity_id, resource_code, count(*), count(capacity), min(epoch_us(ts)), max(epoch_us(ts)),
+           min(epoch_us(ts)) FILTER (WHERE capacity IS NOT NULL),
+           max(epoch_us(ts)) FILTER (WHERE capacity IS NOT NULL)
+    FROM samples GROUP BY ALL;
+
+    CREATE TABLE retention_marks (
+        kept VARCHAR PRIMARY KEY,
+        dropped_before_us BIGINT NOT NULL
+    );
+    """
+)

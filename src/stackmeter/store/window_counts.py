@@ -92,7 +92,7 @@ def read_window_counts(
     result = {}
     try:
         for timescale in timescales:
-            result.update(_window_counts_of(con, levels[timescale], timescale, thresholds, names))
+            result.update(window_counts_of(con, levels[timescale], timescale, thresholds, names))
     finally:
         for table in levels.values():
             con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -100,13 +100,16 @@ def read_window_counts(
     return result
 
 
-def _window_counts_of(
+def window_counts_of(
     con: duckdb.DuckDBPyConnection,
     table: str,
     timescale: str,
     thresholds: dict[str, float],
     names: np.ndarray,
 ) -> dict[tuple[str, str], WindowCounts]:
+    """Return :class:`WindowCounts` per resource of ``thresholds`` from the temporary tables
+    ``table`` (resource_code, entity_id, window_us, n, k) and ``table``_entities (resource_code,
+    entity_id, windows, first_us, last_us)."""
     over = con.execute(
         f"SELECT resource_code, entity_id, window_us, n, k FROM {table} WHERE k > 0 "
         "ORDER BY resource_code, entity_id, window_us"

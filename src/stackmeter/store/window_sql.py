@@ -14,6 +14,13 @@ def floor_sql(column: str, length_us: int, offset_us: int = 0) -> str:
     return f"({column} - ((({column} + {offset_us}) % {length_us}) + {length_us}) % {length_us})"
 
 
+def window_start_sql(timescale: str, column_us: str) -> str:
+    """SQL of the start (epoch µs, UTC) of the ``timescale`` window holding ``column_us``."""
+    if timescale == "1mo":
+        return f"epoch_us(date_trunc('month', make_timestamp({column_us})))"
+    return floor_sql(column_us, US[timescale], MONDAY_US if timescale == "1w" else 0)
+
+
 def datetime_of(us) -> np.datetime64 | None:
     """Epoch microseconds from SQL as a ``datetime64[ns]`` (``None`` stays ``None``)."""
     return None if us is None else np.datetime64(int(us), "us").astype("datetime64[ns]")

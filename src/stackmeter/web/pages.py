@@ -17,7 +17,7 @@ from stackmeter import operations
 from stackmeter.analysis.operation_stats import GROUPINGS
 from stackmeter.analysis.pairing import ACTIONS, DEFAULT_TIMEOUT_S
 from stackmeter.errors import ConfigError
-from stackmeter.formatting import format_time, jsonable, operation_timings_jsonable
+from stackmeter.formatting import format_time, jsonable, operation_timings_jsonable, served_by_text
 from stackmeter.models import RESOURCES, TIMESCALES
 from stackmeter.settings import Settings
 from stackmeter.units import parse_utc_time
@@ -126,7 +126,14 @@ def build_pages(
             share=controls.share,
             top=settings.top,
         )
-        return _render(request, "overview.html", report=report, controls=controls, access=reader.access)
+        return _render(
+            request,
+            "overview.html",
+            report=report,
+            served_by=served_by_text(report),
+            controls=controls,
+            access=reader.access,
+        )
 
     @pages.get("/heatmap", response_class=HTMLResponse)
     def heat_map(request: Request, reader=Depends(open_reader)):

@@ -3,6 +3,7 @@
   "use strict";
   const charts = JSON.parse(document.getElementById("entity-data").textContent);
   const root = document.getElementById("charts");
+  const plots = [];
 
   // Windows without samples are absent from the data: put a null where a gap is, so lines break there.
   function withGaps(chart) {
@@ -22,6 +23,10 @@
     return out;
   }
 
+  function labelWidth(u, labels) {
+    return labels && labels.length ? 24 + 7.5 * Math.max(...labels.map((label) => String(label).length)) : 50;
+  }
+
   charts.forEach((chart) => {
     const box = document.createElement("div");
     box.className = "chart";
@@ -36,7 +41,8 @@
       width: Math.max(320, root.clientWidth - 20),
       height: 220,
       scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(1.05, hi * 1.05, chart.threshold * 1.1)] } },
-      axes: [{}, { values: (u, ticks) => ticks.map((v) => `${Math.round(v * 100)}%`) }],
+      // Wide enough for the longest tick label: a disk can run at thousands of percent of its capacity.
+      axes: [{}, { values: (u, ticks) => ticks.map((v) => `${Math.round(v * 100)}%`), size: labelWidth }],
       series: [
         {},
         { label: "mean", stroke: "#0b5cad", width: 1, value: (u, v) => (v === null ? "-" : `${(100 * v).toFixed(1)}%`) },
@@ -45,7 +51,9 @@
         { label: "overloaded", stroke: "#111", fill: "#111", paths: () => null, points: { show: true, size: 5 } },
       ],
     };
-    new uPlot(options, [d.x, d.mean, d.max, theta, d.over], box);
+    plots.push({ resource: chart.resource, plot: new uPlot(options, [d.x, d.mean, d.max, theta, d.over], box) });
   });
+  // The plots, so that what they draw can be read back (the browser tests compare it with the API).
+  window.stackmeterPlots = plots;
   document.body.dataset.chartsDrawn = String(charts.length);
 })();

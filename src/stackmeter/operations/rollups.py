@@ -1,0 +1,189 @@
+"""Rollups: which level serves a report, quantiles of utilization, and compaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from stackmeter.analysis.rollups import BIN_WIDTH, quantile_bounds, serving_level, threshold_bin
+from stackmeter.analysis.windows import check_timescale, parse_timescales
+from stackmeter.errors import ConfigError, UnknownEntity
+from stackmeter.models import (
+    RESOURCES,
+    TIMESCALES,
+    CompactSummary,
+    QuantileReport,
+    ResourceCoverage,
+    WindowCounts,
+    WindowQuantile,
+    WindowUtilization,
+)
+from stackmeter.store import Store
+from stackmeter.units import parse_duration_seconds
+
+RAW = "raw"
+
+
+def read_counts(
+    store: Store, scales: tuple[str, ...], thresholds: dict[str, float], from_raw: bool = False
+) -> tuple[dict[tuple[str, str], WindowCounts], dict[str, ResourceCoverage], dict[str, str], str]:
+    """Return the window counts and coverage behind an overload report, each timescale read from
+    the coarsest rollup level whose windows nest in its own, or from raw samples.
+
+    Rollups give the raw answer exactly when every threshold lies on a histogram bin edge (a whole
+    percent up to 2). Raw samples serve a timescale when no level fits it, when a threshold is off
+    an edge, or with ``from_raw``. Returns the counts, the coverage, what served each timescale
+    (``rollup 1d`` or ``raw``) and a note saying why raw samples served, if they did.
+    """
+    off_edge = [f"{name}={value:g}" for name, value in thresholds.items() if threshold_bin(value) is None]
+    levels = () if from_raw or off_edge else store.rollups.read_levels()
+    serving = {scale: level for scale in scales if (level := serving_level(scale, levels))}
+    from_samples = tuple(scale for scale in scales if scale not in serving)
+    counts = store.rollups.read_window_counts(serving, thresholds) if serving else {}
+    if from_samples:
+        counts.update(store.read_window_counts(from_samples, thresholds))
+    # The series extents outlive compaction; raw coverage is read when only raw samples serve.
+    coverage = store.rollups.read_coverage() if serving else store.read_coverage()
+    served_by = {scale: f"rollup {serving[scale]}" if scale in serving else RAW for scale in scales}
+    if not from_samples:
+        note = ""
+    elif from_raw:
+        note = "raw samples asked for"
+    elif off_edge:
+        note = f"threshold {', '.join(off_edge)} not on a {BIN_WIDTH:g} bin edge"
+    else:
+        note = f"no rollup level fits {', '.join(from_samples)}"
+    return counts, coverage, served_by, note
+
+
+def read_utilization(
+    store: Store,
+    timescale: str,
+    resource: str,
+    threshold: float,
+    entities: list[str],
+    first_window: np.datetime64 | None = None,
+    last_window: np.datetime64 | None = None,
+    from_raw: bool = False,
+) -> tuple[WindowUtilization, str]:
+    """Return per (entity, window) utilization of ``entities`` (samples, samples ≥ θ, mean, max)
+    and what served it: the coarsest level nesting in ``timescale`` when θ is on a bin edge, else
+    raw samples. Counts are exact either way; means may differ in their last bits."""
+    levels = () if from_raw or threshold_bin(threshold) is None else store.rollups.read_levels()
+    level = serving_level(timescale, levels)
+    if level is None:
+        utilization = store.read_window_utilization(
+            timescale, resource, threshold, entities, first_window, last_window
+        )
+        return utilization, RAW
+    utilization = store.rollups.read_window_utilization(
+        level, timescale, resource, threshold, entities, first_window, last_window
+    )
+    return utilization, f"rollup {level}"
+
+
+def utilization_quantiles(
+    store: Store,
+    resource: str = "cpu",
+    q: float = 0.95,
+    timescale: str = "1d",
+    entity: str | None = None,
+    from_raw: bool = False,
+) -> QuantileReport:
+    """Return the quantile ``q`` of utilization of ``entity`` (every entity when ``None``) per window.
+
+    Served by the coarsest rollup level whose windows nest in the timescale's, within one
+    histogram bin (each row gives bounds); by raw samples, exactly, with ``from_raw`` or when no
+    level fits. Quantiles interpolate between order statistics as numpy and PromQL do.
+    """
+    if resource not in RESOURCES:
+        raise ConfigError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+    check_timescale(timescale)
+    if not 0 <= q <= 1:
+        raise ConfigError(f"quantile q must be between 0 and 1, got {q}")
+    if entity is not None and not store.has_entity(entity):
+        raise UnknownEntity(f"no entity {entity!r} in the store")
+    level = None if from_raw else serving_level(timescale, store.rollups.read_levels())
+    if level is None:
+        windows = store.rollups.read_raw_quantiles(timescale, resource, q, entity)
+        return QuantileReport(resource, timescale, q, RAW, 0.0, _by_entity_and_window(windows))
+    histograms = store.rollups.read_histograms(level, timescale, resource, entity)
+    lower, upper = quantile_bounds(histograms, q)
+    middle = (lower + upper) / 2
+    windows = tuple(
+        WindowQuantile(str(name), window, int(n), float(value), float(low), float(high))
+        for name, window, n, value, low, high in zip(
+            histograms.entity, histograms.window, histograms.samples, middle, lower, upper, strict=True
+        )
+    )
+    return QuantileReport(
+        resource, timescale, q, f"rollup {level}", BIN_WIDTH, _by_entity_and_window(windows)
+    )
+
+
+def _by_entity_and_window(windows: tuple[WindowQuantile, ...]) -> tuple[WindowQuantile, ...]:
+    return tuple(sorted(windows, key=lambda row: (row.entity, row.window)))
+
+
+def parse_rollup_levels(text: str) -> tuple[str, ...]:
+    """Return rollup levels from ``"5m,1h,1d"`` (any of the timescales; empty for none)."""
+    return parse_timescales(text) if text.strip() else ()
+
+
+def parse_back_window(text: str) -> float | None:
+    """Return a back window in seconds from ``"7d"``; ``"none"`` (or nothing) means no limit."""
+    return None if text.strip().lower() in ("", "none") else parse_duration_seconds(text)
+
+
+def parse_retention(text: str) -> dict[str, float]:
+    """Return seconds kept per ``raw`` and rollup level, from ``"raw=14d,5m=35d,1h=400d,1d=3650d"``."""
+    retention = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, duration = item.partition("=")
+        name = name.strip()
+        if not sep or name not in (RAW, *TIMESCALES):
+            raise ConfigError(
+                f"retention {item!r} should read NAME=DURATION with NAME raw or one of {', '.join(TIMESCALES)}"
+            )
+        retention[name] = parse_duration_seconds(duration)
+    return retention
+
+
+def compact(
+    store: Store, retention: Mapping[str, float], as_of: np.datetime64 | None = None
+) -> CompactSummary:
+    """Drop raw samples and rollup windows older than their retention, counted back from ``as_of``.
+
+    ``as_of`` defaults to the newest sample in the store, so that traces replayed from the past
+    keep their recent history; pass the current time for live data. Raw samples or a level
+    without a retention are kept whole. A window is dropped only once it ends before its
+    level's horizon. Raw samples older than what was dropped are refused by later ingests, so
+    that the rollups never count a sample twice.
+
+    :param retention: seconds to keep per ``raw`` and per rollup level (see :func:`parse_retention`);
+        each level must keep at least as long as raw samples and every finer level (one without a
+        retention keeps everything)
+    """
+    levels = store.rollups.read_levels()
+    longest, longest_name = 0.0, RAW
+    for name in (RAW, *levels):
+        seconds = retention.get(name, float("inf"))
+        if seconds < longest:
+            raise ConfigError(
+                f"rollup level {name} would be kept {seconds:g} s, less than {longest_name} "
+                f"({longest:g} s): reports served by {name} would lose history that {longest_name} keeps"
+            )
+        longest, longest_name = seconds, name
+    as_of = store.rollups.read_newest_sample() if as_of is None else np.datetime64(as_of, "ns")
+    if as_of is None:
+        return CompactSummary(None, None, 0, {}, {})
+
+    def horizon(seconds: float) -> np.datetime64:
+        return as_of - np.timedelta64(int(round(seconds * 1e9)), "ns")
+
+    raw_s = retention.get(RAW)
+    raw_before = None if raw_s is None else horizon(raw_s)
+    level_before = {level: horizon(retention[level]) for level in levels if level in retention}
+    samples, rows, kept_from = store.rollups.drop_older(raw_before, level_before)
+    return CompactSummary(as_of, raw_before, samples, rows, kept_from)

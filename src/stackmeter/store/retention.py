@@ -1,0 +1,64 @@
+"""Retention: drop raw samples and rollup rows older than what each keeps (SQL of ``compact``)."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+
+from stackmeter.store.rollup_writes import read_levels
+from stackmeter.store.window_sql import window_start_sql
+
+
+def newest_sample_us(con: duckdb.DuckDBPyConnection) -> int | None:
+    """Return the time (epoch µs) of the newest sample the store has received."""
+    return con.execute("SELECT max(last_us) FROM series_extents").fetchall()[0][0]
+
+
+def drop_older(
+    con: duckdb.DuckDBPyConnection, raw_before_us: int | None, level_before_us: dict[str, int]
+) -> tuple[int, dict[str, int], dict[str, int]]:
+    """Drop raw samples before ``raw_before_us`` (none when ``None``) and, per built level, the windows that end before
+    its horizon. Runs inside the caller's transaction.
+
+    Returns the samples dropped, the rows dropped per level and each level's first kept window.
+    """
+    samples = 0
+    if raw_before_us is not None:
+        raw_before = np.datetime64(int(raw_before_us), "us").item()
+        (samples,) = con.execute("DELETE FROM samples WHERE ts < ?::TIMESTAMPTZ", [raw_before]).fetchall()[0]
+        if samples:
+            # From now on a sample before the horizon cannot be told from one dropped: refused.
+            _mark(con, "raw", raw_before_us)
+    rows, kept_from = {}, {}
+    for level in (level for level in read_levels(con) if level in level_before_us):
+        # A window is dropped only when it ends before the horizon: the horizon's own window stays.
+        horizon = f"{int(level_before_us[level])}::BIGINT"
+        (first_kept,) = con.execute(f"SELECT {window_start_sql(level, horizon)}").fetchall()[0]
+        (rows[level],) = con.execute(
+            f"DELETE FROM rollup_{level} WHERE window_us < ?", [first_kept]
+        ).fetchall()[0]
+        _mark(con, level, first_kept)
+        kept_from[level] = first_kept
+    # Series with nothing left anywhere leave the extents (and the reports' entity counts).
+    held = " UNION ".join(
+        ["SELECT DISTINCT entity_id, resource_code FROM samples"]
+        + [f"SELECT DISTINCT entity_id, resource_code FROM rollup_{level}" for level in read_levels(con)]
+    )
+    con.execute(
+        f"DELETE FROM series_extents x WHERE NOT EXISTS (SELECT 1 FROM ({held}) h "
+        "WHERE h.entity_id = x.entity_id AND h.resource_code = x.resource_code)"
+    )
+    # Compaction changes what some reports read: it counts as a batch, so that caches keyed by
+    # the last batch (the API's) start afresh.
+    con.execute("INSERT INTO batches VALUES (nextval('batch_ids'), 'compact', now(), 0, 0, 0, 0)")
+    return int(samples), rows, kept_from
+
+
+def _mark(con: duckdb.DuckDBPyConnection, kept: str, before_us: int) -> None:
+    """Remember the latest horizon of ``kept``: samples older than it can no longer land."""
+    updated = con.execute(
+        "UPDATE retention_marks SET dropped_before_us = greatest(dropped_before_us, ?) WHERE kept = ?",
+        [before_us, kept],
+    ).fetchall()[0][0]
+    if not updated:
+        con.execute("INSERT INTO retention_marks VALUES (?, ?)", [kept, before_us])

@@ -1,0 +1,192 @@
+"""Answers read from rollup levels instead of raw samples (the SQL of the read path).
+
+A window of a timescale is served by a level whose windows nest in it (a week by days): its
+count of samples is the sum of the level's counts, and its count of samples at or above a
+threshold θ on a bin edge is exact: 0 when the row's maximum is below θ, all of them when its
+minimum is at or above θ, else the sum of the histogram's bins from θ's bin up.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+
+from stackmeter.models import HISTOGRAM_BINS_PER_UNIT
+from stackmeter.store.rollup_sql import MAX_SQL, SUM_SQL, bin_sql
+from stackmeter.store.window_sql import window_start_sql
+
+
+def _per_resource(values: dict[int, object], placeholder: bool) -> tuple[str, list]:
+    """SQL ``CASE resource_code ...`` choosing among ``values``, as parameters or literals."""
+    whens = " ".join(
+        f"WHEN {code} THEN {'?::DOUBLE' if placeholder else value}" for code, value in values.items()
+    )
+    return f"CASE resource_code {whens} END", list(values.values()) if placeholder else []
+
+
+def _at_or_above_sql(theta: str, bin_from: str) -> str:
+    """SQL of a row's samples at or above θ (on a bin edge, its bin ``bin_from``), for rows whose
+    maximum reaches θ."""
+    return f"""CASE WHEN utilization_min >= {theta} THEN samples
+        ELSE coalesce(list_sum(list_transform(list_filter(histogram, lambda e: e.bin >= {bin_from}),
+                                              lambda e: e.samples)), 0) END"""
+
+
+def create_window_count_tables(
+    con: duckdb.DuckDBPyConnection, timescale: str, level: str, thresholds: dict[int, float], table: str
+) -> None:
+    """Create temporary tables ``table`` (resource_code, entity_id, window_us, n, k) and
+    ``table``_entities (resource_code, entity_id, windows, first_us, last_us), as the raw path does.
+
+    ``thresholds`` maps resource codes to θ, each on a histogram bin edge.
+    """
+    theta, theta_params = _per_resource(thresholds, placeholder=True)
+    first_bin = {code: int(round(value * HISTOGRAM_BINS_PER_UNIT)) for code, value in thresholds.items()}
+    bin_from, _ = _per_resource(first_bin, placeholder=False)
+    at_or_above = _at_or_above_sql(theta, bin_from)
+    resources = f"resource_code IN ({', '.join(map(str, thresholds))})"
+    source = f"rollup_{level}"
+    if timescale == level:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {table} AS
+            SELECT resource_code, entity_id, window_us, samples AS n, {at_or_above} AS k
+            FROM {source} WHERE {resources} AND {MAX_SQL} >= {theta}
+            """,
+            theta_params + theta_params,
+        )
+        counted = f"(SELECT resource_code, entity_id, window_us FROM {source} WHERE {resources})"
+    else:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {table} AS
+            SELECT resource_code, entity_id, {window_start_sql(timescale, "window_us")} AS window_us,
+                   sum(samples) AS n,
+                   sum(CASE WHEN {MAX_SQL} < {theta} THEN 0 ELSE {at_or_above} END) AS k
+            FROM {source} WHERE {resources} GROUP BY ALL
+            """,
+            theta_params + theta_params,
+        )
+        counted = table
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table}_entities AS
+        SELECT resource_code, entity_id, count(*) AS windows, min(window_us) AS first_us,
+               max(window_us) AS last_us
+        FROM {counted} GROUP BY ALL
+        """
+    )
+
+
+def read_coverage_rows(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Per resource code, from the series extents: entities, entities never judged, samples,
+    first and last judged time (µs), and the median sampling step over entities (s)."""
+    return con.execute(
+        """
+        SELECT resource_code, count(*), count(*) FILTER (WHERE judged = 0), sum(samples),
+               min(judged_first_us), max(judged_last_us),
+               median((last_us - first_us) / (samples - 1)) FILTER (WHERE samples > 1) / 1e6
+        FROM series_extents GROUP BY resource_code ORDER BY resource_code
+        """
+    ).fetchall()
+
+
+def read_histograms(
+    con: duckdb.DuckDBPyConnection, level: str, timescale: str, resource_code: int, entity_id: int | None
+) -> dict[str, np.ndarray]:
+    """Return the merged histograms of each (entity, ``timescale`` window) from ``level``.
+
+    Keys: ``entity_id``, ``window_us``, ``samples``, ``minimum``, ``maximum`` per window, and
+    ``offsets`` (length windows + 1) into the flat ``bins`` and ``counts``, sorted by bin.
+    """
+    single = f"[{{'bin': ({bin_sql('utilization_min')})::USMALLINT, 'samples': samples}}]"
+    only = "" if entity_id is None else f"AND entity_id = {int(entity_id)}"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _histograms AS
+        SELECT entity_id, window_us, e.bin AS bin, sum(e.samples) AS n
+        FROM (
+            SELECT entity_id, {window_start_sql(timescale, "window_us")} AS window_us,
+                   unnest(coalesce(histogram, {single})) AS e
+            FROM rollup_{level} WHERE resource_code = ? {only}
+        )
+        GROUP BY ALL
+        """,
+        [resource_code],
+    )
+    windows = con.execute(
+        f"""
+        WITH w AS (
+            SELECT entity_id, {window_start_sql(timescale, "window_us")} AS window_us, sum(samples) AS samples,
+                   min(utilization_min) AS minimum, max({MAX_SQL}) AS maximum
+            FROM rollup_{level} WHERE resource_code = ? {only} GROUP BY ALL
+        )
+        SELECT w.*, h.bins FROM w
+        JOIN (SELECT entity_id, window_us, count(*) AS bins FROM _histograms GROUP BY ALL) h
+        USING (entity_id, window_us)
+        ORDER BY entity_id, window_us
+        """,
+        [resource_code],
+    ).fetchnumpy()
+    bins = con.execute("SELECT bin, n FROM _histograms ORDER BY entity_id, window_us, bin").fetchnumpy()
+    con.execute("DROP TABLE _histograms")
+    result = {key: np.asarray(windows[key], dtype=np.int64) for key in ("entity_id", "window_us", "samples")}
+    result.update({key: np.asarray(windows[key], dtype=np.float64) for key in ("minimum", "maximum")})
+    result["offsets"] = np.concatenate(([0], np.cumsum(np.asarray(windows["bins"], dtype=np.int64))))
+    result["bins"] = np.asarray(bins["bin"], dtype=np.int64)
+    result["counts"] = np.asarray(bins["n"], dtype=np.int64)
+    return result
+
+
+def read_raw_quantiles(
+    con: duckdb.DuckDBPyConnection, timescale: str, resource_code: int, q: float, entity_id: int | None
+) -> dict[str, np.ndarray]:
+    """Return the exact quantile ``q`` of utilization per (entity, window), from raw samples."""
+    only = "" if entity_id is None else f"AND entity_id = {int(entity_id)}"
+    rows = con.execute(
+        f"""
+        SELECT entity_id, {window_start_sql(timescale, "epoch_us(ts)")} AS window_us, count(*) AS samples,
+               quantile_cont(used / capacity, ?::DOUBLE) AS quantile
+        FROM samples WHERE resource_code = ? AND capacity IS NOT NULL {only}
+        GROUP BY ALL ORDER BY entity_id, window_us
+        """,
+        [q, resource_code],
+    ).fetchnumpy()
+    return {
+        "entity_id": np.asarray(rows["entity_id"], dtype=np.int64),
+        "window_us": np.asarray(rows["window_us"], dtype=np.int64),
+        "samples": np.asarray(rows["samples"], dtype=np.int64),
+        "quantile": np.asarray(rows["quantile"], dtype=np.float64),
+    }
+
+
+def read_window_utilization(
+    con: duckdb.DuckDBPyConnection,
+    level: str,
+    timescale: str,
+    resource_code: int,
+    threshold: float,
+    entities: list[str],
+    bounds_us: list[int | None],
+) -> dict[str, np.ndarray]:
+    """Return per (entity, ``timescale`` window) of ``entities``, from ``level``: samples, samples at
+    or above ``threshold`` (on a bin edge), mean and max utilization, for windows starting in
+    ``bounds_us`` (first, last; both inclusive, open when ``None``). Level windows nest in the
+    timescale's, so a level row lies in a window from ``first`` on exactly when it starts there."""
+    bin_from = str(int(round(threshold * HISTOGRAM_BINS_PER_UNIT)))
+    theta = "t.theta"
+    window = window_start_sql(timescale, "r.window_us")
+    return con.execute(
+        f"""
+        SELECT e.entity, {window} AS window_us, sum(r.samples) AS n,
+               sum(CASE WHEN {MAX_SQL} < {theta} THEN 0 ELSE {_at_or_above_sql(theta, bin_from)} END) AS k,
+               sum({SUM_SQL}) / sum(r.samples) AS mean_u, max({MAX_SQL}) AS max_u
+        FROM rollup_{level} r JOIN entities e USING (entity_id) CROSS JOIN (SELECT ?::DOUBLE AS theta) t
+        WHERE r.resource_code = ? AND e.entity IN (SELECT unnest(?::VARCHAR[]))
+          AND (?::BIGINT IS NULL OR r.window_us >= ?::BIGINT)
+        GROUP BY e.entity, {window}
+        HAVING (?::BIGINT IS NULL OR window_us <= ?::BIGINT)
+        ORDER BY e.entity, window_us
+        """,
+        [threshold, resource_code, list(entities), *bounds_us[:1] * 2, *bounds_us[1:] * 2],
+    ).fetchnumpy()
