@@ -7,14 +7,17 @@ Run from the repository root with ../shared/data beside it (or STACKMETER_DATA p
 Steps, all in one run:
 
 1. ``benchmarks/scaled_bitbrains.py`` writes ``--entities`` Bitbrains files (30 days, 5 minutes,
-   4 resources), ingested through ``operations.ingest`` with fixed disk and network capacities:
-   ingest rate, bytes per sample of the store file;
-2. the full overload report (5 timescales × 4 resources) for each share, from raw samples (and
-   from rollups once the store has them), best of ``--repeat`` warm runs;
+   4 resources), ingested through ``operations.ingest`` with fixed disk and network capacities
+   into a store with the default rollup levels (5m, 1h, 1d), and once more into a store without
+   them: ingest rate, bytes per sample of the store file;
+2. the full overload report (5 timescales × 4 resources) for each share, from rollups and from raw
+   samples, best of ``--repeat`` warm runs; the two must be equal field by field;
 3. the same utilizations (exported from the store) backfilled into Prometheus with promtool, which
    answers, per timescale × resource × share, which (entity, window) pairs were overloaded, and
-   per day which series have a 95th percentile at or above θ; the answers must equal ours;
-4. the report time at each entity count of ``--scaling`` (ours only).
+   per day which series have a 95th percentile at or above θ; the answers must equal ours (the
+   quantiles from rollups are bounds within a bin: they must not contradict Prometheus);
+4. the report times at each entity count of ``--scaling`` (ours only: Prometheus runs at
+   ``--entities`` only).
 
 Nothing is written to BENCHMARKS.md: the results table is printed, and ``--json`` saves them.
 """
@@ -57,12 +60,16 @@ QUANTILE = 0.95
 NS_PER_MS = 1_000_000
 
 
-def report_from_raw(store, share: float):
+def report_from_rollups(store, share: float):
     return operations.overload_report(store, TIMESCALES, RESOURCES, THRESHOLDS, share)
 
 
-# Each way of producing the full report; rollups join when the store has them.
-REPORTS = {"raw": report_from_raw}
+def report_from_raw(store, share: float):
+    return operations.overload_report(store, TIMESCALES, RESOURCES, THRESHOLDS, share, from_raw=True)
+
+
+# Each way of producing the full report, timed alike.
+REPORTS = {"rollups": report_from_rollups, "raw": report_from_raw}
 
 
 def say(message: str) -> None:
@@ -83,15 +90,36 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
 
 
-def build_store(folder: Path, entities: int, data: Path, jobs: int | None):
-    """Generate ``entities`` files under ``folder``, ingest them; return the store and its figures."""
+def build_store(folder: Path, entities: int, data: Path, jobs: int | None, raw_baseline: bool = False):
+    """Generate ``entities`` files under ``folder`` and ingest them into a store with the default
+    rollup levels (5m, 1h, 1d); return the store, its path and its figures.
+
+    With ``raw_baseline``, the files are first ingested into a store without rollup levels too,
+    for what rollups cost at ingest and on disk.
+    """
     files = folder / f"bitbrains-{entities}"
     say(f"generating {entities:,} entities")
     generated = generate(files, entities, data, DEFAULT_START, jobs)
-    path = folder / f"store-{entities}.duckdb"
-    store = open_store(str(path))
+    figures = {
+        "entities": entities,
+        "generate_s": generated.seconds,
+        "generated_lines": generated.lines,
+        "generated_bytes": generated.bytes_written,
+    }
+    if raw_baseline:
+        store, path, figures["without_rollups"] = _ingest(files, folder / f"raw-{entities}.duckdb", ())
+        store.close()
+        peer.remove(path)
+    store, path, ingested = _ingest(files, folder / f"store-{entities}.duckdb", None)
+    peer.remove(files)
+    return store, path, {**figures, **ingested}
+
+
+def _ingest(files: Path, path: Path, rollup_levels: tuple[str, ...] | None):
+    store = open_store(str(path), rollup_levels=rollup_levels)
+    levels = store.rollups.read_levels()
+    say(f"ingesting into a store with rollup levels {levels or 'none'}")
     began = time.perf_counter()
-    say(f"ingesting {generated.lines:,} lines")
     summary = operations.ingest(
         store,
         "bitbrains",
@@ -101,12 +129,7 @@ def build_store(folder: Path, entities: int, data: Path, jobs: int | None):
     )
     ingest_s = time.perf_counter() - began
     store.connection.execute("CHECKPOINT")
-    peer.remove(files)
     figures = {
-        "entities": entities,
-        "generate_s": generated.seconds,
-        "generated_lines": generated.lines,
-        "generated_bytes": generated.bytes_written,
         "samples_read": summary.samples_read,
         "samples": summary.samples_added,
         "rejected": summary.rejected,
@@ -114,12 +137,17 @@ def build_store(folder: Path, entities: int, data: Path, jobs: int | None):
         "ingest_samples_per_s": summary.samples_read / ingest_s,
         "store_bytes": path.stat().st_size,
         "bytes_per_sample": path.stat().st_size / summary.samples_added,
+        "rollup_rows": {
+            level: store.connection.execute(f"SELECT count(*) FROM rollup_{level}").fetchone()[0]
+            for level in levels
+        },
     }
     return store, path, figures
 
 
-def time_reports(store, shares: list[float], repeat: int) -> tuple[dict, dict]:
-    """Return {source: {share: best seconds}} and the reports, for every way in :data:`REPORTS`."""
+def time_reports(store, shares: list[float], repeat: int) -> tuple[dict, dict, dict]:
+    """Return {source: {share: best seconds}}, the reports, and checks: what served each report,
+    and whether the report from rollups equals the one from raw samples field by field."""
     seconds: dict = {}
     reports: dict = {}
     for source, report in REPORTS.items():
@@ -127,7 +155,17 @@ def time_reports(store, shares: list[float], repeat: int) -> tuple[dict, dict]:
             say(f"report from {source}, s = {share}, best of {repeat}")
             reports[source, share], spent = best_of(lambda r=report, s=share: r(store, s), repeat)
             seconds.setdefault(source, {})[str(share)] = spent
-    return seconds, reports
+    checks = {
+        "served_by": {source: reports[source, shares[0]].served_by for source in REPORTS},
+        "rollups_equal_raw": all(
+            _unserved(reports["rollups", share]) == _unserved(reports["raw", share]) for share in shares
+        ),
+    }
+    return seconds, reports, checks
+
+
+def _unserved(report):
+    return report._replace(served_by={}, served_note="")
 
 
 # -- the same questions, as (entity, window start) pairs --------------------------------------------
@@ -170,25 +208,32 @@ def our_pairs(store, windows: Windows, shares: list[float]) -> tuple[dict, float
     return pairs, time.perf_counter() - began
 
 
-def our_quantile_pairs(store, windows: Windows) -> tuple[dict, float]:
-    """(entity, day) keys whose 95th percentile (linear interpolation) is ≥ θ, per resource, in SQL."""
-    began = time.perf_counter()
-    rows = store.connection.execute(
-        """
-        SELECT r.resource, e.entity, day_s FROM (
-            SELECT entity_id, resource_code, epoch(ts)::BIGINT // 86400 * 86400 AS day_s,
-                   quantile_cont(used / capacity, ?) AS q
-            FROM samples WHERE capacity IS NOT NULL GROUP BY ALL
-        ) JOIN entities e USING (entity_id) JOIN resources r USING (resource_code)
-        WHERE q >= CASE r.resource WHEN 'cpu' THEN ? WHEN 'memory' THEN ? WHEN 'disk' THEN ? ELSE ? END
-        """,
-        [QUANTILE, *(THRESHOLDS[r] for r in RESOURCES)],
-    ).fetchnumpy()
-    spent = time.perf_counter() - began
-    resource = np.asarray(rows["resource"], dtype=object)
-    start_ns = np.asarray(rows["day_s"], dtype=np.int64) * 10**9
-    entity = np.asarray(rows["entity"], dtype=object)
-    return {r: windows.keys(entity[resource == r], start_ns[resource == r]) for r in RESOURCES}, spent
+def our_quantiles(store, windows: Windows) -> tuple[dict, dict]:
+    """Per resource, the (entity, day) keys whose 95th percentile is ≥ θ, from raw samples (exact)
+    and from the 1d rollups: ``sure`` (lower bound ≥ θ), ``unsure`` (bounds straddle θ) and
+    ``middle`` (the quantile given, the middle of its bounds, ≥ θ). Also the seconds each took."""
+    answers: dict = {}
+    seconds = {"raw": 0.0, "rollups": 0.0}
+    for resource in RESOURCES:
+        threshold = THRESHOLDS[resource]
+        for source, from_raw in (("raw", True), ("rollups", False)):
+            began = time.perf_counter()
+            report = operations.utilization_quantiles(store, resource, QUANTILE, "1d", from_raw=from_raw)
+            seconds[source] += time.perf_counter() - began
+            rows = report.windows
+            entity = np.array([row.entity for row in rows], dtype=object)
+            start = np.array([row.window for row in rows], dtype="datetime64[ns]")
+            lower, middle, upper = (
+                np.array([getattr(row, f) for row in rows]) for f in ("lower", "quantile", "upper")
+            )
+            sure, unsure = lower >= threshold, (lower < threshold) & (upper >= threshold)
+            answers[resource, source] = {
+                "served_by": report.served_by,
+                "sure": windows.keys(entity[sure], start[sure]),
+                "unsure": windows.keys(entity[unsure], start[unsure]),
+                "middle": windows.keys(entity[middle >= threshold], start[middle >= threshold]),
+            }
+    return answers, seconds
 
 
 def prometheus_pairs(client, url: str, windows: Windows, shares: list[float], timescales, repeat: int):
@@ -313,10 +358,11 @@ def run_prometheus(
             quantile_pairs, quantile_times = prometheus_quantile_pairs(client, url, windows, repeat)
             pairs, timings = prometheus_pairs(client, url, windows, shares, TIMESCALES, repeat)
     result["quantile"] = {
-        resource: {**compare(ours["quantile"][resource], quantile_pairs[resource]),
-                   "prometheus_s": quantile_times[resource][0], "prometheus_server_s": quantile_times[resource][1]}
+        resource: _compare_quantiles(
+            ours["quantile"], resource, quantile_pairs[resource], quantile_times[resource]
+        )
         for resource in RESOURCES
-    }  # fmt: skip
+    }
     result["cells"] = [
         {"timescale": t, "resource": r, "share": s, **compare(ours["pairs"][t, r, s], pairs[t, r, s]),
          "prometheus_s": timings[t, r, s][0], "prometheus_server_s": timings[t, r, s][1]}
@@ -329,16 +375,37 @@ def run_prometheus(
         str(s): sum(c["prometheus_server_s"] for c in result["cells"] if c["share"] == s) for s in shares
     }
     result["report_differences"] = [
-        difference
+        f"{source}: {difference}"
+        for source in REPORTS
         for share in shares
-        for difference in check_report(ours["reports"]["raw", share], pairs, windows, share)
+        for difference in check_report(ours["reports"][source, share], pairs, windows, share)
     ]
     result["equal"] = (
         all(c["equal"] for c in result["cells"])
-        and all(q["equal"] for q in result["quantile"].values())
+        and all(q["raw"]["equal"] and q["rollups_consistent"] for q in result["quantile"].values())
         and not result["report_differences"]
     )
     return result
+
+
+def _compare_quantiles(ours: dict, resource: str, theirs: np.ndarray, times: tuple[float, float]) -> dict:
+    """Raw quantiles must give Prometheus' answer exactly; rollup bounds must not contradict it."""
+    raw, rollups = ours[resource, "raw"], ours[resource, "rollups"]
+    decided_wrong = (
+        np.setdiff1d(rollups["sure"], theirs).size
+        + np.setdiff1d(theirs, np.union1d(rollups["sure"], rollups["unsure"])).size
+    )
+    return {
+        "raw": compare(raw["sure"], theirs),
+        "rollups_served_by": rollups["served_by"],
+        "rollups_sure": int(rollups["sure"].size),
+        "rollups_unsure": int(rollups["unsure"].size),
+        "rollups_contradicting": int(decided_wrong),
+        "rollups_consistent": decided_wrong == 0,
+        "rollups_middle": compare(rollups["middle"], theirs),
+        "prometheus_s": times[0],
+        "prometheus_server_s": times[1],
+    }
 
 
 def run(options) -> dict:
@@ -349,21 +416,25 @@ def run(options) -> dict:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "thresholds": THRESHOLDS,
         "shares": shares,
+        "quantile": QUANTILE,
         "disk_capacity_bytes_s": DISK_BYTES_S,
         "network_capacity_bytes_s": NETWORK_BYTES_S,
         "reports": list(REPORTS),
     }
     folder = Path(tempfile.mkdtemp(prefix="stackmeter-rollup-bench-", dir=options.workdir))
     try:
-        store, path, figures = build_store(folder, options.entities, options.data, options.jobs)
+        store, path, figures = build_store(
+            folder, options.entities, options.data, options.jobs, raw_baseline=True
+        )
         figures["load_before_reports"] = load_average()
-        figures["report_s"], reports = time_reports(store, shares, options.repeat)
+        figures["report_s"], reports, figures["checks"] = time_reports(store, shares, options.repeat)
         results["main"] = figures
-        windows = Windows(store)
         if not options.skip_prometheus:
+            windows = Windows(store)
             ours = {"reports": reports}
+            say("our answers as (entity, window) pairs, and quantiles")
             ours["pairs"], results["our_pairs_s"] = our_pairs(store, windows, shares)
-            ours["quantile"], results["our_quantile_s"] = our_quantile_pairs(store, windows)
+            ours["quantile"], results["our_quantile_s"] = our_quantiles(store, windows)
             results["prometheus"] = run_prometheus(
                 store, windows, folder, shares, options.prometheus_repeat, ours
             )
@@ -377,7 +448,7 @@ def run(options) -> dict:
                 continue
             store, path, point = build_store(folder, entities, options.data, options.jobs)
             point["load_before_reports"] = load_average()
-            point["report_s"], _ = time_reports(store, shares, options.repeat)
+            point["report_s"], _, point["checks"] = time_reports(store, shares, options.repeat)
             store.close()
             if not options.keep:
                 peer.remove(path)
@@ -392,21 +463,29 @@ def print_results(results: dict) -> None:
     main, shares = results["main"], results["shares"]
     print(f"Machine: {results['machine']}; {results['date']}")
     print(f"θ = {results['thresholds']}; shares {shares}; disk capacity {DISK_BYTES_S / 2**20:g} MiB/s, "
-          f"network {NETWORK_BYTES_S * 8 / 1e6:g} Mbit/s per VM")  # fmt: skip
+          f"network {NETWORK_BYTES_S * 8 / 1e6:g} Mbit/s per VM; reports: 5 timescales × 4 resources, "
+          "best of the warm runs")  # fmt: skip
     print()
-    print("| entities | samples | generate s | ingest s | ingest samples/s | bytes/sample | load | "
-          + " | ".join(f"report {source} s={s} (s)" for source in REPORTS for s in shares) + " |")  # fmt: skip
-    print("|---" * (7 + len(REPORTS) * len(shares)) + "|")
+    print("| entities | samples | ingest s | ingest samples/s | bytes/sample | load | "
+          + " | ".join(f"report {source} s={s} (s)" for source in REPORTS for s in shares)
+          + " | rollups = raw | served by (rollups) |")  # fmt: skip
+    print("|---" * (8 + len(REPORTS) * len(shares)) + "|")
     for point in results.get("scaling") or [main]:
         times = " | ".join(f"{point['report_s'][source][str(s)]:.3f}" for source in REPORTS for s in shares)
-        print(f"| {point['entities']:,} | {point['samples']:,} | {point['generate_s']:.1f} | {point['ingest_s']:.1f} | "
+        served = ", ".join(f"{t}: {by}" for t, by in point["checks"]["served_by"]["rollups"].items())
+        print(f"| {point['entities']:,} | {point['samples']:,} | {point['ingest_s']:.1f} | "
               f"{point['ingest_samples_per_s']:,.0f} | {point['bytes_per_sample']:.2f} | "
-              f"{point['load_before_reports']} | {times} |")  # fmt: skip
-    prometheus = results.get("prometheus")
-    if not prometheus:
+              f"{point['load_before_reports']} | {times} | "
+              f"{'yes' if point['checks']['rollups_equal_raw'] else 'NO'} | {served} |")  # fmt: skip
+    base = main.get("without_rollups")
+    if base:
+        print(f"\nWithout rollup levels ({main['entities']:,} entities): ingest {base['ingest_s']:.1f} s "
+              f"({base['ingest_samples_per_s']:,.0f} samples/s), {base['bytes_per_sample']:.2f} bytes/sample; "
+              f"rollup rows {main['rollup_rows']}")  # fmt: skip
+    p = results.get("prometheus")
+    if not p:
         print("\nPrometheus: skipped")
         return
-    p = prometheus
     print(f"\nPrometheus {p['version']} on {main['entities']:,} entities: export {p['export_s']:.1f} s "
           f"({p['openmetrics_bytes'] / 2**30:.2f} GiB of OpenMetrics, {p['utilizations_not_read_back']} values "
           f"not read back exactly), backfill {p['backfill_s']:.1f} s ({p['backfill_samples_per_s']:,.0f} samples/s), "
@@ -432,11 +511,16 @@ def print_results(results: dict) -> None:
             for source in REPORTS
         )
         print(f"| {s} | {p['total_s'][str(s)]:.2f} ({p['total_server_s'][str(s)]:.2f}) | {ratios} |")
-    print(f"\nPer day, series with quantile_over_time({QUANTILE}, u[1d]) ≥ θ (ours: DuckDB quantile_cont on raw, "
-          f"{results['our_quantile_s']:.2f} s for all resources):")  # fmt: skip
+    seconds = results["our_quantile_s"]
+    print(f"\nPer day, series with quantile_over_time({QUANTILE}, u[1d]) ≥ θ; ours from raw "
+          f"({seconds['raw']:.2f} s for 4 resources) and from rollups ({seconds['rollups']:.2f} s):")  # fmt: skip
     for resource, q in p["quantile"].items():
-        print(f"  {resource}: ours {q['ours']:,}, Prometheus {q['prometheus']:,} ({q['prometheus_s']:.2f} s), "
-              f"{'equal' if q['equal'] else 'DIFFERENT: only ours ' + str(q['only_ours']) + ', only Prometheus ' + str(q['only_prometheus'])}")  # fmt: skip
+        raw, middle = q["raw"], q["rollups_middle"]
+        print(f"  {resource}: Prometheus {raw['prometheus']:,} ({q['prometheus_s']:.2f} s); ours from raw {raw['ours']:,} "
+              f"({'equal' if raw['equal'] else 'DIFFERENT: ' + str(raw['only_ours']) + ' only ours, ' + str(raw['only_prometheus']) + ' only Prometheus'}); "
+              f"{q['rollups_served_by']}: {q['rollups_sure']:,} surely ≥ θ + {q['rollups_unsure']:,} within a bin of θ, "
+              f"{q['rollups_contradicting']} contradicting Prometheus; middle of the bounds ≥ θ: {middle['ours']:,} "
+              f"({middle['only_ours']} only ours, {middle['only_prometheus']} only Prometheus)")  # fmt: skip
     print(f"\nReport figures checked against Prometheus: {p['report_differences'] or 'all equal'}")
     print(f"Same answers: {'yes' if p['equal'] else 'NO'}")
 
@@ -468,6 +552,8 @@ def main() -> None:
     print_results(results)
     if options.json:
         options.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    if not all(point["checks"]["rollups_equal_raw"] for point in results["scaling"] or [results["main"]]):
+        sys.exit("the reports from rollups and from raw samples differ")
     if results.get("prometheus") and not results["prometheus"]["equal"]:
         sys.exit("Prometheus and stackmeter disagree")
 
