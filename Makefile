@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench system-deps clean
+.PHONY: demo test lint bench bench-prometheus system-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	scripts/make-venv.sh $(PYTHON) $(VENV)
@@ -30,6 +30,10 @@ bench: $(VENV)/.installed system-deps
 	$(BIN)/python benchmarks/exposition.py --write BENCHMARKS.md
 	$(BIN)/python benchmarks/notifications.py
 	$(BIN)/python benchmarks/api_load.py --write BENCHMARKS.md
+
+# About 30 minutes: 2,000 scaled entities against a real Prometheus, and the scaling curve.
+bench-prometheus: $(VENV)/.installed system-deps
+	$(BIN)/python benchmarks/rollups.py --entities 2000 --scaling 500,2000,10000 --json rollups-benchmark.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
