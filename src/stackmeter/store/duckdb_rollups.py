@@ -18,19 +18,12 @@ from stackmeter.models import (
 )
 from stackmeter.store import retention, rollup_reads, rollup_writes
 from stackmeter.store.schema import CODE_RESOURCES, RESOURCE_CODES
+from stackmeter.store.utilization import window_utilization_of
 from stackmeter.store.window_counts import window_counts_of
-from stackmeter.store.window_sql import datetime_of
+from stackmeter.store.window_sql import datetime_of, us_of, windows_of
 
 if TYPE_CHECKING:
     from stackmeter.store.duckdb import DuckDBStore
-
-
-def _windows(window_us: np.ndarray) -> np.ndarray:
-    return np.asarray(window_us, dtype=np.int64).astype("datetime64[us]").astype("datetime64[ns]")
-
-
-def _us(value: np.datetime64) -> int:
-    return int(np.datetime64(value, "us").astype(np.int64))
 
 
 class DuckDBRollups:
@@ -83,7 +76,7 @@ class DuckDBRollups:
         )
         return WindowHistograms(
             entity=self._store.read_entity_names()[rows["entity_id"]],
-            window=_windows(rows["window_us"]),
+            window=windows_of(rows["window_us"]),
             **{key: rows[key] for key in ("samples", "minimum", "maximum", "offsets", "bins", "counts")},
         )
 
@@ -98,7 +91,7 @@ class DuckDBRollups:
         return tuple(
             WindowQuantile(str(name), window, int(n), float(value), float(value), float(value))
             for name, window, n, value in zip(
-                names, _windows(rows["window_us"]), rows["samples"], rows["quantile"], strict=True
+                names, windows_of(rows["window_us"]), rows["samples"], rows["quantile"], strict=True
             )
         )
 
@@ -114,21 +107,11 @@ class DuckDBRollups:
     ) -> WindowUtilization:
         """Like ``DuckDBStore.read_window_utilization``, from ``level``; ``threshold`` must be on a
         histogram bin edge."""
-        bounds = [None if t is None else _us(t) for t in (first_window, last_window)]
+        bounds = [None if t is None else us_of(t) for t in (first_window, last_window)]
         rows = rollup_reads.read_window_utilization(
             self._con, level, timescale, RESOURCE_CODES[resource], threshold, entities, bounds
         )
-        return WindowUtilization(
-            timescale=timescale,
-            resource=resource,
-            threshold=threshold,
-            entity=np.asarray(rows["entity"], dtype=object),
-            window=_windows(rows["window_us"]),
-            samples=np.asarray(rows["n"], dtype=np.int64),
-            at_or_above=np.asarray(rows["k"], dtype=np.int64),
-            mean_utilization=np.asarray(rows["mean_u"], dtype=np.float64),
-            max_utilization=np.asarray(rows["max_u"], dtype=np.float64),
-        )
+        return window_utilization_of(rows, timescale, resource, threshold)
 
     def _entity_id(self, entity: str | None) -> int | None:
         if entity is None:
@@ -149,8 +132,8 @@ class DuckDBRollups:
 
         Returns the samples dropped, the rows dropped per level and each level's first kept window.
         """
-        raw_us = None if raw_before is None else _us(raw_before)
-        level_us = {level: _us(t) for level, t in level_before.items()}
+        raw_us = None if raw_before is None else us_of(raw_before)
+        level_us = {level: us_of(t) for level, t in level_before.items()}
         try:
             self._con.execute("BEGIN")
             samples, rows, kept_from = retention.drop_older(self._con, raw_us, level_us)

@@ -7,21 +7,7 @@ import numpy as np
 
 from stackmeter.models import WindowUtilization
 from stackmeter.store.schema import RESOURCE_CODES
-from stackmeter.store.window_sql import MONDAY_US, US, floor_sql
-
-
-def _floor_sql(length_us: int, offset_us: int = 0) -> str:
-    return floor_sql("epoch_us(s.ts)", length_us, offset_us)
-
-
-# The start of a sample's window in epoch microseconds (UTC; the reader's time zone is UTC).
-WINDOW_SQL = {
-    "5m": _floor_sql(US["5m"]),
-    "1h": _floor_sql(US["1h"]),
-    "1d": _floor_sql(US["1d"]),
-    "1w": _floor_sql(US["1w"], MONDAY_US),
-    "1mo": "epoch_us(date_trunc('month', s.ts))",
-}
+from stackmeter.store.window_sql import us_of, window_start_sql, windows_of
 
 
 def read_window_utilization(
@@ -35,11 +21,8 @@ def read_window_utilization(
 ) -> WindowUtilization:
     """Return :class:`WindowUtilization` of ``entities`` for windows starting in
     ``[first_window, last_window]`` (both inclusive; open when ``None``)."""
-    bounds = [
-        None if t is None else int(np.datetime64(t, "us").astype(np.int64))
-        for t in (first_window, last_window)
-    ]
-    window_sql = WINDOW_SQL[timescale]
+    bounds = [None if t is None else us_of(t) for t in (first_window, last_window)]
+    window_sql = window_start_sql(timescale, "epoch_us(s.ts)")
     rows = con.execute(
         f"""
         SELECT e.entity, {window_sql} AS window_us, count(*) AS n,
@@ -55,12 +38,18 @@ def read_window_utilization(
         """,
         [threshold, RESOURCE_CODES[resource], list(entities), *bounds[:1] * 2, *bounds[1:] * 2],
     ).fetchnumpy()
+    return window_utilization_of(rows, timescale, resource, threshold)
+
+
+def window_utilization_of(rows: dict, timescale: str, resource: str, threshold: float) -> WindowUtilization:
+    """:class:`WindowUtilization` from query columns ``entity``, ``window_us``, ``n``, ``k``,
+    ``mean_u`` and ``max_u`` (raw samples and rollup levels answer alike)."""
     return WindowUtilization(
         timescale=timescale,
         resource=resource,
         threshold=threshold,
         entity=np.asarray(rows["entity"], dtype=object),
-        window=np.asarray(rows["window_us"], dtype="datetime64[us]").astype("datetime64[ns]"),
+        window=windows_of(rows["window_us"]),
         samples=np.asarray(rows["n"], dtype=np.int64),
         at_or_above=np.asarray(rows["k"], dtype=np.int64),
         mean_utilization=np.asarray(rows["mean_u"], dtype=np.float64),

@@ -7,16 +7,16 @@ import numpy as np
 
 from stackmeter.models import WindowCounts
 from stackmeter.store.schema import RESOURCE_CODES
-from stackmeter.store.window_sql import MONDAY_US, US, datetime_of, floor_sql
+from stackmeter.store.window_sql import datetime_of, window_start_sql, windows_of
 
 # Each timescale's windows: which level they are summed from, and the SQL of a window's start
 # (epoch microseconds, UTC). Windows nest, so coarser levels are sums of finer ones.
 LEVEL_SOURCES = {
-    "5m": ("samples", floor_sql("epoch_us(ts)", US["5m"])),
-    "1h": ("samples", floor_sql("epoch_us(ts)", US["1h"])),
-    "1d": ("1h", floor_sql("window_us", US["1d"])),
-    "1w": ("1d", floor_sql("window_us", US["1w"], MONDAY_US)),
-    "1mo": ("1d", "epoch_us(date_trunc('month', make_timestamp(window_us)))"),
+    "5m": ("samples", window_start_sql("5m", "epoch_us(ts)")),
+    "1h": ("samples", window_start_sql("1h", "epoch_us(ts)")),
+    "1d": ("1h", window_start_sql("1d", "window_us")),
+    "1w": ("1d", window_start_sql("1w", "window_us")),
+    "1mo": ("1d", window_start_sql("1mo", "window_us")),
 }
 
 
@@ -131,7 +131,7 @@ def window_counts_of(
             entity_names=names,
             entity_windows=entity_windows,
             entity=np.asarray(over["entity_id"][rows], dtype=np.int64),
-            window=np.asarray(over["window_us"][rows], dtype="datetime64[us]").astype("datetime64[ns]"),
+            window=windows_of(over["window_us"][rows]),
             samples=np.asarray(over["n"][rows], dtype=np.int64),
             at_or_above=np.asarray(over["k"][rows], dtype=np.int64),
             first_window=datetime_of(first),

@@ -24,3 +24,13 @@ def window_start_sql(timescale: str, column_us: str) -> str:
 def datetime_of(us) -> np.datetime64 | None:
     """Epoch microseconds from SQL as a ``datetime64[ns]`` (``None`` stays ``None``)."""
     return None if us is None else np.datetime64(int(us), "us").astype("datetime64[ns]")
+
+
+def windows_of(window_us) -> np.ndarray:
+    """An array of epoch microseconds from SQL as ``datetime64[ns]`` window starts."""
+    return np.asarray(window_us, dtype=np.int64).astype("datetime64[us]").astype("datetime64[ns]")
+
+
+def us_of(value: np.datetime64) -> int:
+    """A time as epoch microseconds, for SQL parameters."""
+    return int(np.datetime64(value, "us").astype(np.int64))
