@@ -7,12 +7,20 @@ import numpy as np
 from stackmeter.analysis.windows import window_end, window_index, window_starts_between
 from stackmeter.errors import ConfigError
 from stackmeter.models import (
+    RESOURCES,
     MultiResourceOverload,
     OverloadCell,
     ResourceCoverage,
     WindowCounts,
     WorstEntity,
 )
+
+
+def check_resource(resource: str) -> str:
+    """Return ``resource`` if stackmeter knows it (cpu, memory, disk, network), else raise."""
+    if resource not in RESOURCES:
+        raise ConfigError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+    return resource
 
 
 def check_share(share: float) -> float:

@@ -13,6 +13,7 @@ from stackmeter.analysis.heatmap import (
     rank_entities,
 )
 from stackmeter.analysis.overload import (
+    check_resource,
     check_share,
     check_threshold,
     detect_overloaded,
@@ -63,10 +64,7 @@ def overload_report(
     :param from_raw: read raw samples even where a rollup level could serve
     """
     scales = parse_timescales(timescales if isinstance(timescales, str) else ",".join(timescales))
-    resources = tuple(resources)
-    for resource in resources:
-        if resource not in RESOURCES:
-            raise ConfigError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+    resources = tuple(check_resource(resource) for resource in resources)
     thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
     for resource in resources:
         check_threshold(resource, thresholds[resource])
@@ -102,8 +100,7 @@ def read_series(
 
     Raises :class:`UnknownEntity` when the store does not know ``entity``.
     """
-    if resource not in RESOURCES:
-        raise ConfigError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+    check_resource(resource)
     if not store.has_entity(entity):
         raise UnknownEntity(f"no entity {entity!r} in the store")
     return store.read_series(entity, resource, start, end)
@@ -112,12 +109,6 @@ def read_series(
 def store_status(store: Store) -> StoreStatus:
     """Return the size and freshness of ``store``: entities, samples, batches, last write."""
     return store.read_status()
-
-
-def _check_resource(resource: str) -> str:
-    if resource not in RESOURCES:
-        raise ConfigError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
-    return resource
 
 
 def heat_map(
@@ -143,7 +134,7 @@ def heat_map(
     :param from_raw: read raw samples even where a rollup level could serve (see :func:`overload_report`)
     """
     check_timescale(timescale)
-    _check_resource(resource)
+    check_resource(resource)
     threshold = DEFAULT_THRESHOLDS[resource] if threshold is None else threshold
     check_threshold(resource, threshold)
     check_share(share)
@@ -198,7 +189,7 @@ def entity_overload(
     Raises :class:`UnknownEntity` when the store does not know ``entity``.
     """
     check_timescale(timescale)
-    resources = tuple(_check_resource(resource) for resource in resources)
+    resources = tuple(check_resource(resource) for resource in resources)
     thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
     for resource in resources:
         check_threshold(resource, thresholds[resource])

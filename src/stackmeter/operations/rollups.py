@@ -6,11 +6,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from stackmeter.analysis.overload import check_resource
 from stackmeter.analysis.rollups import BIN_WIDTH, quantile_bounds, serving_level, threshold_bin
 from stackmeter.analysis.windows import check_timescale, parse_timescales
 from stackmeter.errors import ConfigError, UnknownEntity
 from stackmeter.models import (
-    RESOURCES,
     TIMESCALES,
     CompactSummary,
     QuantileReport,
@@ -97,8 +97,7 @@ def utilization_quantiles(
     histogram bin (each row gives bounds); by raw samples, exactly, with ``from_raw`` or when no
     level fits. Quantiles interpolate between order statistics as numpy and PromQL do.
     """
-    if resource not in RESOURCES:
-        raise ConfigError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+    check_resource(resource)
     check_timescale(timescale)
     if not 0 <= q <= 1:
         raise ConfigError(f"quantile q must be between 0 and 1, got {q}")
