@@ -27,7 +27,6 @@ import contextlib
 import datetime
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -42,11 +41,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.overload import DATA, DISK, NETWORK, machine  # noqa: E402
 from stackmeter import operations  # noqa: E402
 from stackmeter.store import open_store  # noqa: E402
-
-DATA = Path(os.environ.get("STACKMETER_DATA", ROOT.parent / "shared" / "data"))
-DISK, NETWORK = 100 * 2**20, 125e6  # as benchmarks/overload.py: 100 MiB/s and 1 Gbit/s per VM
 
 # wrk's Lua hook printing a JSON summary at the end.
 WRK_SCRIPT = """
@@ -74,7 +71,7 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="append the results as a section of this Markdown file")
     args = parser.parse_args()
     wrk = ensure_wrk()
-    load = os.getloadavg()[0]
+    described = machine()
     with tempfile.TemporaryDirectory(prefix="stackmeter-load-") as folder:
         store_path = args.store or Path(folder) / "rnd.duckdb"
         samples = build_store(store_path, args.data)
@@ -95,7 +92,7 @@ def main() -> None:
             print(f"{name}: {args.clients} clients × {args.rounds} requests …", flush=True)
             results[name] = asyncio.run(distinct_reports(base, args.clients, args.rounds))
             print("  ", results[name], flush=True)
-    section = markdown(results, in_process, samples, load, args)
+    section = markdown(results, in_process, samples, described, args)
     print(section)
     if args.write:
         with args.write.open("a") as out:
@@ -235,12 +232,11 @@ async def distinct_reports(base: str, clients: int, rounds: int) -> dict:
     }
 
 
-def markdown(results: dict, in_process: float, samples: int, load: float, args) -> str:
+def markdown(results: dict, in_process: float, samples: int, described: str, args) -> str:
     lines = [
         f"## HTTP API under load ({datetime.date.today().isoformat()})",
         "",
-        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python "
-        f"{platform.python_version()}, load average before the run {load:.2f}. Store: full Bitbrains Rnd, "
+        f"Machine: {described}. Store: full Bitbrains Rnd, "
         f"{samples:,} samples. `stackmeter serve` on loopback; load from wrk, {args.clients} connections, "
         f"{args.seconds} s per scenario (`python benchmarks/api_load.py`).",
         "",
