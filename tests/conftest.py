@@ -5,12 +5,22 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
 from stackmeter.api.auth import Token
 from stackmeter.cli import app as cli_app
 from stackmeter.store import open_store
 from tests.fleet import PROJECTS, write_fleet
+
+# Fuzz tests take their example counts from the profile: "default" is derandomized so that CI
+# runs the same examples every time; `pytest --hypothesis-profile=long` runs a deep, random search.
+_SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
+settings.register_profile(
+    "default", max_examples=200, deadline=None, derandomize=True, suppress_health_check=_SLOW
+)
+settings.register_profile("long", max_examples=5000, deadline=None, suppress_health_check=_SLOW)
+settings.load_profile("default")
 
 ADMIN, READ, ALPHA, BETA = (
     "admin-0123456789abcdef",

@@ -6,10 +6,11 @@ StackmeterError
 │   └── ParseError          input is not what the format says (file, line, field)
 ├── StoreError              the store refused or failed
 │   ├── SchemaOutdated      the store file is newer than this stackmeter
+│   ├── StoreNotFound       no store at that location (read commands never create one)
 │   └── UnknownEntity       no entity of that id
 ├── AnalysisError           a question cannot be answered from the data
 │   └── InsufficientData    no data for what was asked
-└── ConfigError             an option, setting or parameter is invalid
+└── ConfigError             an option, setting or parameter is invalid (``where`` names it)
 """
 
 from __future__ import annotations
@@ -60,7 +61,19 @@ class InsufficientData(AnalysisError):
 
 
 class ConfigError(StackmeterError):
-    """An option, setting or parameter is invalid."""
+    """An option, setting or parameter is invalid.
+
+    :param where: the option, setting or parameter at fault (``--from``, ``share``), when known;
+        the API returns it in the error body
+    """
+
+    def __init__(self, message: str, where: str | None = None):
+        self.where = where
+        super().__init__(message)
+
+
+class StoreNotFound(StoreError):
+    """There is no store at the location given, and the command only reads."""
 
 
 class UnknownEntity(StoreError):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from stackmeter.errors import ConfigError
-from stackmeter.models import DEFAULT_SHARE, DEFAULT_THRESHOLDS, RESOURCES
+from stackmeter.models import DEFAULT_SHARE, DEFAULT_THRESHOLDS, MAX_THRESHOLD, RESOURCES
 
 
 class Setting(NamedTuple):
@@ -74,14 +74,18 @@ def parse_thresholds(text: str, base: Mapping[str, float] | None = None) -> dict
         name = name.strip()
         if not sep or name not in RESOURCES:
             raise ConfigError(
-                f"threshold {item!r} should read RESOURCE=VALUE with RESOURCE in {', '.join(RESOURCES)}"
+                f"threshold {item!r} should read RESOURCE=VALUE with RESOURCE in {', '.join(RESOURCES)}",
+                "threshold",
             )
         try:
             thresholds[name] = float(value)
         except ValueError as exc:
-            raise ConfigError(f"threshold {item!r}: {value!r} is not a number") from exc
-        if not 0 < thresholds[name] < float("inf"):
-            raise ConfigError(f"threshold {item!r} must be a utilization above 0, such as 0.8")
+            raise ConfigError(f"threshold {item!r}: {value!r} is not a number", "threshold") from exc
+        if not 0 < thresholds[name] <= MAX_THRESHOLD:
+            raise ConfigError(
+                f"threshold {item!r} must be a utilization above 0 and at most {MAX_THRESHOLD:g}, such as 0.8",
+                "threshold",
+            )
     return thresholds
 
 
@@ -122,29 +126,48 @@ def _listed(value: object) -> str:
     return str(value)
 
 
+# How each setting's value is read; a failure names the setting.
+_READERS = {
+    "store": str,
+    "thresholds": lambda raw: parse_thresholds(
+        ",".join(f"{k}={v}" for k, v in raw.items()) if isinstance(raw, Mapping) else str(raw)
+    ),
+    "share": lambda raw: _share(float(raw)),
+    "timescales": str,
+    "top": lambda raw: _bounded_int(raw, 0, MAX_TOP),
+    "tokens_file": str,
+    "tokens": str,
+    "report_cache": lambda raw: _bounded_int(raw, 0, 1_000_000),
+    "rollup_levels": _listed,
+    "back_window": _listed,
+    "retention": _listed,
+}
+# The most worst entities a report lists.
+MAX_TOP = 10_000_000
+
+
+def _share(value: float) -> float:
+    if not 0 < value <= 1:
+        raise ValueError(f"share must be above 0 and at most 1, got {value}")
+    return value
+
+
+def _bounded_int(raw: object, low: int, high: int) -> int:
+    if isinstance(raw, float) or isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is not a whole number")
+    value = int(str(raw).strip())
+    if not low <= value <= high:
+        raise ValueError(f"{value} is not between {low} and {high}")
+    return value
+
+
 def _typed(values: dict[str, object]) -> Settings:
-    settings = Settings()
-    try:
-        if "store" in values:
-            settings = dataclasses.replace(settings, store=str(values["store"]))
-        if "thresholds" in values:
-            raw = values["thresholds"]
-            text = ",".join(f"{k}={v}" for k, v in raw.items()) if isinstance(raw, Mapping) else str(raw)
-            settings = dataclasses.replace(settings, thresholds=parse_thresholds(text))
-        if "share" in values:
-            settings = dataclasses.replace(settings, share=float(values["share"]))
-        if "timescales" in values:
-            settings = dataclasses.replace(settings, timescales=str(values["timescales"]))
-        if "top" in values:
-            settings = dataclasses.replace(settings, top=int(values["top"]))
-        for name in ("tokens_file", "tokens"):
-            if name in values:
-                settings = dataclasses.replace(settings, **{name: str(values[name])})
-        if "report_cache" in values:
-            settings = dataclasses.replace(settings, report_cache=int(values["report_cache"]))
-        for name in ("rollup_levels", "back_window", "retention"):
-            if name in values:
-                settings = dataclasses.replace(settings, **{name: _listed(values[name])})
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid setting: {exc}") from exc
-    return settings
+    typed = {}
+    for name, raw in values.items():
+        try:
+            typed[name] = _READERS[name](raw)
+        except ConfigError as exc:
+            raise ConfigError(f"invalid setting {name}: {exc}", name) from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid setting {name}: {raw!r}: {exc}", name) from exc
+    return dataclasses.replace(Settings(), **typed)

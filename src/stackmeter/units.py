@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from stackmeter.errors import ConfigError
+from stackmeter.models.domain import MAX_DURATION_S, TIME_DOMAIN, TIME_MAX_NS, TIME_MIN_NS
 
 _BYTE_PREFIXES = {
     "": 1,
@@ -40,8 +43,8 @@ def parse_bytes_per_second(text: str) -> float:
     value = float(number) * _BYTE_PREFIXES[prefix or ""]
     if unit in ("bit", "b"):
         value /= 8
-    if value <= 0:
-        raise ConfigError(f"data rate {text!r} must be above zero")
+    if not 0 < value < math.inf:
+        raise ConfigError(f"data rate {text!r} must be above zero and finite")
     return value
 
 
@@ -50,17 +53,55 @@ def parse_duration_seconds(text: str) -> float:
     match = _DURATION.match(text)
     if not match:
         raise ConfigError(f"cannot read {text!r} as a duration; examples: 500ms, 15s, 10m, 1h, 2d, 1w")
-    return float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+    seconds = float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+    if seconds > MAX_DURATION_S:
+        raise ConfigError(f"duration {text!r} is longer than the times stackmeter accepts ({TIME_DOMAIN})")
+    return seconds
+
+
+_UNIX_SECONDS = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TIME_EXAMPLES = "2013-08-01, 2013-08-01T12:00, 2013-08-01T12:00:00Z, 2013-08-01T14:00+02:00, 1375358400"
 
 
 def parse_utc_time(text: str | None, name: str) -> np.datetime64 | None:
-    """Return a UTC time such as ``2013-08-01`` or ``2013-08-01T12:00Z`` (``None`` stays ``None``).
+    """Return a time as UTC ``datetime64[ns]`` (``None`` stays ``None``).
+
+    Takes ISO 8601 (``2013-08-01``, ``2013-08-01T12:00``, ``…Z`` or ``…+02:00``; without an offset
+    it is UTC) or Unix seconds (``1375358400``, as the Prometheus API does). Every time must lie
+    in the domain stackmeter accepts (:data:`~stackmeter.models.domain.TIME_DOMAIN`).
 
     :param name: the option or parameter the text came from, named in the error
+    :raises ConfigError: naming ``name`` when the text is not a time or lies outside the domain
     """
     if text is None:
         return None
+    ns = _utc_ns(text.strip(), name)
+    if not TIME_MIN_NS <= ns < TIME_MAX_NS:
+        raise ConfigError(f"{name}: {text!r} is outside the times stackmeter accepts ({TIME_DOMAIN})", name)
+    return np.datetime64(ns, "ns")
+
+
+def _utc_ns(text: str, name: str) -> int:
+    if _UNIX_SECONDS.match(text):
+        seconds = float(text)
+        if not math.isfinite(seconds) or abs(seconds) > 1e12:
+            raise ConfigError(
+                f"{name}: {text!r} is outside the times stackmeter accepts ({TIME_DOMAIN})", name
+            )
+        return round(seconds * 1e9)
     try:
-        return np.datetime64(text.removesuffix("Z"), "ns")
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {text!r} is not a time such as 2013-08-01 or 2013-08-01T12:00") from exc
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is not None:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+    try:
+        # numpy reads what fromisoformat does not (a month, ``2013-08``); seconds never wrap
+        seconds = np.datetime64(text.removesuffix("Z"), "s")
+    except (ValueError, OverflowError):
+        seconds = None
+    if seconds is None or np.isnat(seconds):
+        raise ConfigError(f"{name}: {text!r} is not a time such as {TIME_EXAMPLES}", name) from None
+    return int(seconds.astype(np.int64)) * 10**9

@@ -7,6 +7,7 @@ import numpy as np
 from stackmeter.analysis.windows import window_end, window_index, window_starts_between
 from stackmeter.errors import ConfigError
 from stackmeter.models import (
+    MAX_THRESHOLD,
     RESOURCES,
     MultiResourceOverload,
     OverloadCell,
@@ -26,15 +27,18 @@ def check_resource(resource: str) -> str:
 def check_share(share: float) -> float:
     """Return ``share`` if it is in (0, 1], else raise :class:`ConfigError`."""
     if not 0 < share <= 1:
-        raise ConfigError(f"share must be above 0 and at most 1, got {share}")
+        raise ConfigError(f"share must be above 0 and at most 1, got {share}", "share")
     return share
 
 
 def check_threshold(resource: str, threshold: float) -> float:
-    """Return ``threshold`` if it is a utilization above 0 (values above 1 are allowed), else raise."""
-    if not (threshold > 0 and np.isfinite(threshold)):
+    """Return ``threshold`` if it is a utilization above 0 and at most :data:`MAX_THRESHOLD`
+    (values above 1 are allowed), else raise."""
+    if not 0 < threshold <= MAX_THRESHOLD:
         raise ConfigError(
-            f"threshold for {resource} must be a utilization above 0 (e.g. 0.8), got {threshold}"
+            f"threshold for {resource} must be a utilization above 0 and at most {MAX_THRESHOLD:g} "
+            f"(e.g. 0.8), got {threshold}",
+            "threshold",
         )
     return threshold
 
