@@ -106,6 +106,7 @@ def test_usage_errors_exit_2_and_say_what(store, args, message):
 
 
 def test_unknown_entity_exits_1(store):
+    invoke("ingest", "planetlab", FIXTURES / "planetlab" / "20110303", "--store", store)
     result = invoke("series", "ghost", "--store", store)
     assert result.exit_code == 1
     assert "no entity 'ghost'" in result.stderr

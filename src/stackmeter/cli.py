@@ -18,6 +18,7 @@ from stackmeter.cli_support import (
     FromRawOption,
     JsonOption,
     StoreOption,
+    check_one_output,
     err,
     errors_to_exit,
     opened_store,
@@ -64,7 +65,8 @@ def _run_ingest(
 ) -> None:
     with errors_to_exit():
         back_window_s = operations.parse_back_window(back_window or "none")
-    with opened_store(store, writes=True) as opened, errors_to_exit(), _progress() as progress:
+        operations.check_input_paths(paths)
+    with opened_store(store, writes=True, create=True) as opened, errors_to_exit(), _progress() as progress:
         task = progress.add_task(f"ingest {trace_format}", total=None)
 
         def advance(done: int, total: int) -> None:
@@ -188,10 +190,14 @@ def overload(
 
         stackmeter overload --timescale 1h,1d --threshold cpu=0.9 --share 0.05 --top 5
     """
+    check_one_output(as_json, as_csv)
     with errors_to_exit():
         settings = load_settings(store=store, share=share, top=top, timescales=timescale)
         thresholds = parse_thresholds(threshold or "", settings.thresholds)
         resources = tuple(name.strip() for name in resource.split(",") if name.strip())
+        operations.check_report_choices(
+            settings.timescales, resources, thresholds, settings.share, settings.top
+        )
     with opened_store(settings.store) as opened, errors_to_exit():
         report = operations.overload_report(
             opened, settings.timescales, resources, thresholds, settings.share, settings.top, from_raw
@@ -213,6 +219,7 @@ def entities(store: str = StoreOption, as_json: bool = JsonOption, as_csv: bool 
 
         stackmeter entities --csv > entities.csv
     """
+    check_one_output(as_json, as_csv)
     with opened_store(store) as opened, errors_to_exit():
         rows = operations.list_entities(opened)
     if as_json:
@@ -341,7 +348,7 @@ def demo(
         for trace_format, (title, timescales, options) in DEMO_SETS.items():
             location = str(folder / f"demo-{trace_format}.duckdb")
             out.rule(title)
-            with opened_store(location, writes=True) as opened, errors_to_exit():
+            with opened_store(location, writes=True, create=True) as opened, errors_to_exit():
                 with _progress() as progress:
                     task = progress.add_task(f"ingest {trace_format}", total=None)
 

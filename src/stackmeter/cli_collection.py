@@ -24,6 +24,7 @@ from stackmeter.cli_support import (
     CsvOption,
     JsonOption,
     StoreOption,
+    check_one_output,
     err,
     errors_to_exit,
     open_when_free,
@@ -105,7 +106,7 @@ def collect(
     location = settings.store
     try:
         with (
-            opened_store(location, wait_s=SHARED_WAIT_S, writes=True) as opened,
+            opened_store(location, wait_s=SHARED_WAIT_S, writes=True, create=True) as opened,
             errors_to_exit(),
             Live(console=err, transient=True, auto_refresh=False) as live,
         ):
@@ -143,6 +144,7 @@ def sources(store: str = StoreOption, as_json: bool = JsonOption, as_csv: bool =
 
         stackmeter sources --store cloud.duckdb
     """
+    check_one_output(as_json, as_csv)
     with errors_to_exit():
         opened = open_when_free(load_settings(store=store).store, wait_s=SHARED_WAIT_S)
     try:
@@ -189,6 +191,7 @@ def ingest_prometheus(
     with errors_to_exit():
         start_ts = parse_utc_time(start, "--start")
         end_ts = parse_utc_time(end, "--end") if end else np.datetime64(time.time_ns(), "ns")
+        operations.check_time_range(start_ts, end_ts)
         headers = dict(_header(item) for item in header or [])
         token = os.environ.get("STACKMETER_PROMETHEUS_TOKEN")
         if token:
@@ -198,7 +201,7 @@ def ingest_prometheus(
         window_s = parse_duration_seconds(rate_window) if rate_window else None
         timeout_s = parse_duration_seconds(timeout)
         back_window_s = operations.parse_back_window(load_settings(back_window=back_window).back_window)
-    with opened_store(store, wait_s=SHARED_WAIT_S, writes=True) as opened, errors_to_exit():
+    with opened_store(store, wait_s=SHARED_WAIT_S, writes=True, create=True) as opened, errors_to_exit():
         summary = operations.ingest_prometheus(
             opened,
             url,

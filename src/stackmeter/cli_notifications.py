@@ -21,6 +21,7 @@ from stackmeter.cli_support import (
     CsvOption,
     JsonOption,
     StoreOption,
+    check_one_output,
     err,
     errors_to_exit,
     open_when_free,
@@ -60,7 +61,8 @@ def listen(
     batch: int = typer.Option(1000, help="Most messages per transaction and acknowledgement."),
     max_wait: float = typer.Option(1.0, help="Seconds to wait before writing a batch that is not full."),
     idle_exit: float = typer.Option(
-        None, help="Stop after this many seconds without a message. [default: never]"
+        None,
+        help="Stop after this many seconds without a message, or of an unreachable broker. [default: never]",
     ),
     hold_store: bool = typer.Option(
         False,
@@ -98,7 +100,7 @@ def listen(
 
     with errors_to_exit():
         location = load_settings(store=store).store
-    with opened_store(store, wait_s=LOCK_WAIT_S) as opened, errors_to_exit():
+    with opened_store(store, wait_s=LOCK_WAIT_S, create=True) as opened, errors_to_exit():
         # The first open creates or migrates the store; then, unless told to hold it (or it lives
         # in memory), the file is opened again for each batch only.
         shared = not hold_store and location != ":memory:"
@@ -108,6 +110,7 @@ def listen(
         consumer = BusConsumer(
             amqp, exchange, topic, priority, durable=durable, prefetch=max(batch, 1) * PREFETCH_BATCHES,
             on_status=lambda line: err.print(line, markup=False, highlight=False), stop=lambda: bool(stopping),
+            give_up_after_s=idle_exit,
         )  # fmt: skip
         err.print(
             f"listening on {', '.join(q.name for q in consumer.queues)} of exchange {exchange}", markup=False
@@ -139,7 +142,9 @@ def ingest_notifications(
 
         stackmeter ingest notifications captured.jsonl --store cloud.duckdb
     """
-    with opened_store(store, wait_s=LOCK_WAIT_S) as opened, errors_to_exit():
+    with errors_to_exit():
+        operations.check_input_paths([path])
+    with opened_store(store, wait_s=LOCK_WAIT_S, create=True) as opened, errors_to_exit():
         summary = operations.ingest_notifications(opened, path)
     if as_json:
         out.print_json(to_json(summary._replace(dead_examples=_readable(summary.dead_examples))))
@@ -170,6 +175,7 @@ def operation_timings(
 
         stackmeter operations --timescale 1d --operation create --by host
     """
+    check_one_output(as_json, as_csv)
     with opened_store(store, wait_s=LOCK_WAIT_S) as opened, errors_to_exit():
         timings = operations.operation_timings(opened, timescale, operation, by, timeout)
     if as_json:
@@ -194,6 +200,7 @@ def deadletters(
 
         stackmeter deadletters --limit 5
     """
+    check_one_output(as_json, as_csv)
     with opened_store(store, wait_s=LOCK_WAIT_S) as opened, errors_to_exit():
         count, letters = operations.dead_letters(opened, limit)
     rows = _readable(letters)

@@ -15,12 +15,20 @@ from stackmeter.cli_support import (
     FromRawOption,
     JsonOption,
     StoreOption,
+    check_one_output,
     err,
     errors_to_exit,
     opened_store,
     out,
 )
-from stackmeter.formatting import compact_table, quantile_rows, quantile_table, rows_csv, to_json
+from stackmeter.formatting import (
+    compact_plan_line,
+    compact_table,
+    quantile_rows,
+    quantile_table,
+    rows_csv,
+    to_json,
+)
 from stackmeter.models import RESOURCES, TIMESCALES
 from stackmeter.settings import load_settings
 from stackmeter.units import parse_utc_time
@@ -57,6 +65,7 @@ def quantile(
         stackmeter quantile 41 --resource cpu --q 0.95 --timescale 1d
         stackmeter quantile --all --resource memory --q 0.99 --timescale 1w --csv
     """
+    check_one_output(as_json, as_csv)
     if (entity is None) == (not all_entities):
         err.print("Error: give one ENTITY or --all", highlight=False)
         raise typer.Exit(2)
@@ -80,24 +89,35 @@ def compact(
     as_of: str = typer.Option(
         None, "--as-of", help="Count retention back from this UTC time. [default: the newest sample]"
     ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be dropped; drop nothing."),
+    force: bool = typer.Option(
+        False, "--force", help="Accept an --as-of outside the span of the store's samples."
+    ),
     as_json: bool = JsonOption,
 ):
     """Drop raw samples and rollup windows older than their retention.
 
     Each rollup level keeps its own retention, at least as long as raw samples' and every finer
     level's. Reports served by rollups keep their numbers. Samples older than the raw samples
-    dropped are refused by later ingests, so that the rollups never count a sample twice.
+    dropped are refused by later ingests, so that the rollups never count a sample twice. What
+    will be dropped is said first (on stderr); --dry-run says it and stops. An --as-of outside
+    the store's samples (a typo that would drop everything) is refused unless --force.
 
     Example:
 
-        stackmeter compact --retention raw=7d,5m=35d,1h=400d,1d=3650d
+        stackmeter compact --retention raw=7d,5m=35d,1h=400d,1d=3650d --dry-run
     """
     with errors_to_exit():
         settings = load_settings(store=store, retention=retention)
         kept = operations.parse_retention(settings.retention)
         reference = parse_utc_time(as_of, "--as-of")
     with opened_store(settings.store, writes=True) as opened, errors_to_exit():
-        summary = operations.compact(opened, kept, reference)
+        plan = operations.compact(opened, kept, reference, dry_run=True, force=force)
+        if dry_run:
+            summary = plan
+        else:
+            err.print(compact_plan_line(plan), markup=False, highlight=False)
+            summary = operations.compact(opened, kept, reference, force=force)
     if as_json:
         out.print_json(to_json(summary))
     else:

@@ -42,21 +42,30 @@ def errors_to_exit() -> Iterator[None]:
         raise typer.Exit(1) from exc
 
 
+def check_one_output(as_json: bool, as_csv: bool) -> None:
+    """Exit 2 when both ``--json`` and ``--csv`` are given: which one is meant cannot be guessed."""
+    if as_json and as_csv:
+        err.print("Error: give --json or --csv, not both", highlight=False)
+        raise typer.Exit(2)
+
+
 def open_when_free(
     location: str,
     stop: Callable[[], bool] = lambda: False,
     wait_s: float | None = LOCK_WAIT_S,
     rollup_levels: tuple[str, ...] | None = None,
+    create: bool = False,
 ) -> Store:
     """Open the store, waiting while another stackmeter process (a listener or a collector writing
     a batch) holds the file; ``wait_s=None`` waits until it is free or ``stop()`` is true.
 
     :param rollup_levels: the levels the store must keep (see :func:`open_store`); ``None`` keeps its own
+    :param create: create the store when there is none (commands that write); else raise ``StoreNotFound``
     """
     deadline = None if wait_s is None else time.monotonic() + wait_s
     while True:
         try:
-            return open_store(location, rollup_levels)
+            return open_store(location, rollup_levels, create=create)
         except StoreError as exc:
             late = deadline is not None and time.monotonic() > deadline
             if "lock" not in str(exc).lower() or late or stop():
@@ -70,16 +79,19 @@ def rollup_levels_of(settings: Settings) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def opened_store(location: str | None, wait_s: float | None = 0.0, writes: bool = False) -> Iterator[Store]:
+def opened_store(
+    location: str | None, wait_s: float | None = 0.0, writes: bool = False, create: bool = False
+) -> Iterator[Store]:
     """Open the store named by ``--store`` (or the settings), waiting up to ``wait_s`` for a lock.
 
     A command that ``writes`` samples (or compacts) applies the ``rollup_levels`` setting: levels
-    new to the store are built from its raw samples, levels left out are dropped.
+    new to the store are built from its raw samples, levels left out are dropped. Only a command
+    that may ``create`` the store does so; the others exit 1 when there is no store there.
     """
     with errors_to_exit():
         settings = load_settings(store=location)
         levels = rollup_levels_of(settings) if writes else None
-        store = open_when_free(settings.store, wait_s=wait_s, rollup_levels=levels)
+        store = open_when_free(settings.store, wait_s=wait_s, rollup_levels=levels, create=create)
     try:
         yield store
     finally:

@@ -238,17 +238,31 @@ def quantile_table(report: QuantileReport) -> Table:
 
 
 def compact_table(summary: CompactSummary) -> Table:
-    """Return what ``compact`` dropped as a two-column Rich table."""
-    table = Table(title="Compact", title_justify="left", show_header=False)
+    """Return what ``compact`` dropped (or would drop, in a dry run) as a two-column Rich table."""
+    title = "Compact (dry run: nothing dropped)" if summary.dry_run else "Compact"
+    dropped = "would be dropped" if summary.dry_run else "dropped"
+    table = Table(title=title, title_justify="left", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("retention counted back from", format_time(summary.as_of) or "- (empty store)")
-    table.add_row("raw samples dropped", f"{summary.samples_dropped:,}")
+    table.add_row(f"raw samples {dropped}", f"{summary.samples_dropped:,}")
     table.add_row("raw samples kept from", format_time(summary.raw_before) or "all kept")
     for level, rows in summary.rollup_rows_dropped.items():
-        table.add_row(f"rollup {level} windows dropped", f"{rows:,}")
+        table.add_row(f"rollup {level} windows {dropped}", f"{rows:,}")
         table.add_row(f"rollup {level} kept from", format_time(summary.rollup_before[level]) or "-")
     return table
+
+
+def compact_plan_line(plan: CompactSummary) -> str:
+    """Say in one line what a compaction is about to drop (from its dry run)."""
+    if plan.as_of is None:
+        return "compact: the store holds no samples, nothing to drop"
+    parts = [f"{plan.samples_dropped:,} raw samples before {format_time(plan.raw_before) or '-'}"]
+    parts += [
+        f"{rows:,} {level} windows before {format_time(plan.rollup_before.get(level)) or '-'}"
+        for level, rows in plan.rollup_rows_dropped.items()
+    ]
+    return f"compact as of {format_time(plan.as_of)}: dropping " + ", ".join(parts)
 
 
 # -- live collection

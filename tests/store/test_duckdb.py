@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import duckdb
 import numpy as np
 import pytest
@@ -45,8 +47,8 @@ def test_a_batch_failing_half_way_leaves_the_store_as_it_was(store):
     store.write_parsed(good[:1], "test")
     before = store.read_status()
     ts = np.array(["2013-08-01T00:00", "2013-08-01T00:05"], dtype="datetime64[ns]")
-    # the second part breaks a constraint of the samples table (negative use) after the first was queued
-    bad = Parsed("bad", make_samples(ts, "new-vm", "cpu", [0.5, -1.0], 1.0), (Entity("new-vm"),))
+    # the second part breaks a constraint of the entities table (an unknown kind) after the first was queued
+    bad = Parsed("bad", make_samples(ts, "new-vm", "cpu", [0.5, 0.6], 1.0), (Entity("new-vm", "container"),))
     with pytest.raises(StoreError, match="store unchanged"):
         store.write_parsed([good[1], bad], "test")
     after = store.read_status()
@@ -54,6 +56,44 @@ def test_a_batch_failing_half_way_leaves_the_store_as_it_was(store):
         before.samples, before.entities, before.batches, before.rejected
     )  # fmt: skip
     assert not store.has_entity("new-vm")
+
+
+@pytest.mark.parametrize(
+    ("ts_ns", "used", "capacity", "reason"),
+    [
+        (-1, 0.5, 1.0, "time out of range"),  # 1969-12-31T23:59:59.999999999
+        (7_258_118_400 * 10**9, 0.5, 1.0, "time out of range"),  # 2200-01-01
+        (np.iinfo(np.int64).min, 0.5, 1.0, "time out of range"),  # NaT
+        (10**18, -1.0, 1.0, "negative value"),
+        (10**18, np.nan, 1.0, "not finite"),
+        (10**18, np.inf, 1.0, "not finite"),
+        (10**18, 0.5, 0.0, "zero, negative or missing capacity"),
+        (10**18, 0.5, np.inf, "zero, negative or missing capacity"),
+        (10**18, 1e308, 20_800.0, "implausible"),
+        (10**18, 10_001.0, 1.0, "implausible"),
+    ],
+)
+def test_the_store_refuses_what_no_source_may_give_and_writes_the_rest(store, ts_ns, used, capacity, reason):
+    """Whatever the caller, nothing outside the domain enters the store, and the batch still lands."""
+    good_ts = np.array([10**18, 10**18 + 300 * 10**9], dtype="datetime64[ns]")
+    good = Parsed("good", make_samples(good_ts, "vm", "cpu", [0.1, 0.2], 1.0))
+    bad = Parsed(
+        "bad", make_samples(np.array([ts_ns], dtype="datetime64[ns]"), "other", "cpu", [used], capacity)
+    )
+    result = store.write_parsed([good, bad], "test")
+    assert (result.samples_added, result.rejected) == (2, 1)
+    assert result.refused_by_reason == {reason: 1}
+    assert store.read_status().samples == 2
+    rows = store.connection.execute("SELECT origin, field, reason FROM rejections").fetchall()
+    assert rows == [("bad", "cpu", reason)]
+
+
+def test_names_that_are_not_utf8_are_stored_with_escapes(store):
+    name = os.fsdecode(b"caf\xe9")
+    ts = np.array([10**18], dtype="datetime64[ns]")
+    part = Parsed(os.fsdecode(b"/t/caf\xe9.csv"), make_samples(ts, name, "cpu", [0.5], 1.0), (Entity(name),))
+    assert store.write_parsed([part], "test").samples_added == 1
+    assert [row.entity for row in store.read_entities()] == ["caf\\xe9"]
 
 
 def test_duplicates_across_files_of_one_batch_keep_the_first(store):

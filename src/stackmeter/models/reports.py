@@ -175,7 +175,8 @@ class QuantileReport(NamedTuple):
 
 
 class CompactSummary(NamedTuple):
-    """What ``compact`` dropped: rows older than each retention, counted back from ``as_of``.
+    """What ``compact`` dropped (or, with ``dry_run``, would drop): rows older than each retention,
+    counted back from ``as_of``.
 
     ``raw_before`` is the horizon of raw samples (``None`` when raw samples have no retention);
     ``rollup_before[level]`` the first window each level still keeps.
@@ -186,6 +187,7 @@ class CompactSummary(NamedTuple):
     samples_dropped: int
     rollup_rows_dropped: dict[str, int]
     rollup_before: dict[str, np.datetime64]
+    dry_run: bool = False
 
 
 class WindowUtilization(NamedTuple):

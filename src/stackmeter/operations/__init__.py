@@ -4,7 +4,13 @@ One module per feature; everything public is re-exported here, so callers write
 ``operations.overload_report(...)``.
 """
 
-from stackmeter.operations.collection import CollectSummary, collect, ingest_prometheus, list_sources
+from stackmeter.operations.collection import (
+    CollectSummary,
+    check_time_range,
+    collect,
+    ingest_prometheus,
+    list_sources,
+)
 from stackmeter.operations.notifications import (
     ListenProgress,
     dead_letters,
@@ -15,6 +21,7 @@ from stackmeter.operations.notifications import (
 from stackmeter.operations.reports import (
     HEAT_MAP_MAX_COLUMNS,
     HEAT_MAP_MAX_ROWS,
+    check_report_choices,
     entity_overload,
     heat_map,
     list_entities,
@@ -35,6 +42,7 @@ from stackmeter.operations.traces import (
     IngestSummary,
     Progress,
     bundled_sample,
+    check_input_paths,
     find_trace_files,
     ingest,
 )
@@ -49,6 +57,9 @@ __all__ = [
     "ListenProgress",
     "Progress",
     "bundled_sample",
+    "check_input_paths",
+    "check_report_choices",
+    "check_time_range",
     "collect",
     "compact",
     "dead_letters",

@@ -16,6 +16,7 @@ from stackmeter.models import (
     DEFAULT_BACK_WINDOW_S,
     TargetStatus,
 )
+from stackmeter.operations.rollups import format_utc
 from stackmeter.operations.stores import store_per_write
 from stackmeter.operations.traces import REJECTION_EXAMPLES, IngestSummary
 from stackmeter.sources.node_exporter import HostRules
@@ -80,7 +81,9 @@ def collect(
         )
         with store_per_write(store) as opened:
             if parts:
-                result = opened.write_parsed(parts, source="collect", back_window_s=back_window_s)
+                result = opened.write_parsed(
+                    parts, source="collect", back_window_s=back_window_s, rejections_once=False
+                )
                 totals.update(
                     added=result.samples_added, duplicates=result.duplicates, rejected=result.rejected
                 )
@@ -126,6 +129,7 @@ def ingest_prometheus(
         refused and counted as rejected; ``None`` lifts the limit (to backfill older history)
     """
     check_no_credentials(url, "--url: ")
+    check_time_range(start, end)
     start_s = _epoch_s(start)
     end_s = _epoch_s(end)
     with httpx.Client(timeout=timeout_s, headers=dict(headers or {}), transport=transport) as client:
@@ -159,6 +163,12 @@ def ingest_prometheus(
         last_ts=samples.ts.max() if samples.size else None,
         batches=1,
     )
+
+
+def check_time_range(start: np.datetime64, end: np.datetime64) -> None:
+    """Raise :class:`ConfigError` when ``end`` is before ``start``, saying both as UTC times."""
+    if np.datetime64(end, "ns") < np.datetime64(start, "ns"):
+        raise ConfigError(f"end {format_utc(end)} is before start {format_utc(start)}", "end")
 
 
 def _epoch_s(value: np.datetime64) -> float:

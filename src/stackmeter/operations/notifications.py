@@ -15,6 +15,7 @@ from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S as OPERATION_TIMEOUT_S
 from stackmeter.analysis.windows import check_timescale
 from stackmeter.errors import ConfigError
 from stackmeter.models import (
+    MAX_DURATION_S,
     DeadLetter,
     Event,
     NotificationsSummary,
@@ -95,10 +96,12 @@ def listen(
     :param idle_exit_s: return after this long without any message (``None``: never)
     :param progress: called with the running totals after each batch
     """
-    if batch_messages < 1 or max_wait_s <= 0:
+    if batch_messages < 1 or not 0 < max_wait_s <= MAX_DURATION_S:
         raise ConfigError(
             f"a batch needs at least 1 message and a wait above 0 s, not {batch_messages} and {max_wait_s}"
         )
+    if idle_exit_s is not None and not 0 <= idle_exit_s <= MAX_DURATION_S:
+        raise ConfigError(f"idle exit must be 0 s or more, got {idle_exit_s}", "idle_exit")
     tally = _NotificationTally()
     idle_since = time.monotonic()
     consumer.connect()
@@ -142,8 +145,8 @@ def operation_timings(
     :param as_of: when an operation still open is judged; defaults to the latest event stored
     """
     check_timescale(timescale)
-    if timeout_s <= 0:
-        raise ConfigError(f"timeout must be above 0 seconds, got {timeout_s}")
+    if not 0 < timeout_s <= MAX_DURATION_S:
+        raise ConfigError(f"timeout must be above 0 seconds and finite, got {timeout_s}", "timeout")
     events = event_store.read_events(store.connection)
     if as_of is None:
         as_of = event_store.read_last_event_time(store.connection)

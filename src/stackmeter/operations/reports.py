@@ -34,11 +34,32 @@ from stackmeter.models import (
     StoreStatus,
 )
 from stackmeter.operations.rollups import read_counts, read_utilization
+from stackmeter.settings import MAX_TOP
 from stackmeter.store import Store
 
 # A heat map page shows at most this many entities and this many windows.
 HEAT_MAP_MAX_ROWS = 200
 HEAT_MAP_MAX_COLUMNS = 400
+
+
+def check_report_choices(
+    timescales: str | Iterable[str],
+    resources: Iterable[str],
+    thresholds: Mapping[str, float] | None,
+    share: float,
+    top: int,
+) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, float]]:
+    """Return the timescales, resources and thresholds an overload report is asked for, checked
+    (before any store is opened); raise :class:`ConfigError` naming the choice at fault."""
+    scales = parse_timescales(timescales if isinstance(timescales, str) else ",".join(timescales))
+    resources = tuple(check_resource(resource) for resource in resources)
+    thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    for resource in resources:
+        check_threshold(resource, thresholds[resource])
+    check_share(share)
+    if not 0 <= top <= MAX_TOP:
+        raise ConfigError(f"top must be between 0 and {MAX_TOP:,}, got {top}", "top")
+    return scales, resources, {resource: thresholds[resource] for resource in resources}
 
 
 def overload_report(
@@ -63,15 +84,7 @@ def overload_report(
     :param top: how many worst entities to list per cell
     :param from_raw: read raw samples even where a rollup level could serve
     """
-    scales = parse_timescales(timescales if isinstance(timescales, str) else ",".join(timescales))
-    resources = tuple(check_resource(resource) for resource in resources)
-    thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
-    for resource in resources:
-        check_threshold(resource, thresholds[resource])
-    check_share(share)
-    if top < 0:
-        raise ConfigError(f"top must be 0 or more, got {top}")
-    asked = {resource: thresholds[resource] for resource in resources}
+    scales, resources, asked = check_report_choices(timescales, resources, thresholds, share, top)
     counts, coverage, served_by, note = read_counts(store, scales, asked, from_raw)
     cells, multi = [], []
     for timescale in scales:

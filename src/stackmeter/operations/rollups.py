@@ -11,6 +11,9 @@ from stackmeter.analysis.rollups import BIN_WIDTH, quantile_bounds, serving_leve
 from stackmeter.analysis.windows import check_timescale, parse_timescales
 from stackmeter.errors import ConfigError, UnknownEntity
 from stackmeter.models import (
+    TIME_DOMAIN,
+    TIME_MAX,
+    TIME_MIN,
     TIMESCALES,
     CompactSummary,
     QuantileReport,
@@ -150,12 +153,16 @@ def parse_retention(text: str) -> dict[str, float]:
 
 
 def compact(
-    store: Store, retention: Mapping[str, float], as_of: np.datetime64 | None = None
+    store: Store,
+    retention: Mapping[str, float],
+    as_of: np.datetime64 | None = None,
+    dry_run: bool = False,
+    force: bool = False,
 ) -> CompactSummary:
     """Drop raw samples and rollup windows older than their retention, counted back from ``as_of``.
 
     ``as_of`` defaults to the newest sample in the store, so that traces replayed from the past
-    keep their recent history; pass the current time for live data. Raw samples or a level
+    keep their recent history (for live data the newest sample is about now). Raw samples or a level
     without a retention are kept whole. A window is dropped only once it ends before its
     level's horizon. Raw samples older than what was dropped are refused by later ingests, so
     that the rollups never count a sample twice.
@@ -163,6 +170,9 @@ def compact(
     :param retention: seconds to keep per ``raw`` and per rollup level (see :func:`parse_retention`);
         each level must keep at least as long as raw samples and every finer level (one without a
         retention keeps everything)
+    :param dry_run: count what would be dropped and leave the store unchanged
+    :param force: accept an ``as_of`` outside the span of the store's samples; without it, such
+        a time (a typo that would drop everything) raises :class:`ConfigError`
     """
     levels = store.rollups.read_levels()
     longest, longest_name = 0.0, RAW
@@ -171,12 +181,27 @@ def compact(
         if seconds < longest:
             raise ConfigError(
                 f"rollup level {name} would be kept {seconds:g} s, less than {longest_name} "
-                f"({longest:g} s): reports served by {name} would lose history that {longest_name} keeps"
+                f"({longest:g} s): reports served by {name} would lose history that {longest_name} keeps",
+                "retention",
             )
         longest, longest_name = seconds, name
-    as_of = store.rollups.read_newest_sample() if as_of is None else np.datetime64(as_of, "ns")
+    first, newest = store.rollups.read_sample_span()
+    if newest is None:
+        return CompactSummary(None, None, 0, {}, {}, dry_run)
     if as_of is None:
-        return CompactSummary(None, None, 0, {}, {})
+        as_of = newest
+    as_of = np.datetime64(as_of, "ns")
+    if not TIME_MIN <= as_of < TIME_MAX:
+        raise ConfigError(
+            f"as of {format_utc(as_of)}: outside the times stackmeter accepts ({TIME_DOMAIN})", "as_of"
+        )
+    if not (force or dry_run) and not first <= as_of <= newest:
+        raise ConfigError(
+            f"as of {format_utc(as_of)} lies outside the store's samples ({format_utc(first)} .. "
+            f"{format_utc(newest)}); give --force to compact as of it anyway, after --dry-run to "
+            "see what it would drop",
+            "as_of",
+        )
 
     def horizon(seconds: float) -> np.datetime64:
         return as_of - np.timedelta64(int(round(seconds * 1e9)), "ns")
@@ -184,5 +209,10 @@ def compact(
     raw_s = retention.get(RAW)
     raw_before = None if raw_s is None else horizon(raw_s)
     level_before = {level: horizon(retention[level]) for level in levels if level in retention}
-    samples, rows, kept_from = store.rollups.drop_older(raw_before, level_before)
-    return CompactSummary(as_of, raw_before, samples, rows, kept_from)
+    samples, rows, kept_from = store.rollups.drop_older(raw_before, level_before, dry_run)
+    return CompactSummary(as_of, raw_before, samples, rows, kept_from, dry_run)
+
+
+def format_utc(ts: np.datetime64) -> str:
+    """``2013-08-01T00:00:00Z``: a time in messages."""
+    return np.datetime_as_string(np.datetime64(ts, "s"), unit="s") + "Z"

@@ -20,7 +20,7 @@ from stackmeter.models import (
     WriteResult,
     no_samples,
 )
-from stackmeter.sources import TRACE_FORMATS
+from stackmeter.sources import TRACE_FORMATS, TraceFormat
 from stackmeter.store import Store
 
 # Files are written in batches of about this many samples: each batch is one transaction.
@@ -54,10 +54,37 @@ class IngestSummary(NamedTuple):
 Progress = Callable[[int, int], None]
 
 
+def check_input_paths(paths: Iterable[Path]) -> None:
+    """Raise :class:`SourceUnavailable` when none of ``paths`` exists, so that a mistyped path
+    fails before a store is created for it (a missing path beside others is a refusal of the ingest)."""
+    paths = [Path(path) for path in paths]
+    missing = [path for path in paths if not path.exists()]
+    if paths and len(missing) == len(paths):
+        raise SourceUnavailable(f"{', '.join(map(str, missing))}: no such file or folder")
+
+
 def find_trace_files(trace_format: str, paths: Iterable[Path]) -> list[Path]:
-    """Return the files of ``trace_format`` under ``paths`` (files or folders), in a stable order."""
+    """Return the files of ``trace_format`` under ``paths`` (files or folders), in a stable order.
+
+    :raises SourceUnavailable: naming a path that does not exist
+    """
     trace = _trace_format(trace_format)
     return [file for path in paths for file in trace.find_files(Path(path))]
+
+
+def _find_or_refuse(trace: TraceFormat, paths: list[Path]) -> tuple[list[Path], list[Rejection]]:
+    """Return the files under ``paths``, and a refusal for each path that does not exist."""
+    files: list[Path] = []
+    missing: list[Rejection] = []
+    for path in paths:
+        if not Path(path).exists():
+            missing.append(Rejection(str(path), None, None, UNREADABLE, "no such file or folder"))
+            continue
+        try:
+            files.extend(trace.find_files(Path(path)))
+        except SourceUnavailable as exc:
+            missing.append(Rejection(str(path), None, None, UNREADABLE, str(exc)))
+    return files, missing
 
 
 def ingest(
@@ -87,7 +114,9 @@ def ingest(
     :param progress: called with (files done, files in all) after each file
     """
     trace = _trace_format(trace_format)
-    files = find_trace_files(trace_format, paths)
+    paths = list(paths)
+    check_input_paths(paths)
+    files, missing = _find_or_refuse(trace, paths)
     options = {
         "bitbrains": {
             "disk_capacity_bytes_s": disk_capacity_bytes_s,
@@ -100,8 +129,13 @@ def ingest(
     examples: list[Rejection] = []
     entities: set[str] = set()
     first_ts = last_ts = None
-    pending: list[Parsed] = []
+    pending: list[Parsed] = [
+        Parsed(rejection.path, no_samples(), rejections=(rejection,)) for rejection in missing
+    ]
     pending_samples = 0
+    totals["rejected"] += len(missing)
+    reasons.update(rejection.reason for rejection in missing)
+    examples.extend(missing[:REJECTION_EXAMPLES])
 
     # One writer thread: a batch is written while the next is parsed (DuckDB releases the GIL),
     # batches still land one at a time and in order, and a failed write stops the ingest.

@@ -86,6 +86,8 @@ class BusConsumer:
     :param on_status: called with a line of text when the connection is lost or restored
     :param sleep: how to wait between reconnection attempts
     :param heartbeat_s: AMQP heartbeat interval; a broker silent for two of them is taken as lost
+    :param give_up_after_s: stop retrying a broker that stays unreachable this long (in backoff
+        time) and raise :class:`SourceUnavailable`; ``None`` retries for ever
     :param stop: checked while reconnecting; when it returns true the consumer gives up waiting
         for the broker and :meth:`fetch` returns an empty batch
     """
@@ -103,6 +105,7 @@ class BusConsumer:
         sleep: Callable[[float], None] = time.sleep,
         stop: Callable[[], bool] = lambda: False,
         heartbeat_s: float = 60,
+        give_up_after_s: float | None = None,
     ):
         if not topics or not priorities:
             raise ConfigError("at least one topic and one priority are needed to consume notifications")
@@ -121,6 +124,7 @@ class BusConsumer:
         self._sleep = sleep
         self._stop = stop
         self._heartbeat_s = heartbeat_s
+        self._give_up_after_s = give_up_after_s
         self._connection: Connection | None = None
         self._consumer: Consumer | None = None
         self._pending: list[Delivery] = []
@@ -135,11 +139,12 @@ class BusConsumer:
 
         Returns ``False`` when ``stop`` became true before a connection was made.
 
-        :param attempts: give up after this many failed attempts (``None``: never give up)
-        :raises SourceUnavailable: when ``attempts`` ran out
+        :param attempts: give up after this many failed attempts (``None``: as ``give_up_after_s`` says)
+        :raises SourceUnavailable: when ``attempts`` or ``give_up_after_s`` ran out
         """
         self._drop_connection()
         failures = 0
+        waited_s = 0.0
         for delay in self._backoff.delays():
             try:
                 self._open()
@@ -151,6 +156,11 @@ class BusConsumer:
                 failures += 1
                 if attempts is not None and failures >= attempts:
                     raise SourceUnavailable(f"cannot reach {self._safe_url()}: {exc}") from exc
+                if self._give_up_after_s is not None and waited_s >= self._give_up_after_s:
+                    raise SourceUnavailable(
+                        f"cannot reach {self._safe_url()} for {waited_s:g} s, giving up: {exc}"
+                    ) from exc
+                waited_s += delay
                 self._on_status(f"cannot reach {self._safe_url()} ({exc}); retrying in {delay:.1f} s")
                 if not self._wait(delay):
                     return False

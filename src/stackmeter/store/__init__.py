@@ -60,10 +60,17 @@ class RollupStore(Protocol):
     def read_newest_sample(self) -> np.datetime64 | None:
         """The time of the newest sample received."""
 
+    def read_sample_span(self) -> tuple[np.datetime64 | None, np.datetime64 | None]:
+        """The times of the oldest and newest samples received."""
+
     def drop_older(
-        self, raw_before: np.datetime64 | None, level_before: dict[str, np.datetime64]
+        self,
+        raw_before: np.datetime64 | None,
+        level_before: dict[str, np.datetime64],
+        dry_run: bool = False,
     ) -> tuple[int, dict[str, int], dict[str, np.datetime64]]:
-        """Drop raw samples and rollup windows older than their horizons."""
+        """Drop raw samples and rollup windows older than their horizons (with ``dry_run``, only
+        count what would be dropped)."""
 
 
 class Store(Protocol):
@@ -72,10 +79,15 @@ class Store(Protocol):
     rollups: RollupStore
 
     def write_parsed(
-        self, parts: list[Parsed], source: str, back_window_s: float | None = None
+        self,
+        parts: list[Parsed],
+        source: str,
+        back_window_s: float | None = None,
+        rejections_once: bool = True,
     ) -> WriteResult:
         """Write one atomic, idempotent batch; with ``back_window_s``, refuse samples older than
-        their series' latest less that many seconds."""
+        their series' latest less that many seconds. Rejections are recorded once per input unless
+        ``rejections_once`` is false. Samples outside the domain (times, plausible values) are refused."""
 
     def read_coverage(self) -> dict[str, ResourceCoverage]:
         """Per resource: entities, capacity coverage, time span, step."""
@@ -120,13 +132,18 @@ class Store(Protocol):
         """Release the store."""
 
 
-def open_store(location: str = ":memory:", rollup_levels: tuple[str, ...] | None = None) -> Store:
+def open_store(
+    location: str = ":memory:", rollup_levels: tuple[str, ...] | None = None, create: bool = True
+) -> Store:
     """Open (creating if needed) the store at ``location``: a DuckDB file path or ``:memory:``.
 
+    :param create: create the store when there is none at ``location``; ``False`` raises
+        :class:`~stackmeter.errors.StoreNotFound` instead (what commands that only read do, so that
+        a mistyped path is not taken for an empty store)
     :param rollup_levels: make the store's rollup levels exactly these, building the new ones
         from the raw samples and dropping the others; ``None`` keeps the store's own (a new
         store starts with ``5m``, ``1h`` and ``1d``)
     """
     from stackmeter.store.duckdb import DuckDBStore
 
-    return DuckDBStore(location, rollup_levels=rollup_levels)
+    return DuckDBStore(location, rollup_levels=rollup_levels, create=create)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from stackmeter.errors import ConfigError, SchemaOutdated, StoreError
+from stackmeter.errors import ConfigError, SchemaOutdated, StoreError, StoreNotFound
 from stackmeter.models import (
     RESOURCES,
     Entity,
@@ -23,10 +23,14 @@ from stackmeter.models import (
     WindowUtilization,
     WriteResult,
     concat_samples,
+    invalid_samples,
     make_samples,
+    take_samples,
+    utf8_text,
 )
 from stackmeter.store import rollup_writes
 from stackmeter.store.duckdb_rollups import DuckDBRollups
+from stackmeter.store.rejections import insert_rejections
 from stackmeter.store.schema import CODE_RESOURCES, MIGRATIONS, RESOURCE_CODES
 from stackmeter.store.scope import open_reader
 from stackmeter.store.utilization import read_window_utilization
@@ -46,6 +50,7 @@ class DuckDBStore:
         path: str = ":memory:",
         connection: duckdb.DuckDBPyConnection | None = None,
         rollup_levels: tuple[str, ...] | None = None,
+        create: bool = True,
     ):
         self.path = str(path)
         if connection is not None:
@@ -53,6 +58,13 @@ class DuckDBStore:
             self._con = connection
             self.rollups = DuckDBRollups(self)
             return
+        if self.path != ":memory:" and not os.path.isfile(self.path):
+            if os.path.isdir(self.path):
+                raise StoreError(f"cannot open store {self.path}: it is a folder, not a store file")
+            if not create:
+                raise StoreNotFound(
+                    f"no store at {self.path} (create one with `stackmeter ingest …`, or give --store)"
+                )
         try:
             self._con = duckdb.connect(self.path)
         except duckdb.Error as exc:
@@ -125,7 +137,11 @@ class DuckDBStore:
     # -- writes ---------------------------------------------------------------------------
 
     def write_parsed(
-        self, parts: list[Parsed], source: str, back_window_s: float | None = None
+        self,
+        parts: list[Parsed],
+        source: str,
+        back_window_s: float | None = None,
+        rejections_once: bool = True,
     ) -> WriteResult:
         """Write the samples, entities and rejections of ``parts`` as one atomic batch, and fold
         the new samples into the rollup levels.
@@ -134,8 +150,12 @@ class DuckDBStore:
         counted as duplicates, so writing the same input twice adds nothing. Samples older than
         what compaction dropped are refused, and so are, with ``back_window_s``, samples older
         than their series' latest sample in the store less that many seconds; both are counted
-        in the rejections with their reason.
+        in the rejections with their reason. A rejection the store already records is not recorded
+        again unless ``rejections_once`` is false (a live scrape's failures are new input each round).
         """
+        checked = [_checked(part) for part in parts]
+        parts = [part for part, _ in checked]
+        store_refused = [rejection for _, refused in checked for rejection in refused]
         samples = concat_samples([part.samples for part in parts])
         part_index = np.repeat(np.arange(len(parts), dtype=np.int32), [p.samples.size for p in parts])
         rejections = [rejection for part in parts for rejection in part.rejections]
@@ -154,11 +174,15 @@ class DuckDBStore:
             added = refused_count = 0
             if samples.size:
                 added, refused_count = self._insert_samples(samples, part_index, parts, back_window_us)
-            self._insert_rejections(batch_id, rejections)
+            self._insert_rejections(batch_id, rejections, rejections_once)
             if refused_count:
                 refused, examples = rollup_writes.write_refusals(
-                    con, batch_id, [part.origin for part in parts]
+                    con, batch_id, [part.origin for part in parts], once=rejections_once
                 )
+            if store_refused:
+                for rejection in store_refused:
+                    refused[rejection.reason] = refused.get(rejection.reason, 0) + 1
+                examples = (tuple(store_refused) + examples)[:10]
             duplicates += samples.size - added - refused_count
             con.execute(
                 "INSERT INTO batches VALUES (?, ?, now(), ?, ?, ?, ?)",
@@ -245,7 +269,7 @@ class DuckDBStore:
             self._con.unregister("_entities")
         return dict(rows)
 
-    def _insert_rejections(self, batch_id: int, rejections: list) -> None:
+    def _insert_rejections(self, batch_id: int, rejections: list, once: bool) -> None:
         if not rejections:
             return
         frame = pd.DataFrame(rejections, columns=["origin", "line", "field", "reason", "detail"])
@@ -253,7 +277,7 @@ class DuckDBStore:
         frame["line"] = frame["line"].astype("Int64")
         self._con.register("_rejections", frame)
         try:
-            self._con.execute("INSERT INTO rejections SELECT * FROM _rejections")
+            insert_rejections(self._con, "_rejections", once)
         finally:
             self._con.unregister("_rejections")
 
@@ -381,6 +405,55 @@ class DuckDBStore:
         ).fetchall()[0]
         size = os.path.getsize(self.path) if self.path != ":memory:" and os.path.exists(self.path) else None
         return StoreStatus(self.path, size, entities, samples, batches, rejected, datetime_of(last))
+
+
+def _checked(part: Parsed) -> tuple[Parsed, list[Rejection]]:
+    """Return ``part`` with the samples the store refuses moved to its rejections, and its text
+    made valid UTF-8.
+
+    Sources refuse bad input with its line and field; this is the store's own last check, so that
+    nothing outside the time domain, non-finite or implausible enters it whatever the caller.
+    Also returns the samples it refused, as rejections.
+    """
+    origin = utf8_text(part.origin)
+    samples = part.samples
+    refused: list[Rejection] = []
+    if samples.size:
+        reasons = invalid_samples(samples.ts.view(np.int64), samples.resource, samples.used, samples.capacity)
+        bad = np.flatnonzero(reasons != "")
+        if bad.size:
+            ts_ns = samples.ts.view(np.int64)
+            refused = [
+                Rejection(
+                    origin,
+                    None,
+                    utf8_text(str(samples.resource[i])),
+                    reasons[i],
+                    f"{utf8_text(str(samples.entity[i]))} at {ts_ns[i] / 1e9:.0f} s since 1970: "
+                    f"used {samples.used[i]:g}, capacity {samples.capacity[i]:g}",
+                )
+                for i in bad
+            ]
+            keep = np.ones(samples.size, dtype=bool)
+            keep[bad] = False
+            samples = take_samples(samples, keep)
+    names = pd.unique(samples.entity) if samples.size else ()
+    unclean = {name: utf8_text(name) for name in names if utf8_text(name) != name}
+    if unclean:
+        entity = np.array([unclean.get(name, name) for name in samples.entity], dtype=object)
+        samples = Samples(samples.ts, entity, samples.resource, samples.used, samples.capacity)
+    entities = tuple(
+        Entity(*(None if value is None else utf8_text(value) for value in entity)) for entity in part.entities
+    )
+    rejections = tuple(
+        rejection._replace(
+            path=utf8_text(rejection.path),
+            field=None if rejection.field is None else utf8_text(rejection.field),
+            detail=utf8_text(rejection.detail),
+        )
+        for rejection in part.rejections
+    ) + tuple(refused)
+    return part._replace(origin=origin, samples=samples, entities=entities, rejections=rejections), refused
 
 
 def _entities_overlap(parts: list[Parsed]) -> bool:

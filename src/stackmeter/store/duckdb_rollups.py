@@ -123,23 +123,34 @@ class DuckDBRollups:
         """Return the time of the newest sample the store has received."""
         return datetime_of(retention.newest_sample_us(self._con))
 
+    def read_sample_span(self) -> tuple[np.datetime64 | None, np.datetime64 | None]:
+        """Return the times of the oldest and newest samples the store has received."""
+        first, last = retention.sample_span_us(self._con)
+        return datetime_of(first), datetime_of(last)
+
     def drop_older(
-        self, raw_before: np.datetime64 | None, level_before: dict[str, np.datetime64]
+        self,
+        raw_before: np.datetime64 | None,
+        level_before: dict[str, np.datetime64],
+        dry_run: bool = False,
     ) -> tuple[int, dict[str, int], dict[str, np.datetime64]]:
         """Drop raw samples before ``raw_before`` (none when ``None``) and the windows of each
         level that end before its horizon, in one transaction. Raw samples older than what was
         dropped are refused by later writes.
 
-        Returns the samples dropped, the rows dropped per level and each level's first kept window.
+        Returns the samples dropped, the rows dropped per level and each level's first kept window;
+        with ``dry_run``, what would be dropped, the store left unchanged.
         """
         raw_us = None if raw_before is None else us_of(raw_before)
         level_us = {level: us_of(t) for level, t in level_before.items()}
         try:
             self._con.execute("BEGIN")
             samples, rows, kept_from = retention.drop_older(self._con, raw_us, level_us)
-            self._con.execute("COMMIT")
+            # A dry run drops for real inside the transaction, counts, and undoes it: exact counts.
+            self._con.execute("ROLLBACK" if dry_run else "COMMIT")
         except duckdb.Error as exc:
             self._con.execute("ROLLBACK")
             raise StoreError(f"compaction of {self._store.path} failed, store unchanged: {exc}") from exc
-        self._con.execute("CHECKPOINT")
+        if not dry_run:
+            self._con.execute("CHECKPOINT")
         return samples, rows, {level: datetime_of(us) for level, us in kept_from.items()}

@@ -14,6 +14,12 @@ def newest_sample_us(con: duckdb.DuckDBPyConnection) -> int | None:
     return con.execute("SELECT max(last_us) FROM series_extents").fetchall()[0][0]
 
 
+def sample_span_us(con: duckdb.DuckDBPyConnection) -> tuple[int | None, int | None]:
+    """Return the times (epoch µs) of the oldest and newest samples the store has received."""
+    first, last = con.execute("SELECT min(first_us), max(last_us) FROM series_extents").fetchall()[0]
+    return first, last
+
+
 def drop_older(
     con: duckdb.DuckDBPyConnection, raw_before_us: int | None, level_before_us: dict[str, int]
 ) -> tuple[int, dict[str, int], dict[str, int]]:

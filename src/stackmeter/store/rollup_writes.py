@@ -11,6 +11,7 @@ import duckdb
 
 from stackmeter.errors import ConfigError
 from stackmeter.models import COMPACTED, NESTS_IN, TIMESCALES, TOO_LATE, Rejection
+from stackmeter.store.rejections import insert_rejections
 from stackmeter.store.rollup_sql import (
     KEYS,
     cells_from_cells_sql,
@@ -105,10 +106,15 @@ def split_refused(con: duckdb.DuckDBPyConnection, fresh: str, back_window_us: in
 
 
 def write_refusals(
-    con: duckdb.DuckDBPyConnection, batch_id: int, origins: list[str], examples: int = 10
+    con: duckdb.DuckDBPyConnection,
+    batch_id: int,
+    origins: list[str],
+    examples: int = 10,
+    once: bool = True,
 ) -> tuple[dict[str, int], tuple[Rejection, ...]]:
     """Record the samples of ``_refused`` in the rejections of ``batch_id``, one each, with the
-    origin of the part they came in (``part`` indexes ``origins``).
+    origin of the part they came in (``part`` indexes ``origins``); with ``once``, those already
+    recorded are not recorded again (see :func:`~stackmeter.store.rejections.insert_rejections`).
 
     Returns the count per reason and the first ``examples`` rejections.
     """
@@ -132,7 +138,7 @@ def write_refusals(
         ORDER BY r.part, e.entity, r.resource_code, r.ts
         """
     )
-    con.execute("INSERT INTO rejections SELECT * FROM _refusals")
+    insert_rejections(con, "_refusals", once)
     counts = dict(
         con.execute("SELECT reason, count(*) FROM _refusals GROUP BY reason ORDER BY 2 DESC").fetchall()
     )
