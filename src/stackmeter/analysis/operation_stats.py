@@ -86,5 +86,5 @@ def with_fleet_utilization(stats: pd.DataFrame, utilization: pd.DataFrame) -> pd
 
 def _check_by(by: str) -> str:
     if by not in GROUPINGS:
-        raise ConfigError(f"cannot group operations by {by!r}; valid: {', '.join(GROUPINGS)}")
+        raise ConfigError(f"cannot group operations by {by!r}; valid: {', '.join(GROUPINGS)}", "by")
     return by

@@ -20,7 +20,7 @@ from stackmeter.models import (
 def check_resource(resource: str) -> str:
     """Return ``resource`` if stackmeter knows it (cpu, memory, disk, network), else raise."""
     if resource not in RESOURCES:
-        raise ConfigError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+        raise ConfigError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}", "resource")
     return resource
 
 

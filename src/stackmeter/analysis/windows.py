@@ -47,7 +47,7 @@ TIMESCALE_SECONDS = {"5m": 300, "1h": 3_600, "1d": 86_400, "1w": 604_800, "1mo":
 def check_timescale(timescale: str) -> str:
     """Return ``timescale`` if it is one of :data:`TIMESCALES`, else raise :class:`ConfigError`."""
     if timescale not in _GROUPINGS:
-        raise ConfigError(f"unknown timescale {timescale!r}; valid: {', '.join(TIMESCALES)}")
+        raise ConfigError(f"unknown timescale {timescale!r}; valid: {', '.join(TIMESCALES)}", "timescale")
     return timescale
 
 
@@ -55,7 +55,7 @@ def parse_timescales(text: str) -> tuple[str, ...]:
     """Return the timescales of a comma-separated list such as ``"1h,1d"``, in canonical order."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
-        raise ConfigError(f"no timescale given; valid: {', '.join(TIMESCALES)}")
+        raise ConfigError(f"no timescale given; valid: {', '.join(TIMESCALES)}", "timescale")
     for name in names:
         check_timescale(name)
     return tuple(name for name in TIMESCALES if name in names)

@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from importlib.metadata import version
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from stackmeter.api.auth import TOKEN_COOKIE, Token, Unauthenticated, authenticate, load_tokens
 from stackmeter.api.reader import ReportCache, open_reader
-from stackmeter.api.routes import router
+from stackmeter.api.routes import ErrorBody, router
 from stackmeter.errors import ConfigError, InsufficientData, StackmeterError, StoreError, UnknownEntity
 from stackmeter.settings import Settings
 from stackmeter.store import Store, open_store
@@ -35,7 +38,7 @@ def create_app(
     """
     tokens = load_tokens(settings) if tokens is None else tokens
     owned = store is None
-    served = open_store(settings.store) if store is None else store
+    served = open_store(settings.store, create=False) if store is None else store
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -62,6 +65,10 @@ def create_app(
     app.add_route("/docs", _swagger_ui, include_in_schema=False)
     for error, status in ERROR_STATUS.items():
         app.add_exception_handler(error, _handler(status))
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, _http_error)
+    # Anything else is a bug: answered with the same body (and logged), never a bare traceback page.
+    app.add_exception_handler(Exception, _unexpected)
     return app
 
 
@@ -76,6 +83,27 @@ ERROR_STATUS: dict[type[Exception], int] = {
 }
 
 
+# Values quoted in an error are cut to this many characters: the detail says what, not all of it.
+QUOTED_CHARS = 40
+
+
+def _error(
+    request: Request,
+    status: int,
+    code: str,
+    detail: str,
+    where: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Return the error as :class:`ErrorBody` JSON under ``/api/``, else as the dashboard's error page."""
+    if not request.url.path.startswith("/api/"):
+        page = render_error(request, status, detail, where)
+        page.headers.update(headers or {})
+        return page
+    body = ErrorBody(error=code, detail=detail, where=where)
+    return JSONResponse(body.model_dump(), status, headers=headers)
+
+
 def _handler(status: int):
     def handle(request: Request, exc: Exception) -> Response:
         if status == 401:
@@ -83,12 +111,39 @@ def _handler(status: int):
             log.warning("401 %s %s from %s: %s", request.method, request.url.path, _client(request), exc)
         elif status >= 500:
             log.error("%s %s %s: %s", status, request.method, request.url.path, exc)
-        if not request.url.path.startswith("/api/"):
-            return render_error(request, status, str(exc))
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status, headers=headers)
+        return _error(request, status, type(exc).__name__, str(exc), getattr(exc, "where", None), headers)
 
     return handle
+
+
+def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+    """422 ``ValidationError``: a parameter FastAPI could not read as its type and bounds."""
+    problems, where = [], None
+    for error in exc.errors():
+        location = error.get("loc", ())
+        name = str(location[-1]) if len(location) > 1 else "request"
+        if where is None and len(location) > 1 and location[0] in ("query", "path"):
+            where = name
+        got = f", got {str(error['input'])[:QUOTED_CHARS]!r}" if isinstance(error.get("input"), str) else ""
+        problems.append(f"{name}: {error['msg']}{got}")
+    return _error(request, 422, "ValidationError", "; ".join(problems), where)
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    """An HTTP error raised by routing or static files: 404 ``NotFound``, 405 ``MethodNotAllowed``, …"""
+    code = HTTPStatus(exc.status_code).phrase.title().replace(" ", "").replace("-", "")
+    if exc.status_code == 404 and request.url.path.startswith("/api/"):
+        detail = f"no route {request.url.path}; the routes are listed at /docs"
+    else:
+        detail = str(exc.detail)
+    return _error(request, exc.status_code, code, detail, headers=exc.headers)
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    """500 ``InternalError``: the details go to the log, not to the client."""
+    log.error("500 %s %s", request.method, request.url.path, exc_info=exc)
+    return _error(request, 500, "InternalError", "internal error; the server log has the details")
 
 
 async def _swagger_ui(request: Request) -> HTMLResponse:

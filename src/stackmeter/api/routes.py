@@ -6,10 +6,15 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
 
 from stackmeter import operations
-from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S
+from stackmeter.analysis.operation_stats import GROUPINGS
+from stackmeter.analysis.overload import check_resource
+from stackmeter.analysis.pairing import ACTIONS, DEFAULT_TIMEOUT_S
+from stackmeter.analysis.windows import check_timescale, parse_timescales
 from stackmeter.api.reader import Reader, open_reader
+from stackmeter.errors import ConfigError
 from stackmeter.formatting import (
     frame_records,
     jsonable,
@@ -19,13 +24,66 @@ from stackmeter.formatting import (
     rows_csv,
     series_rows,
 )
-from stackmeter.models import RESOURCES
-from stackmeter.settings import Settings, parse_thresholds
+from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD, RESOURCES, HeatMap
+from stackmeter.settings import MAX_TOP, Settings, parse_thresholds
 from stackmeter.units import parse_utc_time
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+
+class ErrorBody(BaseModel):
+    """What every API error answers, whatever its status."""
+
+    error: str = Field(
+        description="Stable code: ValidationError or ConfigError (422), Unauthenticated (401), "
+        "UnknownEntity, InsufficientData or NotFound (404), MethodNotAllowed (405), StoreError or "
+        "a kind of it such as StoreNotFound (503), InternalError or another stackmeter error (500).",
+        examples=["ValidationError"],
+    )
+    detail: str = Field(
+        description="What is wrong, for a person.",
+        examples=["share: Input should be greater than 0, got '0'"],
+    )
+    where: str | None = Field(
+        description="The query or path parameter at fault, when one is.", examples=["share"]
+    )
+
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    401: {"model": ErrorBody, "description": "No token, or one the server does not know."},
+    404: {"model": ErrorBody, "description": "No such entity (or another project's), or no data for it."},
+    422: {"model": ErrorBody, "description": "A parameter is invalid; `where` names it."},
+    500: {"model": ErrorBody, "description": "An unexpected failure; the server logs it."},
+    503: {"model": ErrorBody, "description": "The store refused or failed."},
+}
+
+router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERROR_RESPONSES)
 Format = Literal["json", "csv"] | None
 FORMAT = Query(None, description="json or csv; without it, CSV when the Accept header asks for text/csv.")
+SHARE = Query(
+    None,
+    gt=0,
+    le=1,
+    allow_inf_nan=False,
+    description="Share s of a window's samples ≥ θ that makes it overloaded, above 0 and at most 1 "
+    "[default: 0.05].",
+)
+THRESHOLDS = Query(
+    None,
+    description=f"Utilization θ per resource, each above 0 and at most {MAX_THRESHOLD:g}, e.g. "
+    "cpu=0.9,memory=0.95 (others keep their default).",
+)
+
+
+def _resources(text: str) -> tuple[str, ...]:
+    names = tuple(check_resource(name.strip()) for name in text.split(",") if name.strip())
+    if not names:
+        raise ConfigError(f"no resource given; valid: {', '.join(RESOURCES)}", "resource")
+    return names
+
+
+def _thresholds(text: str | None, settings: Settings) -> dict[str, float]:
+    if text is not None and not text.strip():
+        raise ConfigError("no threshold given; e.g. cpu=0.9", "threshold")
+    return parse_thresholds(text or "", settings.thresholds)
 
 
 def _wants_csv(request: Request, format: Format) -> bool:
@@ -47,13 +105,11 @@ def overload(
     request: Request,
     timescale: str | None = Query(None, description="Comma-separated timescales [default: 5m,1h,1d,1w,1mo]."),
     resource: str = Query(",".join(RESOURCES), description="Comma-separated resources."),
-    threshold: str | None = Query(
-        None, description="Utilization θ per resource, e.g. cpu=0.9,memory=0.95 (others keep their default)."
+    threshold: str | None = THRESHOLDS,
+    share: float | None = SHARE,
+    top: int | None = Query(
+        None, ge=0, le=MAX_TOP, description=f"How many worst entities to list, 0 to {MAX_TOP} [default: 10]."
     ),
-    share: float | None = Query(
-        None, description="Share s of a window's samples ≥ θ that makes it overloaded [default: 0.05]."
-    ),
-    top: int | None = Query(None, description="How many worst entities to list [default: 10]."),
     from_raw: bool = Query(False, description="Read raw samples, not the rollup levels."),
     format: Format = FORMAT,
     reader: Reader = Depends(open_reader),
@@ -63,9 +119,9 @@ def overload(
     `served_by` says which rollup level (or raw samples) served each timescale."""
     settings = _settings(request)
     report = reader.overload_report(
-        timescales=timescale or settings.timescales,
-        resources=tuple(name.strip() for name in resource.split(",") if name.strip()),
-        thresholds=parse_thresholds(threshold or "", settings.thresholds),
+        timescales=parse_timescales(settings.timescales if timescale is None else timescale),
+        resources=_resources(resource),
+        thresholds=_thresholds(threshold, settings),
         share=settings.share if share is None else share,
         top=settings.top if top is None else top,
         from_raw=from_raw,
@@ -80,7 +136,7 @@ def quantile(
     request: Request,
     entity: str | None = Query(None, description="One entity [default: every entity the token may see]."),
     resource: str = Query("cpu", description=f"One of {', '.join(RESOURCES)}."),
-    q: float = Query(0.95, description="The quantile, from 0 to 1."),
+    q: float = Query(0.95, ge=0, le=1, allow_inf_nan=False, description="The quantile, from 0 to 1."),
     timescale: str = Query("1d", description="Window length: 5m, 1h, 1d, 1w or 1mo."),
     from_raw: bool = Query(False, description="Exact, from raw samples, not the rollup levels."),
     format: Format = FORMAT,
@@ -88,7 +144,14 @@ def quantile(
 ):
     """Quantile of utilization per entity and window, within one 1 % bin from rollups:
     `stackmeter quantile`."""
-    report = operations.utilization_quantiles(reader.store, resource, q, timescale, entity, from_raw)
+    report = operations.utilization_quantiles(
+        reader.store,
+        check_resource(resource),
+        q,
+        check_timescale(timescale),
+        entity,
+        from_raw,
+    )
     if _wants_csv(request, format):
         return _csv(rows_csv(quantile_rows(report)))
     return JSONResponse(jsonable(report))
@@ -111,7 +174,9 @@ def series(
     entity: str,
     resource: str = Query("cpu", description=f"One of {', '.join(RESOURCES)}."),
     start: str | None = Query(
-        None, alias="from", description="First time (UTC, inclusive), e.g. 2013-08-01."
+        None,
+        alias="from",
+        description="First time (UTC, inclusive): ISO 8601 or Unix seconds, e.g. 2013-08-01.",
     ),
     end: str | None = Query(None, alias="to", description="Last time (UTC, exclusive)."),
     format: Format = FORMAT,
@@ -119,7 +184,11 @@ def series(
 ):
     """One entity's samples of one resource: `stackmeter series`."""
     samples = operations.read_series(
-        reader.store, entity, resource, parse_utc_time(start, "from"), parse_utc_time(end, "to")
+        reader.store,
+        entity,
+        check_resource(resource),
+        parse_utc_time(start, "from"),
+        parse_utc_time(end, "to"),
     )
     rows = series_rows(samples)
     if _wants_csv(request, format):
@@ -144,20 +213,33 @@ def heat_map(
     request: Request,
     timescale: str = Query("1h", description="One timescale."),
     resource: str = Query("cpu", description=f"One of {', '.join(RESOURCES)}."),
-    threshold: float | None = Query(None, description="Utilization θ [default: the resource's]."),
-    share: float | None = Query(None, description="Share s [default: 0.05]."),
-    page: int = Query(1, description="1-based page of entities, worst first."),
-    page_size: int = Query(50, description=f"Entities per page, at most {operations.HEAT_MAP_MAX_ROWS}."),
-    columns: int = Query(168, description=f"Windows per page, at most {operations.HEAT_MAP_MAX_COLUMNS}."),
+    threshold: float | None = Query(
+        None,
+        gt=0,
+        le=MAX_THRESHOLD,
+        allow_inf_nan=False,
+        description=f"Utilization θ, above 0 and at most {MAX_THRESHOLD:g} [default: the resource's].",
+    ),
+    share: float | None = SHARE,
+    page: int = Query(
+        1, ge=1, le=operations.HEAT_MAP_MAX_PAGE, description="1-based page of entities, worst first."
+    ),
+    page_size: int = Query(50, ge=1, le=operations.HEAT_MAP_MAX_ROWS, description="Entities per page."),
+    columns: int = Query(168, ge=1, le=operations.HEAT_MAP_MAX_COLUMNS, description="Windows per page."),
     end: str | None = Query(
         None, description="Show the windows up to the one holding this time [default: the latest]."
     ),
+    format: Format = FORMAT,
     reader: Reader = Depends(open_reader),
 ):
-    """Entities × windows of one resource: mean utilization and the overload rule per cell, worst first."""
+    """Entities × windows of one resource: mean utilization and the overload rule per cell, worst first.
+
+    As CSV, one row per cell that has samples (`entity`, `window`, `mean_utilization`,
+    `overloaded`), entities worst first and windows in time order; a gap (`null` in JSON) has no row."""
     settings = _settings(request)
+    resource = check_resource(resource)
     result = reader.heat_map(
-        timescale=timescale,
+        timescale=check_timescale(timescale),
         resource=resource,
         threshold=settings.thresholds.get(resource) if threshold is None else threshold,
         share=settings.share if share is None else share,
@@ -166,7 +248,20 @@ def heat_map(
         columns=columns,
         end=parse_utc_time(end, "end"),
     )
+    if _wants_csv(request, format):
+        return _csv(rows_csv(_heat_map_cells(result), ("entity", "window", "mean_utilization", "overloaded")))
     return JSONResponse(jsonable(result))
+
+
+def _heat_map_cells(result: HeatMap) -> list[dict]:
+    """Return the cells of a heat map page that have samples, with the numbers of its JSON."""
+    windows = jsonable(result.columns)
+    return [
+        {"entity": row.entity, "window": window, "mean_utilization": mean, "overloaded": str(hot).lower()}
+        for row in result.rows
+        for window, mean, hot in zip(windows, jsonable(row.utilization), row.overloaded, strict=True)
+        if mean is not None
+    ]
 
 
 @router.get("/entities/{entity}/overload")
@@ -174,8 +269,8 @@ def entity_overload(
     request: Request,
     entity: str,
     timescale: str = Query("1h", description="One timescale."),
-    threshold: str | None = Query(None, description="Utilization θ per resource, e.g. cpu=0.9."),
-    share: float | None = Query(None, description="Share s [default: 0.05]."),
+    threshold: str | None = THRESHOLDS,
+    share: float | None = SHARE,
     reader: Reader = Depends(open_reader),
 ):
     """One entity's mean and max utilization per window of each resource, and which windows were overloaded."""
@@ -183,8 +278,8 @@ def entity_overload(
     result = operations.entity_overload(
         reader.store,
         entity,
-        timescale,
-        parse_thresholds(threshold or "", settings.thresholds),
+        check_timescale(timescale),
+        _thresholds(threshold, settings),
         settings.share if share is None else share,
     )
     return JSONResponse(jsonable(result))
@@ -195,16 +290,26 @@ def operation_timings(
     request: Request,
     timescale: str = Query("1h", description="Window length: 5m, 1h, 1d, 1w or 1mo."),
     operation: str | None = Query(None, description="Only this operation, e.g. create [default: all]."),
-    by: str | None = Query(None, description="Also group by host, flavor or project."),
+    by: str | None = Query(None, description=f"Also group by {', '.join(GROUPINGS)}."),
     timeout: float = Query(
-        DEFAULT_TIMEOUT_S, description="Seconds after which an operation with no end has timed out."
+        DEFAULT_TIMEOUT_S,
+        gt=0,
+        le=MAX_DURATION_S,
+        allow_inf_nan=False,
+        description="Seconds after which an operation with no end has timed out (above 0).",
     ),
     format: Format = FORMAT,
     reader: Reader = Depends(open_reader),
 ):
     """Cloud operations per window from the notification bus: counts, failures, duration percentiles
     and the fleet's CPU utilization beside them: `stackmeter operations`."""
-    timings = operations.operation_timings(reader.store, timescale, operation, by, timeout)
+    if operation is not None and operation not in ACTIONS:
+        raise ConfigError(
+            f"unknown operation {operation!r}; valid: {', '.join(sorted(ACTIONS))}", "operation"
+        )
+    if by is not None and by not in GROUPINGS:
+        raise ConfigError(f"cannot group operations by {by!r}; valid: {', '.join(GROUPINGS)}", "by")
+    timings = operations.operation_timings(reader.store, check_timescale(timescale), operation, by, timeout)
     if _wants_csv(request, format):
         return _csv(rows_csv(frame_records(timings.stats)))
     return JSONResponse(operation_timings_jsonable(timings))

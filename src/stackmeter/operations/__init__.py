@@ -20,6 +20,7 @@ from stackmeter.operations.notifications import (
 )
 from stackmeter.operations.reports import (
     HEAT_MAP_MAX_COLUMNS,
+    HEAT_MAP_MAX_PAGE,
     HEAT_MAP_MAX_ROWS,
     check_report_choices,
     entity_overload,
@@ -50,6 +51,7 @@ from stackmeter.operations.traces import (
 __all__ = [
     "BATCH_SAMPLES",
     "HEAT_MAP_MAX_COLUMNS",
+    "HEAT_MAP_MAX_PAGE",
     "HEAT_MAP_MAX_ROWS",
     "REJECTION_EXAMPLES",
     "CollectSummary",

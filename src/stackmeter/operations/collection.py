@@ -65,9 +65,9 @@ def collect(
         refused and counted as rejected (``None``: no limit)
     """
     if every_s <= 0:
-        raise ConfigError(f"--every must be positive, got {every_s} s")
+        raise ConfigError(f"--every must be positive, got {every_s} s", "every")
     if for_s is not None and for_s <= 0:
-        raise ConfigError(f"--for must be positive, got {for_s} s")
+        raise ConfigError(f"--for must be positive, got {for_s} s", "for")
     timeout_s = min(every_s, SCRAPE_TIMEOUT_S) if timeout_s is None else timeout_s
     stop = stop or threading.Event()
     statuses: dict[str, TargetStatus] = {}

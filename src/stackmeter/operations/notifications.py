@@ -155,7 +155,9 @@ def operation_timings(
     )
     if operation is not None:
         if operation not in ACTIONS:
-            raise ConfigError(f"unknown operation {operation!r}; valid: {', '.join(sorted(ACTIONS))}")
+            raise ConfigError(
+                f"unknown operation {operation!r}; valid: {', '.join(sorted(ACTIONS))}", "operation"
+            )
         operations = operations[operations["operation"] == operation]
     stats = operation_stats(operations, timescale, by)
     stats = with_fleet_utilization(stats, event_store.read_fleet_cpu_utilization(store.connection, timescale))

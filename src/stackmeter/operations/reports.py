@@ -40,6 +40,7 @@ from stackmeter.store import Store
 # A heat map page shows at most this many entities and this many windows.
 HEAT_MAP_MAX_ROWS = 200
 HEAT_MAP_MAX_COLUMNS = 400
+HEAT_MAP_MAX_PAGE = 1_000_000
 
 
 def check_report_choices(
@@ -151,12 +152,12 @@ def heat_map(
     threshold = DEFAULT_THRESHOLDS[resource] if threshold is None else threshold
     check_threshold(resource, threshold)
     check_share(share)
-    if page < 1:
-        raise ConfigError(f"page must be 1 or more, got {page}")
+    if not 1 <= page <= HEAT_MAP_MAX_PAGE:
+        raise ConfigError(f"page must be from 1 to {HEAT_MAP_MAX_PAGE:,}, got {page}", "page")
     if not 1 <= page_size <= HEAT_MAP_MAX_ROWS:
-        raise ConfigError(f"page_size must be from 1 to {HEAT_MAP_MAX_ROWS}, got {page_size}")
+        raise ConfigError(f"page_size must be from 1 to {HEAT_MAP_MAX_ROWS}, got {page_size}", "page_size")
     if not 1 <= columns <= HEAT_MAP_MAX_COLUMNS:
-        raise ConfigError(f"columns must be from 1 to {HEAT_MAP_MAX_COLUMNS}, got {columns}")
+        raise ConfigError(f"columns must be from 1 to {HEAT_MAP_MAX_COLUMNS}, got {columns}", "columns")
     all_counts, _, served_by, _ = read_counts(store, (timescale,), {resource: threshold}, from_raw)
     counts = all_counts[timescale, resource]
     codes, overloaded, windows = rank_entities(counts, share)

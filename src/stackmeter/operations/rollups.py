@@ -103,7 +103,7 @@ def utilization_quantiles(
     check_resource(resource)
     check_timescale(timescale)
     if not 0 <= q <= 1:
-        raise ConfigError(f"quantile q must be between 0 and 1, got {q}")
+        raise ConfigError(f"quantile q must be between 0 and 1, got {q}", "q")
     if entity is not None and not store.has_entity(entity):
         raise UnknownEntity(f"no entity {entity!r} in the store")
     level = None if from_raw else serving_level(timescale, store.rollups.read_levels())

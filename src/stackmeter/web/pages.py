@@ -15,17 +15,19 @@ from fastapi.templating import Jinja2Templates
 
 from stackmeter import operations
 from stackmeter.analysis.operation_stats import GROUPINGS
+from stackmeter.analysis.overload import check_share, check_threshold
 from stackmeter.analysis.pairing import ACTIONS, DEFAULT_TIMEOUT_S
 from stackmeter.errors import ConfigError
 from stackmeter.formatting import format_time, jsonable, operation_timings_jsonable, served_by_text
-from stackmeter.models import RESOURCES, TIMESCALES
-from stackmeter.settings import Settings
+from stackmeter.models import MAX_DURATION_S, RESOURCES, TIMESCALES
+from stackmeter.settings import Settings, parse_thresholds
 from stackmeter.units import parse_utc_time
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 HEAT_MAP_ROWS = 50
+# The last heat map page one may ask for (of the pages and of the API): far past any fleet.
 HEAT_MAP_COLUMNS = {"5m": 288, "1h": 168, "1d": 92, "1w": 104, "1mo": 120}
 COOKIE_MAX_AGE_S = 12 * 3600
 
@@ -52,14 +54,22 @@ class Controls:
         self.timescale = query.get("timescale", timescale)
         self.resource = query.get("resource", resource)
         if self.timescale not in (*TIMESCALES, "all"):
-            raise ConfigError(f"timescale {self.timescale!r} is not one of {', '.join(TIMESCALES)}")
+            raise ConfigError(
+                f"timescale {self.timescale!r} is not one of {', '.join(TIMESCALES)}", "timescale"
+            )
         if self.resource not in (*RESOURCES, "all"):
-            raise ConfigError(f"resource {self.resource!r} is not one of {', '.join(RESOURCES)}")
+            raise ConfigError(f"resource {self.resource!r} is not one of {', '.join(RESOURCES)}", "resource")
+        # θ as the API and the CLI take it (cpu=0.9,memory=0.95), then the form's field per resource
         self.thresholds = dict(settings.thresholds)
+        if query.get("threshold"):
+            self.thresholds = parse_thresholds(query["threshold"], settings.thresholds)
         for name in RESOURCES:
-            if query.get(f"threshold_{name}"):
-                self.thresholds[name] = _float(query[f"threshold_{name}"], f"threshold_{name}")
-        self.share = _float(query["share"], "share") if query.get("share") else settings.share
+            key = f"threshold_{name}"
+            if query.get(key):
+                self.thresholds[name] = _named(key, check_threshold, name, _float(query[key], key))
+        self.share = settings.share
+        if query.get("share"):
+            self.share = check_share(_float(query["share"], "share"))
         self.query = {key: value for key, value in query.items() if value}
 
     def link(self, path: str | None = None, **changes) -> str:
@@ -74,20 +84,47 @@ class Controls:
         return (path or self.path) + ("?" + urlencode(query) if query else "")
 
 
-def _float(text: str, name: str) -> float:
+def _named(where: str, check: Callable, *args):
+    """Return ``check(*args)``; the :class:`ConfigError` it raises names the parameter ``where``."""
     try:
-        return float(text)
+        return check(*args)
+    except ConfigError as exc:
+        raise ConfigError(str(exc), where) from exc
+
+
+def _float(text: str, name: str) -> float:
+    """Return the finite number ``text`` (NaN, ±inf and ``1e999`` are refused, naming ``name``)."""
+    try:
+        value = float(text)
     except ValueError as exc:
-        raise ConfigError(f"{name}: {text!r} is not a number") from exc
+        raise ConfigError(f"{name}: {text!r} is not a number", name) from exc
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}: {text!r} is not a finite number", name)
+    return value
 
 
-def _int(text: str | None, name: str, default: int) -> int:
+def _int(text: str | None, name: str, default: int, low: int, high: int) -> int:
+    """Return the whole number ``text`` from ``low`` to ``high`` (``default`` when empty)."""
     if not text:
         return default
     try:
-        return int(text)
+        value = int(text)
     except ValueError as exc:
-        raise ConfigError(f"{name}: {text!r} is not a whole number") from exc
+        raise ConfigError(f"{name}: {text!r} is not a whole number", name) from exc
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be from {low} to {high}, got {text}", name)
+    return value
+
+
+def _timeout_s(text: str | None) -> float:
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    timeout_s = _float(text, "timeout")
+    if not 0 < timeout_s <= MAX_DURATION_S:
+        raise ConfigError(
+            f"timeout must be above 0 and at most {MAX_DURATION_S:g} seconds, got {text}", "timeout"
+        )
+    return timeout_s
 
 
 def _render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
@@ -96,11 +133,14 @@ def _render(request: Request, template: str, status_code: int = 200, **context) 
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
-def render_error(request: Request, status: int, message: str) -> HTMLResponse:
-    """Return an error page; for 401 it is the login form."""
+def render_error(request: Request, status: int, message: str, where: str | None = None) -> HTMLResponse:
+    """Return an error page; for 401 it is the login form.
+
+    :param where: the query parameter at fault, when known (named in the page's data)
+    """
     if status == 401:
         return _render(request, "login.html", 401, message=message, next=request.url.path)
-    return _render(request, "error.html", status, status=status, message=message)
+    return _render(request, "error.html", status, status=status, message=message, where=where)
 
 
 def build_pages(
@@ -146,10 +186,10 @@ def build_pages(
             resource=controls.resource,
             threshold=controls.thresholds[controls.resource],
             share=controls.share,
-            page=_int(query.get("page"), "page", 1),
-            page_size=_int(query.get("rows"), "rows", HEAT_MAP_ROWS),
+            page=_int(query.get("page"), "page", 1, 1, operations.HEAT_MAP_MAX_PAGE),
+            page_size=_int(query.get("rows"), "rows", HEAT_MAP_ROWS, 1, operations.HEAT_MAP_MAX_ROWS),
             columns=HEAT_MAP_COLUMNS[controls.timescale],
-            end=parse_utc_time(query.get("end"), "end"),
+            end=parse_utc_time(query.get("end") or None, "end"),
         )
         cells = {
             "columns": jsonable(result.columns),
@@ -208,13 +248,12 @@ def build_pages(
     @pages.get("/operations", response_class=HTMLResponse)
     def operation_timings(request: Request, reader=Depends(open_reader)):
         query = request.query_params
-        timeout_s = _float(query["timeout"], "timeout") if query.get("timeout") else DEFAULT_TIMEOUT_S
         timings = operations.operation_timings(
             reader.store,
             query.get("timescale") or "1h",
             query.get("operation") or None,
             query.get("by") or None,
-            timeout_s,
+            _timeout_s(query.get("timeout")),
         )
         result = operation_timings_jsonable(timings)
         chart = None
@@ -244,7 +283,9 @@ def build_pages(
 
     @pages.post("/login")
     async def login(request: Request) -> Response:
-        form = {key: values[0] for key, values in parse_qs((await request.body()).decode()).items()}
+        # A body that is not UTF-8 carries no known token: read it as such, never fail on it.
+        body = (await request.body()).decode("utf-8", "replace")
+        form = {key: values[0] for key, values in parse_qs(body).items()}
         target = form.get("next", "/")
         if not target.startswith("/") or target.startswith("//"):
             target = "/"

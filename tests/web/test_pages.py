@@ -1,0 +1,104 @@
+"""Dashboard pages under bad input: an HTML error page with a 4xx naming the parameter, never a 500."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from stackmeter import operations
+from stackmeter.api import create_app
+from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD
+from stackmeter.settings import Settings
+from stackmeter.operations import HEAT_MAP_MAX_PAGE
+from tests.conftest import ADMIN, TOKENS
+
+HEADERS = {"Authorization": f"Bearer {ADMIN}"}
+# An empty field means "the default" on a page (a form sends every field), so it is not in here.
+NOT_NUMBERS = ["nan", "NaN", "inf", "-inf", "1e308", "1e999", "-1", "99999999999999999999999", " ", "lots",
+               "0x10", "%ff", "%00", "1" * 5000]  # fmt: skip
+THRESHOLDS = {f"threshold_{name}": [*NOT_NUMBERS, "0", str(MAX_THRESHOLD * 1.01)] for name in
+              ("cpu", "memory", "disk", "network")}  # fmt: skip
+CONTROLS = {
+    "threshold": ["cpu", "cpu=", "cpu=nan", "cpu=1e308", "cpu=1e999", "cpu=-1", "gpu=0.5", "cpu=lots"],
+    "timescale": ["2m", "1h,1d", "%00"],
+    "resource": ["gpu", "cpu,memory", "%00"],
+    "share": [*NOT_NUMBERS, "0", "1.0000001"],
+    **THRESHOLDS,
+}
+BAD_PARAMETERS = {
+    "/": CONTROLS,
+    "/heatmap": {
+        **CONTROLS,
+        "page": [*NOT_NUMBERS, "0", "1.5", str(HEAT_MAP_MAX_PAGE + 1)],
+        "rows": [*NOT_NUMBERS, "0", "1.5", str(operations.HEAT_MAP_MAX_ROWS + 1)],
+        "end": ["yesterday", "nan", "1e308", "-1", "9999-01-01", "2013-13-01", "%00"],
+    },
+    "/entity/196": CONTROLS,
+    "/operations": {
+        "timescale": ["2m", "1h,1d", "%00"],
+        "operation": ["explode", "%00"],
+        "by": ["colour", "%00"],
+        "timeout": [*NOT_NUMBERS, "0", "-0", str(MAX_DURATION_S * 1.01)],
+    },
+}
+CASES = [
+    pytest.param(page, name, value, id=f"{page}?{name}={value[:30]}")
+    for page, parameters in BAD_PARAMETERS.items()
+    for name, values in parameters.items()
+    for value in values
+]
+
+
+@pytest.fixture(scope="module")
+def client(fleet_path):
+    with TestClient(create_app(Settings(store=fleet_path), tokens=TOKENS)) as test_client:
+        yield test_client
+
+
+def error_of(response) -> tuple[str | None, str]:
+    """Return the parameter an error page names (``data-where``) and its message."""
+    assert response.headers["content-type"].startswith("text/html")
+    found = re.search(r'<p class="error" id="error"(?: data-where="([^"]*)")?>(.*?)</p>', response.text, re.S)
+    assert found, response.text
+    return found.group(1), found.group(2)
+
+
+@pytest.mark.parametrize("page, name, value", CASES)
+def test_a_bad_parameter_is_a_422_page_naming_it(client, page, name, value):
+    response = client.get(f"{page}?{name}={value}", headers=HEADERS)
+    assert response.status_code == 422, response.text
+    where, message = error_of(response)
+    assert where == name
+    assert message
+
+
+@pytest.mark.parametrize(
+    "page", ["/?share=&threshold_cpu=", "/heatmap?page=&rows=&end=", "/operations?timeout="]
+)
+def test_empty_fields_take_the_defaults(client, page):
+    assert client.get(page, headers=HEADERS).status_code == 200
+
+
+def test_thresholds_as_the_api_takes_them_set_the_page(client):
+    page = client.get("/heatmap?timescale=1d&threshold=cpu=0.5,memory=0.7", headers=HEADERS).text
+    assert 'name="threshold_cpu" id="threshold_cpu" value="0.5"' in page
+    assert 'name="threshold_memory" id="threshold_memory" value="0.7"' in page
+
+
+def test_an_unknown_entity_or_page_is_a_404_page(client):
+    for url in ("/entity/no-such-vm", "/entity/%00", "/nope", "/static/nope.js"):
+        response = client.get(url, headers=HEADERS)
+        assert response.status_code == 404
+        assert error_of(response)[0] is None
+
+
+def test_a_login_form_that_is_not_utf8_is_refused_not_a_failure(client):
+    response = client.post(
+        "/login",
+        content=b"token=\xff\xfe&next=/",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 401
+    assert "unknown token" in response.text
