@@ -20,6 +20,7 @@ from stackmeter.models.domain import (
     in_time_domain_ns,
     in_time_domain_s,
     invalid_samples,
+    resource_bounds,
     utf8_text,
 )
 from stackmeter.models.events import (
@@ -184,6 +185,7 @@ __all__ = [
     "invalid_samples",
     "make_samples",
     "no_samples",
+    "resource_bounds",
     "take_samples",
     "utf8_text",
 ]

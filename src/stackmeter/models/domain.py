@@ -8,8 +8,9 @@ around the nanosecond clock and a value no system reports never reaches a report
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from stackmeter.models.samples import BAD_CAPACITY, NEGATIVE_VALUE, NOT_FINITE, RESOURCES
+from stackmeter.models.samples import BAD_CAPACITY, NEGATIVE_VALUE, NOT_FINITE
 
 # Times accepted, as UTC nanoseconds since the epoch: [TIME_MIN_NS, TIME_MAX_NS). Nanosecond
 # datetimes hold about 1677 to 2262; the domain stays well inside, so that a time plus a window,
@@ -66,13 +67,11 @@ def implausible_samples(resource: np.ndarray, used: np.ndarray, capacity: np.nda
     """Return a mask of the samples no real system reports (see :data:`MAX_VALUE`).
 
     ``used`` and ``capacity`` must already be finite and not negative where they are set;
-    ``capacity`` is ``NaN`` when unknown.
+    ``capacity`` is ``NaN`` when unknown. A resource stackmeter does not know has no bound here.
     """
-    resource = np.asarray(resource, dtype=object)
-    bound = np.full(resource.shape, np.inf)
-    for name, value in MAX_VALUE.items():
-        bound[resource == name] = value
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+    codes, names = pd.factorize(np.asarray(resource, dtype=object))
+    bound = resource_bounds(names)[codes]
+    with np.errstate(invalid="ignore", over="ignore"):
         too_much = (used > bound) | (capacity > bound)
         too_busy = used > MAX_UTILIZATION * capacity
     return too_much | (too_busy & ~np.isnan(capacity))
@@ -102,28 +101,39 @@ def utf8_text(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def invalid_samples(ts_ns: np.ndarray, resource: np.ndarray, used: np.ndarray, capacity: np.ndarray):
-    """Return, per sample, the reason it may not enter the store (``""`` when it may).
+def resource_bounds(names) -> np.ndarray:
+    """Return the :data:`MAX_VALUE` of each resource name, ``NaN`` for a name stackmeter does not
+    know; one more ``NaN`` at the end, so that ``resource_bounds(names)[codes]`` of a factorization
+    maps its missing code (-1) to ``NaN``."""
+    return np.array([MAX_VALUE.get(name, np.nan) for name in names] + [np.nan], dtype=np.float64)
 
-    The store's last check, whatever the source: a time outside the domain, a ``used`` that is
-    not a finite number of at least 0, a capacity that is not ``NaN`` or a finite number above 0,
-    an unknown resource, or an implausible value.
+
+def invalid_samples(
+    ts_ns: np.ndarray, bound: np.ndarray, used: np.ndarray, capacity: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the indices of the samples that may not enter the store, and the reason of each.
+
+    The store's last check, whatever the source: a time outside the domain, an unknown resource
+    (``bound`` is ``NaN``), a ``used`` that is not a finite number of at least 0, a capacity that
+    is not ``NaN`` or a finite number above 0, or an implausible value.
+
+    :param bound: per sample, the :data:`MAX_VALUE` of its resource (see :func:`resource_bounds`)
     """
-    reasons = np.full(ts_ns.shape, "", dtype=object)
-    with np.errstate(invalid="ignore"):
-        bad_capacity = ~np.isnan(capacity) & ~((capacity > 0) & np.isfinite(capacity))
+    with np.errstate(invalid="ignore", over="ignore"):
         checks = (
             (~in_time_domain_ns(ts_ns), OUT_OF_TIME_DOMAIN),
-            (~np.isin(resource, RESOURCES), "unknown resource"),
+            (np.isnan(bound), "unknown resource"),
             (~np.isfinite(used), NOT_FINITE),
             (used < 0, NEGATIVE_VALUE),
-            (bad_capacity, BAD_CAPACITY),
+            (~np.isnan(capacity) & ~((capacity > 0) & np.isfinite(capacity)), BAD_CAPACITY),
+            ((used > bound) | (capacity > bound) | (used > MAX_UTILIZATION * capacity), IMPLAUSIBLE),
         )
-    for mask, reason in checks:
-        reasons[mask & (reasons == "")] = reason
-    unjudged = reasons == ""
-    if unjudged.any():
-        index = np.flatnonzero(unjudged)
-        implausible = implausible_samples(resource[index], used[index], capacity[index])
-        reasons[index[implausible]] = IMPLAUSIBLE
-    return reasons
+        bad = np.zeros(ts_ns.shape, dtype=bool)
+        for mask, _ in checks:
+            bad |= mask
+        index = np.flatnonzero(bad)
+        reasons = np.full(index.size, "", dtype=object)
+        for mask, reason in checks:
+            hit = mask[index] & (reasons == "")
+            reasons[hit] = reason
+    return index, reasons

@@ -25,6 +25,7 @@ from stackmeter.models import (
     concat_samples,
     invalid_samples,
     make_samples,
+    resource_bounds,
     take_samples,
     utf8_text,
 )
@@ -153,16 +154,18 @@ class DuckDBStore:
         in the rejections with their reason. A rejection the store already records is not recorded
         again unless ``rejections_once`` is false (a live scrape's failures are new input each round).
         """
-        checked = [_checked(part) for part in parts]
-        parts = [part for part, _ in checked]
-        store_refused = [rejection for _, refused in checked for rejection in refused]
+        parts = [_with_utf8_text(part) for part in parts]
         samples = concat_samples([part.samples for part in parts])
         part_index = np.repeat(np.arange(len(parts), dtype=np.int32), [p.samples.size for p in parts])
-        rejections = [rejection for part in parts for rejection in part.rejections]
+        resource_codes, resource_names = pd.factorize(samples.resource)
+        samples, part_index, resource_codes, store_refused = _refuse_invalid(
+            samples, part_index, resource_codes, resource_bounds(resource_names)[resource_codes], parts
+        )
+        rejections = [rejection for part in parts for rejection in part.rejections] + store_refused
         duplicates = sum(part.duplicates for part in parts)
         if _entities_overlap(parts):
             samples, dropped, keep = _first_of_duplicates(samples)
-            part_index = part_index[keep]
+            part_index, resource_codes = part_index[keep], resource_codes[keep]
             duplicates += dropped
         back_window_us = None if back_window_s is None else int(round(back_window_s * 1e6))
         con = self._con
@@ -173,7 +176,9 @@ class DuckDBStore:
             batch_id = con.execute("SELECT nextval('batch_ids')").fetchall()[0][0]
             added = refused_count = 0
             if samples.size:
-                added, refused_count = self._insert_samples(samples, part_index, parts, back_window_us)
+                added, refused_count = self._insert_samples(
+                    samples, part_index, (resource_codes, resource_names), parts, back_window_us
+                )
             self._insert_rejections(batch_id, rejections, rejections_once)
             if refused_count:
                 refused, examples = rollup_writes.write_refusals(
@@ -195,17 +200,24 @@ class DuckDBStore:
         return WriteResult(batch_id, added, duplicates, len(rejections) + refused_count, refused, examples)
 
     def _insert_samples(
-        self, samples: Samples, part_index: np.ndarray, parts: list[Parsed], back_window_us: int | None
+        self,
+        samples: Samples,
+        part_index: np.ndarray,
+        resources: tuple[np.ndarray, object],
+        parts: list[Parsed],
+        back_window_us: int | None,
     ) -> tuple[int, int]:
         """Insert the samples new to the store and fold them into the rollups; return how many
         were added and how many refused (left in the temporary table ``_refused``)."""
-        entity_codes, entity_names = pd.factorize(samples.entity)
+        entity_codes, raw_names = pd.factorize(samples.entity)
+        entity_names = [utf8_text(name) for name in raw_names]  # a file name may not be UTF-8
         declared = {entity.entity: entity for part in parts for entity in part.entities}
         known_before = self._con.execute("SELECT coalesce(max(entity_id), -1) FROM entities").fetchall()[0][0]
         ids = self._write_entities([declared.get(name, Entity(name)) for name in entity_names])
         entity_ids = np.array([ids[name] for name in entity_names], dtype=np.int32)[entity_codes]
-        resource_codes, resource_names = pd.factorize(samples.resource)
-        codes = np.array([RESOURCE_CODES[name] for name in resource_names], dtype=np.uint8)
+        resource_codes, resource_names = resources
+        # a name the store does not know has no sample left (refused), whatever code it gets
+        codes = np.array([RESOURCE_CODES.get(name, 255) for name in resource_names], dtype=np.uint8)
         batch = pa.table(
             {
                 "entity_id": entity_ids,
@@ -407,53 +419,54 @@ class DuckDBStore:
         return StoreStatus(self.path, size, entities, samples, batches, rejected, datetime_of(last))
 
 
-def _checked(part: Parsed) -> tuple[Parsed, list[Rejection]]:
-    """Return ``part`` with the samples the store refuses moved to its rejections, and its text
-    made valid UTF-8.
-
-    Sources refuse bad input with its line and field; this is the store's own last check, so that
-    nothing outside the time domain, non-finite or implausible enters it whatever the caller.
-    Also returns the samples it refused, as rejections.
-    """
-    origin = utf8_text(part.origin)
-    samples = part.samples
-    refused: list[Rejection] = []
-    if samples.size:
-        reasons = invalid_samples(samples.ts.view(np.int64), samples.resource, samples.used, samples.capacity)
-        bad = np.flatnonzero(reasons != "")
-        if bad.size:
-            ts_ns = samples.ts.view(np.int64)
-            refused = [
-                Rejection(
-                    origin,
-                    None,
-                    utf8_text(str(samples.resource[i])),
-                    reasons[i],
-                    f"{utf8_text(str(samples.entity[i]))} at {ts_ns[i] / 1e9:.0f} s since 1970: "
-                    f"used {samples.used[i]:g}, capacity {samples.capacity[i]:g}",
-                )
-                for i in bad
-            ]
-            keep = np.ones(samples.size, dtype=bool)
-            keep[bad] = False
-            samples = take_samples(samples, keep)
-    names = pd.unique(samples.entity) if samples.size else ()
-    unclean = {name: utf8_text(name) for name in names if utf8_text(name) != name}
-    if unclean:
-        entity = np.array([unclean.get(name, name) for name in samples.entity], dtype=object)
-        samples = Samples(samples.ts, entity, samples.resource, samples.used, samples.capacity)
-    entities = tuple(
-        Entity(*(None if value is None else utf8_text(value) for value in entity)) for entity in part.entities
+def _with_utf8_text(part: Parsed) -> Parsed:
+    """Return ``part`` with its origin, entities and rejections made valid UTF-8 (sample entity
+    names are cleaned where the store names its entities)."""
+    return part._replace(
+        origin=utf8_text(part.origin),
+        entities=tuple(
+            Entity(*(None if value is None else utf8_text(value) for value in entity))
+            for entity in part.entities
+        ),
+        rejections=tuple(
+            rejection._replace(
+                path=utf8_text(rejection.path),
+                field=None if rejection.field is None else utf8_text(rejection.field),
+                detail=utf8_text(rejection.detail),
+            )
+            for rejection in part.rejections
+        ),
     )
-    rejections = tuple(
-        rejection._replace(
-            path=utf8_text(rejection.path),
-            field=None if rejection.field is None else utf8_text(rejection.field),
-            detail=utf8_text(rejection.detail),
+
+
+def _refuse_invalid(
+    samples: Samples,
+    part_index: np.ndarray,
+    resource_codes: np.ndarray,
+    bound: np.ndarray,
+    parts: list[Parsed],
+) -> tuple[Samples, np.ndarray, np.ndarray, list[Rejection]]:
+    """Drop the samples the store refuses (see :func:`~stackmeter.models.invalid_samples`): the
+    store's own last check, so that nothing outside the time domain, non-finite or implausible
+    enters it whatever the caller. Returns what is left, and a rejection per sample dropped."""
+    ts_ns = samples.ts.view(np.int64)
+    bad, reasons = invalid_samples(ts_ns, bound, samples.used, samples.capacity)
+    if not bad.size:
+        return samples, part_index, resource_codes, []
+    refused = [
+        Rejection(
+            parts[part_index[i]].origin,
+            None,
+            utf8_text(str(samples.resource[i])),
+            reason,
+            f"{utf8_text(str(samples.entity[i]))} at {ts_ns[i] / 1e9:.0f} s since 1970: "
+            f"used {samples.used[i]:g}, capacity {samples.capacity[i]:g}",
         )
-        for rejection in part.rejections
-    ) + tuple(refused)
-    return part._replace(origin=origin, samples=samples, entities=entities, rejections=rejections), refused
+        for i, reason in zip(bad, reasons, strict=True)
+    ]
+    keep = np.ones(samples.size, dtype=bool)
+    keep[bad] = False
+    return take_samples(samples, keep), part_index[keep], resource_codes[keep], refused
 
 
 def _entities_overlap(parts: list[Parsed]) -> bool:
