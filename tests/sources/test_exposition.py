@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from stackmeter import models
@@ -162,3 +163,36 @@ def test_lines_of_families_not_asked_for_are_not_parsed():
     assert exposition.values == {"node_memory_MemTotal_bytes": ALL["node_memory_MemTotal_bytes"]}
     assert exposition.rejections == ()
     assert parse_exposition(text, "t").rejections[0].reason == INVALID_LINE  # all families: found
+
+
+@pytest.mark.parametrize(
+    "where, bad",
+    [
+        (2, "# TYPE node_disk_io_time_seconds_total bogus"),  # found only when the next family begins
+        (6, "# TYPE node_memory_MemTotal_bytes histogrammish"),
+        (9, "# TYPE node_network_speed_bytes bogus"),  # the last family: found at the end
+    ],
+)
+def test_a_bad_type_line_is_the_one_left_out(where, bad):
+    lines = TEXT.splitlines()
+    lines[where - 1] = bad
+    exposition = parse_exposition("\n".join(lines) + "\n", "t")
+    assert [(r.line, r.reason) for r in exposition.rejections] == [(where, INVALID_LINE)]
+    assert exposition.values == ALL
+
+
+@pytest.mark.parametrize(
+    "moment, ns",
+    [
+        (np.datetime64("0001-01-01", "s"), -62_135_596_800 * 10**9),  # in datetime64[ns] it would wrap
+        (np.datetime64("9999-12-31", "D"), 253_402_214_400 * 10**9),
+        (
+            np.datetime64("2262", "Y"),
+            (datetime(2262, 1, 1) - datetime(1970, 1, 1)) // timedelta(seconds=1) * 10**9,
+        ),
+        (np.datetime64("2026-03-02T10:00:00.123456789", "ns"), 1_772_445_600_123_456_789),
+        (np.datetime64(3, "ms"), 3_000_000),
+    ],
+)
+def test_scrape_times_of_any_unit_are_exact(moment, ns):
+    assert to_ns(moment) == ns

@@ -132,3 +132,28 @@ def test_a_reset_cpu_counter_gives_no_cpu_sample():
     parsed, _ = parse_libvirt(restarted, T1, state, origin=ORIGIN)
     assert "cpu" not in set(parsed.samples.resource)
     assert "memory" in set(parsed.samples.resource)
+
+
+def test_an_implausible_cpu_rate_is_refused_and_the_rest_of_the_vm_lands():
+    text = (FIXTURES / "tinkoff_README_metrics_example.prom").read_text(encoding="utf-8")
+    _, state = parse_libvirt(text, T0, origin=ORIGIN)
+    jumped = advance(text, {**DELTAS, "libvirt_domain_info_cpu_time_seconds_total": STEP_S * 2e9})
+    parsed, _ = parse_libvirt(jumped, T1, state, origin=ORIGIN)
+    _, clean = two_scrapes("tinkoff_README_metrics_example.prom")
+    [rejection] = parsed.rejections
+    assert (rejection.reason, rejection.detail) == (models.IMPLAUSIBLE, "used 2e+09 above 1e+09")
+    assert rejection.field.endswith(" cpu")
+    kept = clean.samples.resource != "cpu"
+    assert clean.samples.resource.tolist().count("cpu") == 1 + parsed.samples.resource.tolist().count("cpu")
+    for got, want in zip(parsed.samples, clean.samples, strict=True):
+        np.testing.assert_array_equal(got[parsed.samples.resource != "cpu"], want[kept])
+
+
+def test_a_scrape_time_outside_the_domain_gives_no_samples():
+    text = (FIXTURES / "tinkoff_README_metrics_example.prom").read_text(encoding="utf-8")
+    _, state = parse_libvirt(text, T0, origin=ORIGIN)
+    parsed, kept = parse_libvirt(
+        advance(text, DELTAS), np.datetime64("9999-12-31", "s"), state, origin=ORIGIN
+    )
+    assert parsed.samples.size == 0 and kept == state
+    assert [r.reason for r in parsed.rejections] == [models.OUT_OF_TIME_DOMAIN]

@@ -226,3 +226,41 @@ def test_unknown_link_speed_is_unknown_capacity_not_an_error(two_scrapes):
     used, capacity = by_resource(parsed)["network"]
     assert used == pytest.approx(30e6 / STEP_S) and math.isnan(capacity)
     assert parsed.rejections == ()
+
+
+BUSY = models.MAX_UTILIZATION * 2  # twice the busiest fraction a real system reports
+
+
+@pytest.mark.parametrize(
+    "name, deltas, resource, detail",
+    [
+        # a counter that jumps: 8 CPUs busy for 1e12 s each in 15 s
+        ("node_cpu_seconds_total", {'mode="user"': 1e12}, "cpu", "used 5.33333e+11 above 1e+09"),
+        ("node_disk_io_time_seconds_total", {'"sda"': STEP_S * BUSY}, "disk", "utilization"),
+        ("node_network_receive_bytes_total", {'"eth0"': STEP_S * 2e15}, "network", "used 2e+15 above 1e+15"),
+        ("node_network_receive_bytes_total", {'"eth0"': 1e308}, "network", "used 6.66667e+306 above 1e+15"),
+    ],
+)
+def test_implausible_rates_are_refused_and_the_other_resources_land(
+    two_scrapes, name, deltas, resource, detail
+):
+    first, second = two_scrapes
+    _, state = parse_node_exporter(first, T0, origin=ORIGIN)
+    parsed, _ = parse_node_exporter(advance(second, name, deltas), T1, state, origin=ORIGIN)
+    assert set(by_resource(parsed)) == set(models.RESOURCES) - {resource}
+    [rejection] = parsed.rejections
+    assert (rejection.path, rejection.field, rejection.reason) == (ORIGIN, resource, models.IMPLAUSIBLE)
+    assert rejection.detail.startswith(detail)
+
+
+@pytest.mark.parametrize(
+    "at", [np.datetime64("0001-01-01", "s"), np.datetime64("2200-01-01", "s"), -1, 2**63 - 1]
+)
+def test_a_scrape_time_outside_the_domain_gives_no_samples_and_keeps_the_state(two_scrapes, at):
+    first, second = two_scrapes
+    _, state = parse_node_exporter(first, T0, origin=ORIGIN)
+    parsed, kept = parse_node_exporter(second, at, state, origin=ORIGIN)
+    assert parsed.samples.size == 0 and kept == state
+    [rejection] = parsed.rejections
+    assert (rejection.path, rejection.reason) == (ORIGIN, models.OUT_OF_TIME_DOMAIN)
+    assert rejection.detail.startswith("scrape time ")

@@ -157,6 +157,44 @@ def test_timestamps_with_offsets_are_converted_to_utc():
     assert parse_message(message, "q", RECEIVED).ts == datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "0001-01-01 00:00:00",
+        "9999-12-31 23:59:59.999999",
+        "0001-01-01T00:30:00+02:00",  # converting to UTC leaves the years datetime holds
+        "9999-12-31T23:00:00-05:00",
+        "1969-12-31T23:59:59Z",
+        "2200-01-01T00:00:00",
+    ],
+)
+def test_timestamps_outside_the_domain_become_dead_letters(timestamp):
+    message = versioned("instance-create-end", timestamp=timestamp)
+    dead = parse_message(envelope(message), "notifications.info", RECEIVED)
+    assert isinstance(dead, DeadLetter) and dead.reason == BAD_TIMESTAMP
+    assert timestamp in dead.detail
+
+
+def test_the_ends_of_the_domain():
+    first = parse_message(versioned("instance-update", timestamp="1970-01-01T00:00:00Z"), "q", RECEIVED)
+    last = parse_message(versioned("instance-update", timestamp="2199-12-31T23:59:59.999999"), "q", RECEIVED)
+    assert first.ts == datetime(1970, 1, 1, tzinfo=UTC)
+    assert last.ts == datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def test_a_capture_with_a_time_outside_the_domain_keeps_its_other_lines(tmp_path):
+    path = tmp_path / "capture.jsonl"
+    lines = [
+        envelope(versioned("instance-create-start")),
+        envelope(versioned("instance-create-end", timestamp="9999-12-31 23:59:59")),
+        envelope(versioned("instance-delete-end")),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    found = dict(read_jsonl(path, RECEIVED))
+    assert isinstance(found[2], DeadLetter) and found[2].origin == f"{path}:2"
+    assert [found[1].event_type, found[3].event_type] == ["instance.create.start", "instance.delete.end"]
+
+
 def test_parse_messages_splits_events_from_dead_letters():
     good = envelope(versioned("instance-reboot-start"))
     events, dead = parse_messages([good, "nope", good], "q", RECEIVED)
@@ -199,7 +237,11 @@ message_like = st.fixed_dictionaries(
     optional={
         "event_type": st.sampled_from(["instance.create.start", "compute.instance.delete.end", ""])
         | json_values,
-        "timestamp": st.sampled_from(["2026-03-02 10:00:00.5", "2026-03-02T10:00:00Z", "nope"]) | json_values,
+        "timestamp": st.sampled_from(
+            ["2026-03-02 10:00:00.5", "2026-03-02T10:00:00Z", "nope", "0001-01-01T00:00:00+01:00"]
+        )
+        | st.datetimes(timezones=st.just(UTC) | st.none()).map(datetime.isoformat)
+        | json_values,
         "payload": st.fixed_dictionaries(
             {}, optional={"nova_object.data": json_values, "instance_id": json_values, "args": json_values}
         )
@@ -215,4 +257,7 @@ message_like = st.fixed_dictionaries(
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200) | message_like.map(json.dumps) | message_like.map(envelope))
 def test_parsing_never_raises(body):
-    assert isinstance(parse_message(body, "q", RECEIVED), Event | DeadLetter)
+    item = parse_message(body, "q", RECEIVED)
+    assert isinstance(item, Event | DeadLetter)
+    if isinstance(item, Event):
+        assert datetime(1970, 1, 1, tzinfo=UTC) <= item.ts < datetime(2200, 1, 1, tzinfo=UTC)

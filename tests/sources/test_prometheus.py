@@ -47,6 +47,11 @@ def matrix(series: list[tuple[dict, list[tuple[float, float | str]]]], warnings=
     return body
 
 
+def answer(result: list) -> dict:
+    """A successful matrix answer whose ``result`` is given as it is."""
+    return {"status": "success", "data": {"resultType": "matrix", "result": result}}
+
+
 class FakePrometheus:
     """Answers query_range like Prometheus: one point per step, refusing more than 11,000 per series.
 
@@ -231,7 +236,10 @@ def test_error_json_is_reported_with_its_type_and_query():
             httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": []}}),
             "matrix",
         ),
-        (httpx.Response(200, json=matrix([({}, [(0, "x")])])), "malformed series"),
+        (httpx.Response(200, json=answer([{"metric": {}, "values": [[0]]}])), "malformed series"),
+        (httpx.Response(200, json=answer([{"metric": {}, "values": [[[0, "1"]]]}])), "malformed series"),
+        (httpx.Response(200, json=answer([{"metric": {}, "values": {"0": "1"}}])), "malformed series"),
+        (httpx.Response(200, json=answer([{"values": []}])), "malformed series"),
     ],
 )
 def test_answers_that_are_not_the_api_are_parse_errors(response, message):
@@ -342,3 +350,70 @@ def test_an_empty_rate_query_says_why_it_may_be_empty():
     [rejection] = parsed.rejections
     assert (rejection.field, rejection.reason) == ("cpu", NO_SERIES)
     assert "rate() over 60s needs two scrapes" in rejection.detail
+
+
+def test_unusable_points_are_refused_one_by_one_and_the_rest_lands():
+    points = [
+        [START_S, "0.5"],
+        ["soon", "0.5"],  # a time that is not a number
+        [None, "0.5"],
+        [1e300, "0.5"],  # times outside the domain, which nanoseconds would wrap around
+        [10**400, "0.5"],
+        [99_999_999_999, "0.5"],
+        [-5, "0.5"],
+        ["1e999", "0.5"],
+        [START_S + 60, "busy"],  # values that are not numbers
+        [START_S + 120, None],
+        [START_S + 180, "0.25"],
+    ]
+    body = answer([{"metric": {"instance": "h:9100"}, "values": points}])
+    queries = {"disk": ResourceQuery("q", 1.0)}
+    client = client_for(respond(httpx.Response(200, json=body)))
+    parsed = fetch_utilization(client, URL, START_S, START_S + 180, 60, queries, names_query=None)
+    assert parsed.samples.used.tolist() == [0.5, 0.25]
+    expected_ts = np.array([START_S, START_S + 180], dtype="datetime64[s]").astype("datetime64[ns]")
+    np.testing.assert_array_equal(parsed.samples.ts, expected_ts)
+    found = [(r.path, r.field, r.reason, r.detail.split(": ")[0]) for r in parsed.rejections]
+    where = '{instance="h:9100"} point'
+    assert found == [
+        (URL, "disk", models.BAD_TIMESTAMP, f"{where} 2"),
+        (URL, "disk", models.BAD_TIMESTAMP, f"{where} 3"),
+        *[(URL, "disk", models.OUT_OF_TIME_DOMAIN, f"{where} {n}") for n in (4, 5, 6, 7, 8)],
+        (URL, "disk", models.NOT_A_NUMBER, f"{where} 9"),
+        (URL, "disk", models.NOT_A_NUMBER, f"{where} 10"),
+    ]
+
+
+def test_points_of_a_well_formed_answer_are_read_in_one_go():
+    body = matrix([({"instance": "h:9100"}, [(START_S, 0.5), (START_S + 60, "NaN"), (7_258_118_400, 1)])])
+    result = fetch_query_range(client_for(respond(httpx.Response(200, json=body))), URL, "q", 0, 60, 60)
+    [series] = result.series
+    assert series.ts_ns.tolist() == [START_S * 10**9, (START_S + 60) * 10**9]
+    assert np.isnan(series.values[1])  # NaN is a number here: refused later, as a sample
+    [rejection] = result.rejections
+    assert rejection.reason == models.OUT_OF_TIME_DOMAIN and rejection.path == f"{URL}/api/v1/query_range"
+
+
+@pytest.mark.parametrize(
+    "resource, used, capacity, detail",
+    [
+        ("cpu", 2e9, 4.0, "used 2e+09 above 1e+09"),
+        ("cpu", 4.0 * models.MAX_UTILIZATION * 2, 4.0, f"utilization 20000 above {models.MAX_UTILIZATION:g}"),
+        ("network", 2e15, math.nan, "used 2e+15 above 1e+15"),
+        ("memory", 1e9, 2.0**61, "capacity 2.30584e+18 above 1.15292e+18"),
+    ],
+)
+def test_implausible_samples_are_refused(resource, used, capacity, detail):
+    # a plausible sample (1 of 4) at the start, then the implausible one
+    values = {
+        "used": [({"instance": "h:9100"}, lambda t: used if t > START_S else 1.0)],
+        "capacity": [({"instance": "h:9100"}, lambda t: capacity if t > START_S else 4.0)],
+    }
+    queries = {resource: ResourceQuery("used", "capacity")}
+    parsed = fetch_utilization(
+        client_for(FakePrometheus(values)), URL, START_S, START_S + 60, 60, queries, names_query=None
+    )
+    assert parsed.samples.used.tolist() == [1.0]
+    [rejection] = parsed.rejections
+    assert (rejection.field, rejection.reason) == (resource, models.IMPLAUSIBLE)
+    assert rejection.detail.endswith(detail)

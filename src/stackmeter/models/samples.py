@@ -21,6 +21,8 @@ BAD_TIMESTAMP = "bad timestamp"
 EMPTY_FILE = "empty file"
 WRONG_FORMAT = "not this format"
 UNREADABLE = "unreadable"
+# A compressed file cut short or corrupt: its readable lines land, the rest is this one refusal.
+TRUNCATED_FILE = "truncated file"
 # Reasons the store itself refuses a sample (see docs/rollups.md).
 TOO_LATE = "older than the back window"
 COMPACTED = "older than compacted data"

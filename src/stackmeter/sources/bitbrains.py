@@ -6,20 +6,34 @@ from pathlib import Path
 
 import numpy as np
 
+from stackmeter.errors import SourceUnavailable
 from stackmeter.models import (
     BAD_CAPACITY,
-    BAD_TIMESTAMP,
     EMPTY_FILE,
+    IMPLAUSIBLE,
+    MAX_VALUE,
+    OUT_OF_TIME_DOMAIN,
     WRONG_FORMAT,
     Entity,
     Parsed,
     Rejection,
     Samples,
     concat_samples,
+    describe_implausible,
+    describe_out_of_domain_s,
+    in_time_domain_s,
     make_samples,
     no_samples,
 )
-from stackmeter.sources.tables import check_order, check_used, first_of_equal, load_bytes, split_table
+from stackmeter.sources.tables import (
+    check_order,
+    check_used,
+    first_of_equal,
+    implausible_of,
+    load_bytes,
+    path_text,
+    split_table,
+)
 
 HEADER = (
     "Timestamp [ms]",
@@ -39,15 +53,26 @@ KIB = 1024.0
 
 
 def find_bitbrains_files(path: Path) -> list[Path]:
-    """Return the trace files under ``path`` (a file, or a folder searched recursively for ``*.csv*``)."""
-    if path.is_dir():
+    """Return the trace files under ``path`` (a file, or a folder searched recursively for ``*.csv*``).
+
+    :raises SourceUnavailable: when ``path`` does not exist or its folders cannot be listed
+    """
+    if not path.exists():
+        raise SourceUnavailable(f"{path_text(path)}: no such file or folder")
+    if not path.is_dir():
+        return [path]
+    try:
         return sorted(p for p in path.rglob("*.csv*") if p.is_file())
-    return [path]
+    except OSError as exc:
+        raise SourceUnavailable(f"{path_text(path)}: cannot list: {exc.strerror or exc}") from exc
 
 
 def entity_of(path: Path) -> str:
-    """Return the VM id of a trace file: its name without ``.csv`` / ``.csv.gz`` (``1.csv.gz`` → ``1``)."""
-    name = path.name
+    """Return the VM id of a trace file: its name without ``.csv`` / ``.csv.gz`` (``1.csv.gz`` → ``1``).
+
+    Bytes of the name that are not UTF-8 are kept as ``\\xNN`` escapes.
+    """
+    name = path_text(path.name)
     for suffix in (".gz", ".csv"):
         name = name.removesuffix(suffix)
     return name
@@ -62,13 +87,15 @@ def load_bitbrains_file(
 
     The timestamp column is in epoch seconds (despite its ``[ms]`` label). Disk and network have
     no capacity in the data: without ``disk_capacity_bytes_s`` / ``network_capacity_bytes_s``
-    their samples carry an unknown capacity and are never judged for overload.
+    their samples carry an unknown capacity and are never judged for overload. Times outside the
+    domain and implausible values (see :mod:`stackmeter.models.domain`) are refused per sample.
     """
-    origin = str(path)
+    origin = path_text(path)
     entity = entity_of(path)
-    raw = load_bytes(path)
+    raw, truncation = load_bytes(path)
+    cut = () if truncation is None else (truncation,)
     if not raw.strip():
-        return Parsed(origin, no_samples(), rejections=(Rejection(origin, None, None, EMPTY_FILE),))
+        return Parsed(origin, no_samples(), rejections=cut or (Rejection(origin, None, None, EMPTY_FILE),))
     if not raw.lstrip().startswith(b"Timestamp"):
         first = raw.split(b"\n", 1)[0][:60].decode("utf-8", "replace")
         detail = f"line 1 should be the Bitbrains header starting 'Timestamp [ms]', found {first!r}"
@@ -81,9 +108,10 @@ def load_bitbrains_file(
     columns, lines = table.columns, table.lines
 
     ts_s = columns[TS]
-    ok_ts = ~np.isnan(ts_s) & (ts_s >= 0)
+    ok_ts = in_time_domain_s(ts_s)  # before any conversion to nanoseconds, which would wrap around
     for i in np.flatnonzero(~ok_ts & ~np.isnan(ts_s)):
-        rejections.append(Rejection(origin, int(lines[i]), HEADER[TS], BAD_TIMESTAMP, f"{ts_s[i]:g}"))
+        detail = describe_out_of_domain_s(ts_s[i])
+        rejections.append(Rejection(origin, int(lines[i]), HEADER[TS], OUT_OF_TIME_DOMAIN, detail))
     rows = check_order(np.where(ok_ts, ts_s, np.nan), origin, HEADER[TS], lines, rejections)
 
     def used(*fields: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,9 +132,10 @@ def load_bitbrains_file(
     parts: list[Samples] = []
     duplicates = 0
 
-    def add(resource: str, ok: np.ndarray, used_values: np.ndarray, capacity) -> None:
+    def add(resource: str, ok: np.ndarray, used_values: np.ndarray, capacity, fields, capacity_field=None):
         nonlocal duplicates
         index = np.flatnonzero(ok)
+        index = index[~refuse_implausible(resource, index, used_values, capacity, fields, capacity_field)]
         first = first_of_equal(ts_s[index])
         duplicates += int((~first).sum())
         index = index[first]
@@ -114,20 +143,37 @@ def load_bitbrains_file(
         stamps = np.round(ts_s[index] * 1e9).astype(np.int64).astype("datetime64[ns]")
         parts.append(make_samples(stamps, entity, resource, used_values[index], capacity))
 
+    def refuse_implausible(resource, index, used_values, capacity, fields, capacity_field) -> np.ndarray:
+        """Report the samples at ``index`` that no real system gives; return their mask."""
+        capacity = np.broadcast_to(np.asarray(capacity, dtype=np.float64), used_values.shape)[index]
+        used_here = used_values[index]
+        bad = implausible_of(resource, used_here, capacity)
+        for j in np.flatnonzero(bad):
+            row = index[j]
+            bound = MAX_VALUE[resource]
+            if capacity_field is not None and not used_here[j] > bound and capacity[j] > bound:
+                field = capacity_field
+            else:
+                field = max(fields, key=lambda f: columns[f][row])  # the largest part of a sum or max
+            detail = describe_implausible(resource, used_here[j], capacity[j])
+            rejections.append(Rejection(origin, int(lines[row]), HEADER[field], IMPLAUSIBLE, detail))
+        return bad
+
     ok, (cpu,) = used(CPU_USED)
-    add("cpu", capacity_ok(CPU_CAP, ok), cpu, columns[CPU_CAP])
+    add("cpu", capacity_ok(CPU_CAP, ok), cpu, columns[CPU_CAP], (CPU_USED,), CPU_CAP)
     ok, (memory,) = used(MEM_USED)
-    add("memory", capacity_ok(MEM_CAP, ok), memory * KIB, columns[MEM_CAP] * KIB)
+    add("memory", capacity_ok(MEM_CAP, ok), memory * KIB, columns[MEM_CAP] * KIB, (MEM_USED,), MEM_CAP)
     ok, (read, write) = used(DISK_R, DISK_W)
-    add("disk", ok, (read + write) * KIB, np.nan if disk_capacity_bytes_s is None else disk_capacity_bytes_s)
+    disk_capacity = np.nan if disk_capacity_bytes_s is None else disk_capacity_bytes_s
+    add("disk", ok, (read + write) * KIB, disk_capacity, (DISK_R, DISK_W))
     ok, (rx, tx) = used(NET_RX, NET_TX)
     network_capacity = np.nan if network_capacity_bytes_s is None else network_capacity_bytes_s
-    add("network", ok, np.maximum(rx, tx) * KIB, network_capacity)
+    add("network", ok, np.maximum(rx, tx) * KIB, network_capacity, (NET_RX, NET_TX))
 
     return Parsed(
         origin,
         concat_samples(parts),
         entities=(Entity(entity, "vm"),),
-        rejections=tuple(rejections),
+        rejections=tuple(rejections) + cut,
         duplicates=duplicates,
     )

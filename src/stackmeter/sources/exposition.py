@@ -137,9 +137,10 @@ def parse_exposition(
                     f"not a Prometheus exposition: over {MAX_BAD_LINES} bad lines", origin
                 ) from exc
             else:
-                detail = f"{exc}: {lines[feed.line - 1].strip()[:120]}" if feed.line else str(exc)
-                rejections.append(models.Rejection(origin, feed.line or None, None, INVALID_LINE, detail))
-                skipped.add(feed.line)
+                line = _culprit(lines, skipped, feed.line, parse_families, openmetrics)
+                detail = f"{exc}: {lines[line - 1].strip()[:120]}" if line else str(exc)
+                rejections.append(models.Rejection(origin, line or None, None, INVALID_LINE, detail))
+                skipped.add(line)
                 continue
         break
     if truncated and families and last_kept:
@@ -150,6 +151,26 @@ def parse_exposition(
             if wanted is None or sample.name in wanted:
                 values.setdefault(sample.name, []).append((sample.labels, float(sample.value)))
     return Exposition(origin, values, tuple(rejections))
+
+
+def _culprit(lines: list[str], skipped: set[int], line: int, parse_families, openmetrics: bool) -> int:
+    """Return the number of the line a parser error is about.
+
+    That is the line the parser stopped at, unless that line parses alone: then the error is about
+    the family before it (prometheus_client checks a family, its type for one, only when the next
+    begins), and that family's last metadata line is the one to leave out, not a good line after it.
+    """
+    if line == 0:
+        return line
+    alone = [lines[line - 1], "# EOF\n"] if openmetrics else [lines[line - 1]]
+    try:
+        list(parse_families(iter(alone)))
+    except (ValueError, IndexError, KeyError):
+        return line
+    for number in range(line - 1, 0, -1):
+        if number not in skipped and lines[number - 1].lstrip().startswith(("# TYPE", "# HELP", "# UNIT")):
+            return number
+    return line
 
 
 def _keep_families(lines: list[str], wanted: frozenset[str], last_complete: str) -> tuple[list[str], bool]:
@@ -234,15 +255,57 @@ def rate_counters(
     return rates, CounterState(scraped_at_ns, dict(counters))
 
 
+def refuse_sample(resource: str, used: float, capacity: float) -> tuple[str, str] | None:
+    """Return the reason and detail to refuse one sample computed from a scrape, or ``None``.
+
+    ``capacity`` is known to be above zero, or ``NaN`` (unknown). A rate can be infinite, or
+    beyond any real system, when a counter jumps or two scrapes come too close together.
+    """
+    if not math.isfinite(used):
+        return models.NOT_FINITE, str(used)
+    if used < 0:
+        return models.NEGATIVE_VALUE, str(used)
+    if models.implausible_samples(np.array([resource], object), np.array([used]), np.array([capacity]))[0]:
+        return models.IMPLAUSIBLE, models.describe_implausible(resource, used, capacity)
+    return None
+
+
+_NS_PER_UNIT = {"W": 7 * 86_400 * 10**9, "D": 86_400 * 10**9, "h": 3_600 * 10**9, "m": 60 * 10**9}
+_NS_PER_UNIT.update({"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1})
+
+
 def to_ns(scraped_at: datetime | np.datetime64 | int) -> int:
-    """Return nanoseconds since the epoch of an aware ``datetime``, a ``datetime64`` (UTC) or an int."""
+    """Return nanoseconds since the epoch of an aware ``datetime``, a ``datetime64`` (UTC) or an int.
+
+    The result is an exact Python integer: a ``datetime64`` of any unit and year never wraps
+    around, so that a time outside the domain can be refused rather than taken for another.
+
+    :raises ValueError: for a naive ``datetime`` or a ``NaT``
+    """
     if isinstance(scraped_at, datetime):
         if scraped_at.tzinfo is None:
             raise ValueError("scrape time must be timezone-aware (UTC)")
         return (scraped_at - _EPOCH) // timedelta(microseconds=1) * 1000
     if isinstance(scraped_at, np.datetime64):
-        return int(scraped_at.astype("datetime64[ns]").astype(np.int64))
+        if np.isnat(scraped_at):
+            raise ValueError("scrape time is NaT, not a time")
+        unit, count = np.datetime_data(scraped_at.dtype)
+        if unit in ("Y", "M"):  # months and years vary in length: count the days
+            scraped_at, unit, count = scraped_at.astype("datetime64[D]"), "D", 1
+        elif unit not in _NS_PER_UNIT:  # finer than nanoseconds
+            scraped_at, unit, count = scraped_at.astype("datetime64[ns]"), "ns", 1
+        return int(scraped_at.astype(np.int64)) * count * _NS_PER_UNIT[unit]
     return int(scraped_at)
+
+
+def refuse_scrape_time(exposition: Exposition, scraped_at_ns: int) -> models.Parsed | None:
+    """Return what a scrape gives when its time lies outside the domain (no samples, one refusal),
+    or ``None`` when the time is in the domain."""
+    if models.TIME_MIN_NS <= scraped_at_ns < models.TIME_MAX_NS:
+        return None
+    detail = "scrape time " + models.describe_out_of_domain_s(scraped_at_ns / 10**9)
+    refusal = models.Rejection(exposition.origin, None, None, models.OUT_OF_TIME_DOMAIN, detail)
+    return models.Parsed(exposition.origin, models.no_samples(), rejections=(*exposition.rejections, refusal))
 
 
 def instance_of(origin: str) -> str:

@@ -17,6 +17,8 @@ from stackmeter.sources.exposition import (
     parse_exposition,
     pick_valid,
     rate_counters,
+    refuse_sample,
+    refuse_scrape_time,
     to_ns,
 )
 
@@ -72,6 +74,9 @@ def convert_libvirt(
     exposition: Exposition, scraped_at_ns: int, previous: CounterState, host: str | None = None
 ) -> tuple[models.Parsed, CounterState]:
     """Return the samples of a parsed libvirt exporter exposition (see :func:`parse_libvirt`)."""
+    refused = refuse_scrape_time(exposition, scraped_at_ns)
+    if refused is not None:  # nothing to say at a time that cannot be stored; the next scrape rates
+        return refused, previous
     rejections = list(exposition.rejections)
     valid: dict[str, dict[Series, tuple[dict[str, str], float]]] = {}
     duplicates = 0
@@ -106,9 +111,11 @@ def convert_libvirt(
 
     kept = []
     for domain, resource, used, capacity in rows:
-        if used < 0 or capacity <= 0:
-            reason = models.NEGATIVE_VALUE if used < 0 else models.BAD_CAPACITY
-            rejections.append(models.Rejection(exposition.origin, None, f"{domain} {resource}", reason))
+        refusal = (
+            (models.BAD_CAPACITY, str(capacity)) if capacity <= 0 else refuse_sample(resource, used, capacity)
+        )
+        if refusal:
+            rejections.append(models.Rejection(exposition.origin, None, f"{domain} {resource}", *refusal))
         else:
             kept.append((domains.get(domain, _Domain(domain, None)).entity, resource, used, capacity))
     samples = models.make_samples(

@@ -18,6 +18,8 @@ from stackmeter.sources.exposition import (
     parse_exposition,
     pick_valid,
     rate_counters,
+    refuse_sample,
+    refuse_scrape_time,
     to_ns,
 )
 
@@ -78,6 +80,9 @@ def convert_node_exporter(
     exposition: Exposition, scraped_at_ns: int, previous: CounterState, rules: HostRules = HostRules()
 ) -> tuple[models.Parsed, CounterState]:
     """Return the samples of a parsed node_exporter exposition (see :func:`parse_node_exporter`)."""
+    refused = refuse_scrape_time(exposition, scraped_at_ns)
+    if refused is not None:  # nothing to say at a time that cannot be stored; the next scrape rates
+        return refused, previous
     rejections = list(exposition.rejections)
     valid: dict[str, dict[Series, tuple[dict[str, str], float]]] = {}
     duplicates = 0
@@ -114,10 +119,9 @@ def convert_node_exporter(
                 models.Rejection(exposition.origin, None, resource, models.BAD_CAPACITY, str(sample_capacity))
             )
             continue
-        if sample_used < 0:
-            rejections.append(
-                models.Rejection(exposition.origin, None, resource, models.NEGATIVE_VALUE, str(sample_used))
-            )
+        refusal = refuse_sample(resource, sample_used, sample_capacity)
+        if refusal:
+            rejections.append(models.Rejection(exposition.origin, None, resource, *refusal))
             continue
         resources.append(resource)
         used.append(sample_used)

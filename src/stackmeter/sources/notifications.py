@@ -14,8 +14,9 @@ nothing here raises on bad input.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -27,13 +28,20 @@ from stackmeter.models import (
     NO_EVENT_TYPE,
     NOT_AN_OBJECT,
     NOT_JSON,
+    TIME_DOMAIN,
+    TIME_MAX_S,
+    TIME_MIN_S,
     WRONG_ENVELOPE,
     DeadLetter,
     Event,
 )
+from stackmeter.sources.tables import path_text
 
 ENVELOPE_VERSION = "2.0"
 _MAX_FIELD = 500  # longest fault text kept
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TIME_MIN = _EPOCH + timedelta(seconds=TIME_MIN_S)
+_TIME_MAX = _EPOCH + timedelta(seconds=TIME_MAX_S)
 
 
 def digest(text: str | bytes) -> str:
@@ -50,11 +58,19 @@ def parse_message(body: str | bytes | dict, origin: str, received: datetime) -> 
     :param origin: where the message came from, kept in a dead letter (queue name, ``file:line``)
     :param received: when it was received, kept in a dead letter
     """
+    message: object = body
     if isinstance(body, dict):
-        raw: str | bytes = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-        message: object = body
+        try:
+            raw: str | bytes = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # integers past 64 bits, keys that are not text, lone surrogates
+            try:
+                raw = json.dumps(body, sort_keys=True, default=repr)  # ASCII: surrogates escaped
+            except (TypeError, ValueError, RecursionError) as exc:
+                return _dead(received, origin, NOT_JSON, str(exc), _text_of(repr(body)[:_MAX_FIELD]))
+            message = None  # read back as any JSON text is, so that it is held to the same rules
     else:
-        raw = body
+        raw, message = body, None
+    if message is None:
         try:
             message = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -79,11 +95,12 @@ def read_jsonl(path: str | Path, received: datetime) -> Iterator[tuple[int, Even
     try:
         handle = path.open("rb")
     except OSError as exc:
-        raise SourceUnavailable(f"{path}: {exc.strerror}") from exc
+        raise SourceUnavailable(f"{path_text(path)}: {exc.strerror}") from exc
+    origin = path_text(path)
     with handle:
         for number, raw in enumerate(handle, start=1):
             if raw.strip():
-                yield number, parse_message(raw.rstrip(b"\r\n"), f"{path}:{number}", received)
+                yield number, parse_message(raw.rstrip(b"\r\n"), f"{origin}:{number}", received)
 
 
 def parse_messages(
@@ -106,7 +123,10 @@ class _Unreadable(Exception):
 
 
 def _text_of(raw: str | bytes) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    """The text of a message as valid UTF-8: bytes that are not UTF-8 replaced, lone surrogates escaped."""
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", "replace")
+    return raw.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _dead(received: datetime, origin: str, reason: str, detail: str, text: str) -> DeadLetter:
@@ -174,14 +194,21 @@ def _fault(event_type: str, fault: str | None) -> str:
 
 
 def _parse_timestamp(value: object) -> datetime:
-    """Return an aware UTC datetime from an oslo timestamp (``2013-04-02 18:23:47.123456``, ISO 8601)."""
+    """Return an aware UTC datetime from an oslo timestamp (``2013-04-02 18:23:47.123456``, ISO 8601).
+
+    A time outside the domain (``0001-01-01``, ``9999-12-31``) is unreadable too: nothing later
+    could hold it as nanoseconds.
+    """
     if not isinstance(value, str) or not value:
-        raise _Unreadable(BAD_TIMESTAMP, f"timestamp {value!r}")
+        raise _Unreadable(BAD_TIMESTAMP, f"timestamp {str(value)[:60]!r}")
     try:
         ts = datetime.fromisoformat(value.strip())
-    except ValueError as exc:
+        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # astimezone overflows next to year 1 or 9999
         raise _Unreadable(BAD_TIMESTAMP, f"timestamp {value[:60]!r}") from exc
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    if not _TIME_MIN <= ts < _TIME_MAX:
+        raise _Unreadable(BAD_TIMESTAMP, f"timestamp {value[:60]!r} is outside {TIME_DOMAIN}")
+    return ts
 
 
 def _versioned_fields(event_type: str, data: dict) -> dict:

@@ -77,8 +77,16 @@ class Series(NamedTuple):
 
 
 class RangeResult(NamedTuple):
+    """The series of one range query, the server's warnings, and the points refused.
+
+    A point is refused when its time is not a number or lies outside the domain, or when its
+    value is not a number (``NaN`` and infinities are numbers here: they are refused later, as
+    samples); ``rejections`` name the series and the point, without a field.
+    """
+
     series: list[Series]
     warnings: tuple[str, ...] = ()
+    rejections: tuple[models.Rejection, ...] = ()
 
 
 def plan_chunks(start_s: float, end_s: float, step_s: float, max_points: int = MAX_POINTS_PER_SERIES):
@@ -160,19 +168,78 @@ def _query_once(client: httpx.Client, endpoint: str, params: dict[str, str]) -> 
         or not isinstance(data.get("result"), list)
     ):
         raise ParseError("answer is not a matrix (is this a range query endpoint?)", path=endpoint)
+    series, rejections = [], []
     try:
-        series = [_parse_series(item) for item in data["result"]]
+        for item in data["result"]:
+            series.append(_parse_series(item, endpoint, rejections))
     except (KeyError, TypeError, ValueError) as exc:
         raise ParseError(f"malformed series in the answer: {exc}", path=endpoint) from exc
     warnings = tuple(str(warning) for warning in body.get("warnings") or ())
-    return RangeResult(series, warnings)
+    return RangeResult(series, warnings, tuple(rejections))
 
 
-def _parse_series(item: Mapping) -> Series:
+def _parse_series(item: Mapping, origin: str, rejections: list[models.Rejection]) -> Series:
+    """Return one series of a matrix, its unusable points left out and added to ``rejections``.
+
+    :raises KeyError, TypeError, ValueError: when the series is not ``{"metric": {…}, "values":
+        [[time, "value"], …]}``
+    """
+    labels = dict(item["metric"])
+    if not all(isinstance(name, str) and isinstance(value, str) for name, value in labels.items()):
+        raise TypeError(f"labels of a series are not all text: {str(labels)[:80]}")
     points = item["values"]
-    ts_ns = np.array([round(float(ts) * 1e9) for ts, _ in points], dtype=np.int64)
-    values = np.array([float(value) for _, value in points], dtype=np.float64)
-    return Series(dict(item["metric"]), ts_ns, values)
+    if not isinstance(points, list):
+        raise TypeError(f"values of a series is a {type(points).__name__}, not a list")
+    try:
+        pairs = np.array(points, dtype=np.float64)
+        if pairs.shape != (len(points), 2):
+            raise ValueError("not pairs")
+        bad_value = np.zeros(len(points), dtype=bool)
+    except (TypeError, ValueError, OverflowError):
+        pairs, bad_value = _parse_points(points)
+    ts_s, values = pairs[:, 0], pairs[:, 1]
+    for i in np.flatnonzero(np.isnan(values)):
+        # numpy reads null as NaN: only the text "NaN" is the number NaN
+        bad_value[i] |= not isinstance(points[i][1], str)
+    bad_ts = np.isnan(ts_s)
+    outside = ~bad_ts & ~models.in_time_domain_s(ts_s)
+    where = _describe_labels(labels)
+    for i in np.flatnonzero(bad_ts | outside | bad_value):
+        time_text, value_text = (repr(part)[:40] for part in points[i])
+        if bad_ts[i]:
+            reason, detail = models.BAD_TIMESTAMP, f"time {time_text}"
+        elif outside[i]:
+            reason, detail = models.OUT_OF_TIME_DOMAIN, models.describe_out_of_domain_s(ts_s[i])
+        else:
+            reason, detail = models.NOT_A_NUMBER, f"value {value_text}"
+        rejections.append(models.Rejection(origin, None, None, reason, f"{where} point {i + 1}: {detail}"))
+    keep = ~(bad_ts | outside | bad_value)
+    # times are checked against the domain before they become nanoseconds, so nothing wraps
+    ts_ns = np.round(ts_s[keep] * 1e9).astype(np.int64)
+    return Series(labels, ts_ns, values[keep])
+
+
+def _parse_points(points: list) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``[time, value]`` points one by one: ``NaN`` where a part is not a number, infinite
+    where it is beyond any float, and the mask of values that are not numbers. A point that is not
+    a pair raises ``ValueError``."""
+    pairs = np.full((len(points), 2), np.nan)
+    bad_value = np.zeros(len(points), dtype=bool)
+    for i, point in enumerate(points):
+        if not isinstance(point, list | tuple) or len(point) != 2:
+            raise ValueError(f"point {i + 1} is not [time, value]: {str(point)[:60]}")
+        for j, part in enumerate(point):
+            try:
+                pairs[i, j] = float(part)
+            except OverflowError:  # an integer beyond any float: a huge number all the same
+                pairs[i, j] = np.inf if part > 0 else -np.inf
+            except (TypeError, ValueError):
+                bad_value[i] |= j == 1
+    return pairs, bad_value
+
+
+def _describe_labels(labels: Mapping[str, str]) -> str:
+    return "{" + ",".join(f'{name}="{value}"' for name, value in sorted(labels.items())) + "}"
 
 
 def _seconds(value_s: float) -> str:
@@ -230,6 +297,7 @@ def fetch_utilization(
                 continue
             fetched += 1
             found.extend(result.series)
+            rejections.extend(rejection._replace(path=url, field=field) for rejection in result.rejections)
             rejections.extend(models.Rejection(url, None, field, SERVER_WARNING, w) for w in result.warnings)
         return found
 
@@ -281,12 +349,20 @@ def _combine(resource, used, capacity, entity_label, names, step_s, url):
         return models.no_samples(), rejections
     ts_ns, entity, values, capacities = (np.concatenate(parts) for parts in zip(*columns, strict=True))
     bad = ~np.isfinite(values) | (values < 0) | (capacities <= 0)
-    for index in np.flatnonzero(bad)[:20]:
+    implausible = np.zeros(bad.size, dtype=bool)
+    implausible[~bad] = models.implausible_samples(
+        np.full(int((~bad).sum()), resource, object), values[~bad], capacities[~bad]
+    )
+    for index in np.flatnonzero(bad | implausible)[:20]:
         reason = models.NOT_FINITE if not np.isfinite(values[index]) else models.NEGATIVE_VALUE
         if capacities[index] <= 0:
             reason = models.BAD_CAPACITY
-        rejections.append(models.Rejection(url, None, resource, reason, f"{entity[index]} at {ts_ns[index]}"))
-    keep = ~bad
+        detail = f"{entity[index]} at {ts_ns[index]}"
+        if implausible[index]:
+            reason = models.IMPLAUSIBLE
+            detail += ": " + models.describe_implausible(resource, values[index], capacities[index])
+        rejections.append(models.Rejection(url, None, resource, reason, detail))
+    keep = ~bad & ~implausible
     ts_ns, entity, values, capacities = ts_ns[keep], entity[keep], values[keep], capacities[keep]
     # The busiest series per (entity, time): sort by entity, time, then used descending; keep the first.
     order = np.lexsort((-values, ts_ns, entity.astype(str)))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
+import bisect
+import csv
 import io
+import os
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -16,20 +19,91 @@ from stackmeter.models import (
     NOT_A_NUMBER,
     NOT_FINITE,
     OUT_OF_ORDER,
+    TRUNCATED_FILE,
     WRONG_FIELD_COUNT,
     Rejection,
+    implausible_samples,
 )
 
+GZIP_MAGIC = b"\x1f\x8b"
+# Compressed bytes fed to zlib at a time; after a fault the faulty piece is fed again in smaller
+# pieces, down to single bytes, so that everything before the fault is kept.
+_PIECES = (1 << 20, 1 << 12, 1)
 
-def load_bytes(path: Path) -> bytes:
-    """Return the content of ``path``, gunzipped when it is gzip (by its magic bytes, not its name)."""
+
+def path_text(path: Path | str) -> str:
+    """Return ``path`` as valid UTF-8 text: bytes of its name that are not UTF-8 as ``\\xNN`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def load_bytes(path: Path) -> tuple[bytes, Rejection | None]:
+    """Return the content of ``path`` and the truncation found in it, if any.
+
+    A gzip file (known by its magic bytes, not its name) is decompressed member after member.
+    When its stream is cut short or corrupt, what decompressed before the fault is kept, less the
+    partial line it ends with, and the fault is a :data:`~stackmeter.models.TRUNCATED_FILE`
+    rejection at the line where it happened (the first line not kept).
+
+    :raises SourceUnavailable: when the file cannot be read at all
+    """
     try:
         raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError) as exc:
-        raise SourceUnavailable(f"{path}: cannot read: {exc}") from exc
-    return raw
+    except OSError as exc:
+        raise SourceUnavailable(f"{path_text(path)}: cannot read: {exc.strerror or exc}") from exc
+    if raw[:2] != GZIP_MAGIC:
+        return raw, None
+    parts: list[bytes] = []
+    fault = _gunzip(raw, parts)
+    content = b"".join(parts)
+    if fault is None:
+        return content, None
+    content = content[: content.rfind(b"\n") + 1]
+    line = content.count(b"\n") + 1
+    return content, Rejection(path_text(path), line, None, TRUNCATED_FILE, fault)
+
+
+def _gunzip(raw: bytes, parts: list[bytes]) -> str | None:
+    """Decompress the gzip members of ``raw`` into ``parts``; return what stopped it early, if anything."""
+    rest = raw
+    while rest:
+        rest, fault = _gunzip_member(rest, parts)
+        if fault:
+            return f"{fault}, in {len(raw):,} compressed bytes"
+        rest = rest.lstrip(b"\x00")  # padding after the last member, as gzip allows
+        if rest and rest[:2] != GZIP_MAGIC:
+            return f"{len(rest):,} bytes after the last gzip member are not gzip"
+    return None
+
+
+def _gunzip_member(data: bytes, parts: list[bytes]) -> tuple[bytes, str | None]:
+    """Decompress the gzip member at the start of ``data``; return the bytes after it and the fault."""
+    inflater = zlib.decompressobj(wbits=31)
+    size = _PIECES[0]
+    for start in range(0, len(data), size):
+        piece = data[start : start + size]
+        before = inflater.copy()
+        try:
+            parts.append(inflater.decompress(piece))
+        except zlib.error as exc:
+            _salvage(before, piece, parts, _PIECES[1:])
+            return b"", f"corrupt gzip data ({exc})"
+        if inflater.eof:
+            return inflater.unused_data + data[start + size :], None
+    return b"", "the file ends inside a gzip stream"
+
+
+def _salvage(inflater, data: bytes, parts: list[bytes], sizes: tuple[int, ...]) -> None:
+    """Feed ``data`` again in smaller pieces, keeping what decompresses before the fault."""
+    size, smaller = sizes[0], sizes[1:]
+    for start in range(0, len(data), size):
+        piece = data[start : start + size]
+        before = inflater.copy() if smaller else None
+        try:
+            parts.append(inflater.decompress(piece))
+        except zlib.error:
+            if before is not None:
+                _salvage(before, piece, parts, smaller)
+            return
 
 
 class Table(NamedTuple):
@@ -81,6 +155,11 @@ def split_table(raw: bytes, origin: str, separator: bytes, skip_space: bool = Fa
         skipinitialspace=skip_space,
         na_filter=False,
         skip_blank_lines=False,
+        # bytes are data: no quoting, only a line feed ends a line, and bytes that are not UTF-8
+        # become U+FFFD in the field, which is then not a number
+        quoting=csv.QUOTE_NONE,
+        lineterminator="\n",
+        encoding_errors="replace",
         engine="c",
     )
     columns = [_numeric(frame[j], origin, header[j], lines, rejections) for j in range(len(header))]
@@ -111,6 +190,18 @@ def _numeric(column: pd.Series, origin: str, field: str, lines: np.ndarray, reje
     return values
 
 
+def implausible_of(resource: str, used: np.ndarray, capacity: np.ndarray | float) -> np.ndarray:
+    """Return the mask of :func:`~stackmeter.models.implausible_samples` for samples of one resource.
+
+    The one resource is given once and broadcast, rather than repeated in an array of objects as
+    long as the samples (which costs more than the test itself).
+    """
+    used = np.asarray(used, dtype=np.float64)
+    capacity = np.broadcast_to(np.asarray(capacity, dtype=np.float64), used.shape)
+    mask = implausible_samples(np.array([resource], dtype=object), used, capacity)
+    return np.broadcast_to(mask, used.shape)
+
+
 def check_used(
     values: np.ndarray, origin: str, field: str, lines: np.ndarray, rejections: list
 ) -> np.ndarray:
@@ -122,19 +213,59 @@ def check_used(
 
 
 def check_order(ts: np.ndarray, origin: str, field: str, lines: np.ndarray, rejections: list) -> np.ndarray:
-    """Return a mask of rows whose time (``NaN`` = unusable) is not before an earlier row's.
+    """Return a mask of the rows (time ``NaN`` = unusable) that keep the file in time order.
 
-    A row earlier than one before it is out of order and reported; equal times are duplicates,
-    left for :func:`first_of_equal` to count.
+    When rows are out of order, the longest sequence of rows in order is kept and the others are
+    reported: a row earlier than rows before it, or one far ahead of the rows after it, is refused
+    alone and does not take the rows around it along. Equal times are in order (duplicates, left
+    for :func:`first_of_equal` to count).
     """
     usable = ~np.isnan(ts)
-    previous_max = np.maximum.accumulate(np.where(usable, ts, -np.inf))
-    previous_max = np.concatenate(([-np.inf], previous_max[:-1]))
-    late = usable & (ts < previous_max)
-    for i in np.flatnonzero(late):
-        detail = f"{ts[i]:.0f} after {previous_max[i]:.0f}"
-        rejections.append(Rejection(origin, int(lines[i]), field, OUT_OF_ORDER, detail))
-    return usable & ~late
+    index = np.flatnonzero(usable)
+    values = ts[index]
+    if values.size < 2 or (values[1:] >= values[:-1]).all():  # the common case: nothing to look for
+        return usable
+    kept = _longest_in_order(values)
+    earlier_max = np.maximum.accumulate(np.where(kept, values, -np.inf))
+    earlier_max = np.concatenate(([-np.inf], earlier_max[:-1]))
+    later_min = np.minimum.accumulate(np.where(kept, values, np.inf)[::-1])[::-1]
+    later_min = np.concatenate((later_min[1:], [np.inf]))
+    for j in np.flatnonzero(~kept):
+        if values[j] < earlier_max[j]:
+            detail = f"{values[j]:.0f} after {earlier_max[j]:.0f}"
+        else:
+            detail = f"{values[j]:.0f} before {later_min[j]:.0f}"
+        rejections.append(Rejection(origin, int(lines[index[j]]), field, OUT_OF_ORDER, detail))
+    usable[index[~kept]] = False
+    return usable
+
+
+def _longest_in_order(values: np.ndarray) -> np.ndarray:
+    """Return a mask of a longest non-decreasing subsequence of ``values`` (O(n log n)).
+
+    Among the longest, earlier rows win: of two rows that cannot both be in order, the later is
+    left out, unless leaving out the earlier keeps more rows (a lone row far ahead of the rest).
+    """
+    # longest[i]: length of the longest run in order that starts at row i, found from the end
+    # (a non-decreasing run read backwards is non-increasing: negated, non-decreasing again)
+    longest = [0] * values.size
+    tails: list[float] = []
+    for row in range(values.size - 1, -1, -1):
+        value = -float(values[row])
+        length = bisect.bisect_right(tails, value)
+        if length == len(tails):
+            tails.append(value)
+        else:
+            tails[length] = value
+        longest[row] = length + 1
+    # then the earliest row that can still start a run of the length needed, row after row
+    kept = np.zeros(values.size, dtype=bool)
+    need, last = len(tails), -np.inf
+    for row in range(values.size):
+        if need and longest[row] == need and values[row] >= last:
+            kept[row] = True
+            need, last = need - 1, values[row]
+    return kept
 
 
 def first_of_equal(ts_in_order: np.ndarray) -> np.ndarray:
