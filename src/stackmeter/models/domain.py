@@ -84,7 +84,7 @@ def describe_implausible(resource: str, used: float, capacity: float) -> str:
         return f"used {used:g} above {bound:g}"
     if capacity > bound:
         return f"capacity {capacity:g} above {bound:g}"
-    return f"utilization {used / capacity:g} above {MAX_UTILIZATION:g}"
+    return f"utilization {float(used) / float(capacity):g} above {MAX_UTILIZATION:g}"
 
 
 def utf8_text(text: str) -> str:

@@ -14,6 +14,9 @@ import numpy as np
 from stackmeter.errors import ConfigError
 from stackmeter.models import (
     DEFAULT_BACK_WINDOW_S,
+    TIME_DOMAIN,
+    TIME_MAX_S,
+    TIME_MIN_S,
     TargetStatus,
 )
 from stackmeter.operations.rollups import format_utc
@@ -166,7 +169,12 @@ def ingest_prometheus(
 
 
 def check_time_range(start: np.datetime64, end: np.datetime64) -> None:
-    """Raise :class:`ConfigError` when ``end`` is before ``start``, saying both as UTC times."""
+    """Raise :class:`ConfigError` when ``start`` or ``end`` lies outside the time domain, or ``end``
+    is before ``start``, saying the times as UTC."""
+    for name, value in (("start", start), ("end", end)):
+        seconds = np.datetime64(value).astype("datetime64[s]")  # a coarser unit never wraps here
+        if np.isnat(seconds) or not TIME_MIN_S <= float(seconds.astype(np.int64)) < TIME_MAX_S:
+            raise ConfigError(f"{name} {value} is outside the times stackmeter accepts ({TIME_DOMAIN})", name)
     if np.datetime64(end, "ns") < np.datetime64(start, "ns"):
         raise ConfigError(f"end {format_utc(end)} is before start {format_utc(start)}", "end")
 

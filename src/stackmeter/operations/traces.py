@@ -14,11 +14,13 @@ import pandas as pd
 
 from stackmeter.errors import ConfigError, SourceUnavailable
 from stackmeter.models import (
+    MAX_VALUE,
     UNREADABLE,
     Parsed,
     Rejection,
     WriteResult,
     no_samples,
+    utf8_text,
 )
 from stackmeter.sources import TRACE_FORMATS, TraceFormat
 from stackmeter.store import Store
@@ -60,7 +62,7 @@ def check_input_paths(paths: Iterable[Path]) -> None:
     paths = [Path(path) for path in paths]
     missing = [path for path in paths if not path.exists()]
     if paths and len(missing) == len(paths):
-        raise SourceUnavailable(f"{', '.join(map(str, missing))}: no such file or folder")
+        raise SourceUnavailable(f"{utf8_text(', '.join(map(str, missing)))}: no such file or folder")
 
 
 def find_trace_files(trace_format: str, paths: Iterable[Path]) -> list[Path]:
@@ -78,12 +80,12 @@ def _find_or_refuse(trace: TraceFormat, paths: list[Path]) -> tuple[list[Path], 
     missing: list[Rejection] = []
     for path in paths:
         if not Path(path).exists():
-            missing.append(Rejection(str(path), None, None, UNREADABLE, "no such file or folder"))
+            missing.append(Rejection(utf8_text(str(path)), None, None, UNREADABLE, "no such file or folder"))
             continue
         try:
             files.extend(trace.find_files(Path(path)))
         except SourceUnavailable as exc:
-            missing.append(Rejection(str(path), None, None, UNREADABLE, str(exc)))
+            missing.append(Rejection(utf8_text(str(path)), None, None, UNREADABLE, utf8_text(str(exc))))
     return files, missing
 
 
@@ -114,6 +116,12 @@ def ingest(
     :param progress: called with (files done, files in all) after each file
     """
     trace = _trace_format(trace_format)
+    for resource, capacity in (("disk", disk_capacity_bytes_s), ("network", network_capacity_bytes_s)):
+        if capacity is not None and not 0 < capacity <= MAX_VALUE[resource]:
+            raise ConfigError(
+                f"{resource} capacity {capacity:g} bytes/s is not above 0 and at most {MAX_VALUE[resource]:g}",
+                f"{resource}_capacity",
+            )
     paths = list(paths)
     check_input_paths(paths)
     files, missing = _find_or_refuse(trace, paths)
@@ -165,9 +173,11 @@ def ingest(
                 parsed = trace.load_file(file, **options)
             except SourceUnavailable as exc:
                 parsed = Parsed(
-                    str(file),
+                    utf8_text(str(file)),
                     no_samples(),
-                    rejections=(Rejection(str(file), None, None, UNREADABLE, str(exc)),),
+                    rejections=(
+                        Rejection(utf8_text(str(file)), None, None, UNREADABLE, utf8_text(str(exc))),
+                    ),
                 )
             samples = parsed.samples
             totals["read"] += samples.size
