@@ -172,7 +172,7 @@ def compact(
         retention keeps everything)
     :param dry_run: count what would be dropped and leave the store unchanged
     :param force: accept an ``as_of`` outside the span of the store's samples; without it, such
-        a time (a typo that would drop everything) raises :class:`ConfigError`
+        a time (a typo that would drop everything) raises :class:`ConfigError`, dry run or not
     """
     levels = store.rollups.read_levels()
     longest, longest_name = 0.0, RAW
@@ -195,11 +195,11 @@ def compact(
         raise ConfigError(
             f"as of {format_utc(as_of)}: outside the times stackmeter accepts ({TIME_DOMAIN})", "as_of"
         )
-    if not (force or dry_run) and not first <= as_of <= newest:
+    if not force and not first <= as_of <= newest:
         raise ConfigError(
             f"as of {format_utc(as_of)} lies outside the store's samples ({format_utc(first)} .. "
-            f"{format_utc(newest)}); give --force to compact as of it anyway, after --dry-run to "
-            "see what it would drop",
+            f"{format_utc(newest)}); give --force to compact as of it anyway (with --dry-run to "
+            "see first what it would drop)",
             "as_of",
         )
 
