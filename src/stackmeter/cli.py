@@ -124,8 +124,8 @@ def ingest_bitbrains(
         stackmeter ingest bitbrains data/bitbrains_rnd --disk-capacity 100MiB/s --network-capacity 1Gbit/s
     """
     with errors_to_exit():
-        disk = parse_bytes_per_second(disk_capacity) if disk_capacity else None
-        network = parse_bytes_per_second(network_capacity) if network_capacity else None
+        disk = parse_bytes_per_second(disk_capacity) if disk_capacity is not None else None
+        network = parse_bytes_per_second(network_capacity) if network_capacity is not None else None
     _run_ingest(
         "bitbrains",
         paths,

@@ -94,8 +94,8 @@ def collect(
         targets = parse_targets(target or [], targets_file)
         targets += [Target(url, "libvirt") for url in libvirt or [] if url not in {t.url for t in targets}]
         every_s = parse_duration_seconds(every)
-        for_s = parse_duration_seconds(for_) if for_ else None
-        timeout_s = parse_duration_seconds(timeout) if timeout else None
+        for_s = parse_duration_seconds(for_) if for_ is not None else None
+        timeout_s = parse_duration_seconds(timeout) if timeout is not None else None
         rules = HostRules(interface_exclude=_regex(exclude_interfaces, "--exclude-interfaces"))
         settings = load_settings(store=store, back_window=back_window)
         back_window_s = operations.parse_back_window(settings.back_window)
@@ -190,7 +190,7 @@ def ingest_prometheus(
     """
     with errors_to_exit():
         start_ts = parse_utc_time(start, "--start")
-        end_ts = parse_utc_time(end, "--end") if end else np.datetime64(time.time_ns(), "ns")
+        end_ts = parse_utc_time(end, "--end") if end is not None else np.datetime64(time.time_ns(), "ns")
         operations.check_time_range(start_ts, end_ts)
         headers = dict(_header(item) for item in header or [])
         token = os.environ.get("STACKMETER_PROMETHEUS_TOKEN")
@@ -198,7 +198,7 @@ def ingest_prometheus(
             headers["Authorization"] = f"Bearer {token}"
         resource_queries = load_queries(queries) if queries else None
         step_s = parse_duration_seconds(step)
-        window_s = parse_duration_seconds(rate_window) if rate_window else None
+        window_s = parse_duration_seconds(rate_window) if rate_window is not None else None
         timeout_s = parse_duration_seconds(timeout)
         back_window_s = operations.parse_back_window(load_settings(back_window=back_window).back_window)
     with opened_store(store, wait_s=SHARED_WAIT_S, writes=True, create=True) as opened, errors_to_exit():

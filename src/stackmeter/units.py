@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -98,9 +99,12 @@ def _utc_ns(text: str, name: str) -> int:
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
         return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
     try:
-        # numpy reads what fromisoformat does not (a month, ``2013-08``); seconds never wrap
-        seconds = np.datetime64(text.removesuffix("Z"), "s")
-    except (ValueError, OverflowError):
+        # numpy reads what fromisoformat does not (a month, ``2013-08``); seconds never wrap. It
+        # would take an offset it then ignores, with a warning: a time with one is refused here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            seconds = np.datetime64(text.removesuffix("Z"), "s")
+    except (ValueError, OverflowError, UserWarning, DeprecationWarning):
         seconds = None
     if seconds is None or np.isnat(seconds):
         raise ConfigError(f"{name}: {text!r} is not a time such as {TIME_EXAMPLES}", name) from None

@@ -23,6 +23,8 @@ from stackmeter.errors import ConfigError, ParseError, SourceError, SourceUnavai
 from stackmeter.sources.node_exporter import DEFAULT_DISK_EXCLUDE, DEFAULT_INTERFACE_EXCLUDE
 
 MAX_POINTS_PER_SERIES = 11_000
+# The most points per series one ingest asks for (100 million: 47 years at a 15 s step).
+MAX_POINTS_PER_RANGE = 100_000_000
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF_S = 0.5
 SERVER_WARNING = "server warning, data may be partial"
@@ -94,12 +96,19 @@ def plan_chunks(start_s: float, end_s: float, step_s: float, max_points: int = M
 
     Each chunk has at most ``max_points`` evaluation points and the next starts one step after it.
     """
-    if step_s <= 0:
-        raise ConfigError(f"step must be positive, got {step_s} s")
+    if not 0 < step_s < math.inf:
+        raise ConfigError(f"step must be positive, got {step_s} s", "step")
     if end_s < start_s:
-        raise ConfigError(f"end ({end_s}) is before start ({start_s})")
+        raise ConfigError(f"end ({end_s}) is before start ({start_s})", "end")
     first = math.ceil(start_s / step_s) * step_s
     last = math.floor(end_s / step_s) * step_s
+    points = (last - first) / step_s + 1
+    if points > MAX_POINTS_PER_RANGE:
+        raise ConfigError(
+            f"a step of {step_s:g} s from {start_s:g} to {end_s:g} s is {points:.3g} points per series, "
+            f"more than {MAX_POINTS_PER_RANGE:.0e}: widen the step or shorten the range",
+            "step",
+        )
     chunks = []
     while first <= last:
         chunk_end = min(first + (max_points - 1) * step_s, last)
