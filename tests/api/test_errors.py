@@ -11,8 +11,8 @@ from stackmeter import operations
 from stackmeter.api import create_app
 from stackmeter.errors import StoreError
 from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD
-from stackmeter.settings import MAX_TOP, Settings
 from stackmeter.operations import HEAT_MAP_MAX_PAGE
+from stackmeter.settings import MAX_TOP, Settings
 from tests.conftest import ADMIN, TOKENS
 
 # What no number parameter accepts: not finite, far out of range, not a number at all.

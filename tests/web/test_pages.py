@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from stackmeter import operations
 from stackmeter.api import create_app
 from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD
-from stackmeter.settings import Settings
 from stackmeter.operations import HEAT_MAP_MAX_PAGE
+from stackmeter.settings import Settings
 from tests.conftest import ADMIN, TOKENS
 
 HEADERS = {"Authorization": f"Bearer {ADMIN}"}

@@ -362,11 +362,13 @@ def _combine(resource, used, capacity, entity_label, names, step_s, url):
     implausible[~bad] = models.implausible_samples(
         np.full(int((~bad).sum()), resource, object), values[~bad], capacities[~bad]
     )
-    for index in np.flatnonzero(bad | implausible)[:20]:
+    # every refused sample is recorded, so that the ingest's counts are whole
+    for index in np.flatnonzero(bad | implausible):
         reason = models.NOT_FINITE if not np.isfinite(values[index]) else models.NEGATIVE_VALUE
         if capacities[index] <= 0:
             reason = models.BAD_CAPACITY
-        detail = f"{entity[index]} at {ts_ns[index]}"
+        when = np.datetime_as_string(np.datetime64(int(ts_ns[index]), "ns"), unit="s")
+        detail = f"{entity[index]} at {when}Z"
         if implausible[index]:
             reason = models.IMPLAUSIBLE
             detail += ": " + models.describe_implausible(resource, values[index], capacities[index])
