@@ -111,7 +111,8 @@ def compact(
         settings = load_settings(store=store, retention=retention)
         kept = operations.parse_retention(settings.retention)
         reference = parse_utc_time(as_of, "--as-of")
-    with opened_store(settings.store, writes=True) as opened, errors_to_exit():
+    # a dry run changes nothing, not even the rollup levels the settings ask for
+    with opened_store(settings.store, writes=not dry_run) as opened, errors_to_exit():
         plan = operations.compact(opened, kept, reference, dry_run=True, force=force)
         if dry_run:
             summary = plan

@@ -61,6 +61,8 @@ def parse_duration_seconds(text: str) -> float:
 
 
 _UNIX_SECONDS = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+# Four or eight digits are a year or a day (2013, 20130801), not seconds.
+_CALENDAR_DIGITS = re.compile(r"^(?:[0-9]{4}|[0-9]{8})$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TIME_EXAMPLES = "2013-08-01, 2013-08-01T12:00, 2013-08-01T12:00:00Z, 2013-08-01T14:00+02:00, 1375358400"
 
@@ -68,9 +70,10 @@ TIME_EXAMPLES = "2013-08-01, 2013-08-01T12:00, 2013-08-01T12:00:00Z, 2013-08-01T
 def parse_utc_time(text: str | None, name: str) -> np.datetime64 | None:
     """Return a time as UTC ``datetime64[ns]`` (``None`` stays ``None``).
 
-    Takes ISO 8601 (``2013-08-01``, ``2013-08-01T12:00``, ``…Z`` or ``…+02:00``; without an offset
-    it is UTC) or Unix seconds (``1375358400``, as the Prometheus API does). Every time must lie
-    in the domain stackmeter accepts (:data:`~stackmeter.models.domain.TIME_DOMAIN`).
+    Takes ISO 8601 (``2013-08-01``, ``20130801``, ``2013-08``, ``2013``, ``2013-08-01T12:00``,
+    ``…Z`` or ``…+02:00``; without an offset it is UTC) or Unix seconds (``1375358400``, as the
+    Prometheus API does; four or eight digits are a year or a day instead). Every
+    time must lie in the domain stackmeter accepts (:data:`~stackmeter.models.domain.TIME_DOMAIN`).
 
     :param name: the option or parameter the text came from, named in the error
     :raises ConfigError: naming ``name`` when the text is not a time or lies outside the domain
@@ -84,7 +87,7 @@ def parse_utc_time(text: str | None, name: str) -> np.datetime64 | None:
 
 
 def _utc_ns(text: str, name: str) -> int:
-    if _UNIX_SECONDS.match(text):
+    if _UNIX_SECONDS.match(text) and not _CALENDAR_DIGITS.match(text):
         seconds = float(text)
         if not math.isfinite(seconds) or abs(seconds) > 1e12:
             raise ConfigError(
@@ -109,3 +112,18 @@ def _utc_ns(text: str, name: str) -> int:
     if seconds is None or np.isnat(seconds):
         raise ConfigError(f"{name}: {text!r} is not a time such as {TIME_EXAMPLES}", name) from None
     return int(seconds.astype(np.int64)) * 10**9
+
+
+def checked_time(value: np.datetime64, name: str) -> np.datetime64:
+    """Return ``value`` as UTC ``datetime64[ns]`` if it lies in the time domain, else raise
+    :class:`ConfigError` naming ``name``. A coarse unit (a year 1600 in days) is checked before it
+    becomes nanoseconds, where it would wrap around."""
+    seconds = np.datetime64(value).astype("datetime64[s]")
+    if np.isnat(seconds) or not TIME_MIN_NS // 10**9 <= int(seconds.astype(np.int64)) < TIME_MAX_NS // 10**9:
+        raise ConfigError(f"{name} {value} is outside the times stackmeter accepts ({TIME_DOMAIN})", name)
+    return np.datetime64(value, "ns")
+
+
+def format_utc(ts: np.datetime64) -> str:
+    """``2013-08-01T00:00:00Z``: a time in messages, to the second."""
+    return np.datetime_as_string(np.datetime64(ts, "s"), unit="s") + "Z"

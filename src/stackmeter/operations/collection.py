@@ -14,12 +14,8 @@ import numpy as np
 from stackmeter.errors import ConfigError
 from stackmeter.models import (
     DEFAULT_BACK_WINDOW_S,
-    TIME_DOMAIN,
-    TIME_MAX_S,
-    TIME_MIN_S,
     TargetStatus,
 )
-from stackmeter.operations.rollups import format_utc
 from stackmeter.operations.stores import store_per_write
 from stackmeter.operations.traces import REJECTION_EXAMPLES, IngestSummary
 from stackmeter.sources.node_exporter import HostRules
@@ -28,6 +24,7 @@ from stackmeter.sources.scrape import DEFAULT_TIMEOUT_S as SCRAPE_TIMEOUT_S
 from stackmeter.sources.scrape import Target, check_no_credentials, scrape_round
 from stackmeter.store import Store
 from stackmeter.store.targets import read_target_statuses, write_target_statuses
+from stackmeter.units import checked_time, format_utc
 
 
 class CollectSummary(NamedTuple):
@@ -146,6 +143,12 @@ def ingest_prometheus(
             rate_window_s=rate_window_s,
             retries=retries,
         )
+    # The input is this range of this server: its refusals are recorded once per range, and those
+    # of another range are new ones even when they read the same.
+    origin = f"{url} {format_utc(start)}..{format_utc(end)}"
+    parsed = parsed._replace(
+        origin=origin, rejections=tuple(rejection._replace(path=origin) for rejection in parsed.rejections)
+    )
     result = store.write_parsed([parsed], source="prometheus", back_window_s=back_window_s)
     samples = parsed.samples
     reasons = Counter(rejection.reason for rejection in parsed.rejections)
@@ -171,11 +174,7 @@ def ingest_prometheus(
 def check_time_range(start: np.datetime64, end: np.datetime64) -> None:
     """Raise :class:`ConfigError` when ``start`` or ``end`` lies outside the time domain, or ``end``
     is before ``start``, saying the times as UTC."""
-    for name, value in (("start", start), ("end", end)):
-        seconds = np.datetime64(value).astype("datetime64[s]")  # a coarser unit never wraps here
-        if np.isnat(seconds) or not TIME_MIN_S <= float(seconds.astype(np.int64)) < TIME_MAX_S:
-            raise ConfigError(f"{name} {value} is outside the times stackmeter accepts ({TIME_DOMAIN})", name)
-    if np.datetime64(end, "ns") < np.datetime64(start, "ns"):
+    if checked_time(end, "end") < checked_time(start, "start"):
         raise ConfigError(f"end {format_utc(end)} is before start {format_utc(start)}", "end")
 
 

@@ -11,9 +11,6 @@ from stackmeter.analysis.rollups import BIN_WIDTH, quantile_bounds, serving_leve
 from stackmeter.analysis.windows import check_timescale, parse_timescales
 from stackmeter.errors import ConfigError, UnknownEntity
 from stackmeter.models import (
-    TIME_DOMAIN,
-    TIME_MAX,
-    TIME_MIN,
     TIMESCALES,
     CompactSummary,
     QuantileReport,
@@ -23,7 +20,7 @@ from stackmeter.models import (
     WindowUtilization,
 )
 from stackmeter.store import Store
-from stackmeter.units import parse_duration_seconds
+from stackmeter.units import checked_time, format_utc, parse_duration_seconds
 
 RAW = "raw"
 
@@ -188,13 +185,7 @@ def compact(
     first, newest = store.rollups.read_sample_span()
     if newest is None:
         return CompactSummary(None, None, 0, {}, {}, dry_run)
-    if as_of is None:
-        as_of = newest
-    as_of = np.datetime64(as_of, "ns")
-    if not TIME_MIN <= as_of < TIME_MAX:
-        raise ConfigError(
-            f"as of {format_utc(as_of)}: outside the times stackmeter accepts ({TIME_DOMAIN})", "as_of"
-        )
+    as_of = newest if as_of is None else checked_time(as_of, "as_of")
     if not force and not first <= as_of <= newest:
         raise ConfigError(
             f"as of {format_utc(as_of)} lies outside the store's samples ({format_utc(first)} .. "
@@ -211,8 +202,3 @@ def compact(
     level_before = {level: horizon(retention[level]) for level in levels if level in retention}
     samples, rows, kept_from = store.rollups.drop_older(raw_before, level_before, dry_run)
     return CompactSummary(as_of, raw_before, samples, rows, kept_from, dry_run)
-
-
-def format_utc(ts: np.datetime64) -> str:
-    """``2013-08-01T00:00:00Z``: a time in messages."""
-    return np.datetime_as_string(np.datetime64(ts, "s"), unit="s") + "Z"

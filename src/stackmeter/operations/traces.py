@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -60,7 +61,7 @@ def check_input_paths(paths: Iterable[Path]) -> None:
     """Raise :class:`SourceUnavailable` when none of ``paths`` exists, so that a mistyped path
     fails before a store is created for it (a missing path beside others is a refusal of the ingest)."""
     paths = [Path(path) for path in paths]
-    missing = [path for path in paths if not path.exists()]
+    missing = [path for path in paths if not os.path.exists(path)]  # False, not OSError, for a bad name
     if paths and len(missing) == len(paths):
         raise SourceUnavailable(f"{utf8_text(', '.join(map(str, missing)))}: no such file or folder")
 
@@ -79,7 +80,7 @@ def _find_or_refuse(trace: TraceFormat, paths: list[Path]) -> tuple[list[Path], 
     files: list[Path] = []
     missing: list[Rejection] = []
     for path in paths:
-        if not Path(path).exists():
+        if not os.path.exists(path):
             missing.append(Rejection(utf8_text(str(path)), None, None, UNREADABLE, "no such file or folder"))
             continue
         try:

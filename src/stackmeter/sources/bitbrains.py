@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from stackmeter.models import (
     BAD_CAPACITY,
     EMPTY_FILE,
     IMPLAUSIBLE,
+    MAX_UTILIZATION,
     MAX_VALUE,
     OUT_OF_TIME_DOMAIN,
     WRONG_FORMAT,
@@ -57,7 +59,7 @@ def find_bitbrains_files(path: Path) -> list[Path]:
 
     :raises SourceUnavailable: when ``path`` does not exist or its folders cannot be listed
     """
-    if not path.exists():
+    if not os.path.exists(path):  # False, not OSError, for a name too long
         raise SourceUnavailable(f"{path_text(path)}: no such file or folder")
     if not path.is_dir():
         return [path]
@@ -145,6 +147,14 @@ def load_bitbrains_file(
 
     def refuse_implausible(resource, index, used_values, capacity, fields, capacity_field) -> np.ndarray:
         """Report the samples at ``index`` that no real system gives; return their mask."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            # the common case, every value far below the bounds, costs three comparisons
+            if not (
+                (used_values > MAX_VALUE[resource]).any()
+                or (np.asarray(capacity) > MAX_VALUE[resource]).any()
+                or (used_values > MAX_UTILIZATION * np.asarray(capacity)).any()
+            ):
+                return np.zeros(index.size, dtype=bool)
         capacity = np.broadcast_to(np.asarray(capacity, dtype=np.float64), used_values.shape)[index]
         used_here = used_values[index]
         bad = implausible_of(resource, used_here, capacity)

@@ -265,7 +265,9 @@ def refuse_sample(resource: str, used: float, capacity: float) -> tuple[str, str
         return models.NOT_FINITE, str(used)
     if used < 0:
         return models.NEGATIVE_VALUE, str(used)
-    if models.implausible_samples(np.array([resource], object), np.array([used]), np.array([capacity]))[0]:
+    bound = models.MAX_VALUE.get(resource, math.inf)
+    # scalar comparisons: a scrape gives a few samples, and numpy per sample costs more than the test
+    if used > bound or capacity > bound or used > models.MAX_UTILIZATION * capacity:
         return models.IMPLAUSIBLE, models.describe_implausible(resource, used, capacity)
     return None
 

@@ -21,6 +21,7 @@ import numpy as np
 from stackmeter import models
 from stackmeter.errors import ConfigError, ParseError, SourceError, SourceUnavailable
 from stackmeter.sources.node_exporter import DEFAULT_DISK_EXCLUDE, DEFAULT_INTERFACE_EXCLUDE
+from stackmeter.sources.tables import implausible_of
 
 MAX_POINTS_PER_SERIES = 11_000
 # The most points per series one ingest asks for (100 million: 47 years at a 15 s step).
@@ -359,9 +360,7 @@ def _combine(resource, used, capacity, entity_label, names, step_s, url):
     ts_ns, entity, values, capacities = (np.concatenate(parts) for parts in zip(*columns, strict=True))
     bad = ~np.isfinite(values) | (values < 0) | (capacities <= 0)
     implausible = np.zeros(bad.size, dtype=bool)
-    implausible[~bad] = models.implausible_samples(
-        np.full(int((~bad).sum()), resource, object), values[~bad], capacities[~bad]
-    )
+    implausible[~bad] = implausible_of(resource, values[~bad], capacities[~bad])
     # every refused sample is recorded, so that the ingest's counts are whole
     for index in np.flatnonzero(bad | implausible):
         reason = models.NOT_FINITE if not np.isfinite(values[index]) else models.NEGATIVE_VALUE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import gzip
 import io
 import os
 import zlib
@@ -52,6 +53,10 @@ def load_bytes(path: Path) -> tuple[bytes, Rejection | None]:
         raise SourceUnavailable(f"{path_text(path)}: cannot read: {exc.strerror or exc}") from exc
     if raw[:2] != GZIP_MAGIC:
         return raw, None
+    try:
+        return gzip.decompress(raw), None  # the common case, a whole file, at C speed
+    except (OSError, EOFError, zlib.error):
+        pass  # cut short or corrupt: salvage what decompresses, piece by piece
     parts: list[bytes] = []
     fault = _gunzip(raw, parts)
     content = b"".join(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def find_planetlab_files(path: Path) -> list[Path]:
 
     :raises SourceUnavailable: when ``path`` does not exist or cannot be listed
     """
-    if not path.exists():
+    if not os.path.exists(path):  # False, not OSError, for a name too long
         raise SourceUnavailable(f"{path_text(path)}: no such file or folder")
     if not path.is_dir():
         return [path]
@@ -170,7 +171,7 @@ def find_azure_files(path: Path) -> list[Path]:
 
     :raises SourceUnavailable: when ``path`` does not exist or cannot be listed
     """
-    if not path.exists():
+    if not os.path.exists(path):  # False, not OSError, for a name too long
         raise SourceUnavailable(f"{path_text(path)}: no such file or folder")
     if not path.is_dir():
         return [path]

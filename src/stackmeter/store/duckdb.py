@@ -63,9 +63,7 @@ class DuckDBStore:
             if os.path.isdir(self.path):
                 raise StoreError(f"cannot open store {self.path}: it is a folder, not a store file")
             if not create:
-                raise StoreNotFound(
-                    f"no store at {self.path} (create one with `stackmeter ingest …`, or give --store)"
-                )
+                raise StoreNotFound(f"no store at {self.path} (create one with `stackmeter ingest …`)")
         try:
             self._con = duckdb.connect(self.path)
         except duckdb.Error as exc:

@@ -23,7 +23,12 @@ def insert_rejections(con: duckdb.DuckDBPyConnection, table: str, once: bool = T
     else:
         sql = f"""
             INSERT INTO rejections SELECT DISTINCT ON (origin, line, field, reason, detail) *
-            FROM {table} r WHERE NOT EXISTS (SELECT 1 FROM rejections x WHERE {_SAME})
+            FROM {table} r WHERE NOT EXISTS (
+                SELECT 1 FROM (
+                    -- only the rejections of the same origins: a scan of a few, not of them all
+                    SELECT * FROM rejections WHERE origin IN (SELECT DISTINCT origin FROM {table})
+                ) x WHERE {_SAME}
+            )
         """
     (inserted,) = con.execute(sql).fetchall()[0]
     return int(inserted)

@@ -51,8 +51,8 @@ class Controls:
     def __init__(self, request: Request, settings: Settings, timescale: str, resource: str):
         query = request.query_params
         self.path = request.url.path
-        self.timescale = query.get("timescale", timescale)
-        self.resource = query.get("resource", resource)
+        self.timescale = query.get("timescale") or timescale
+        self.resource = query.get("resource") or resource
         if self.timescale not in (*TIMESCALES, "all"):
             raise ConfigError(
                 f"timescale {self.timescale!r} is not one of {', '.join(TIMESCALES)}", "timescale"
