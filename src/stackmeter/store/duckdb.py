@@ -23,13 +23,12 @@ from stackmeter.models import (
     WindowUtilization,
     WriteResult,
     concat_samples,
-    invalid_samples,
     make_samples,
     resource_bounds,
-    take_samples,
     utf8_text,
 )
 from stackmeter.store import rollup_writes
+from stackmeter.store.batches import entities_overlap, first_of_duplicates, refuse_invalid, with_utf8_text
 from stackmeter.store.duckdb_rollups import DuckDBRollups
 from stackmeter.store.rejections import insert_rejections
 from stackmeter.store.schema import CODE_RESOURCES, MIGRATIONS, RESOURCE_CODES
@@ -152,17 +151,17 @@ class DuckDBStore:
         in the rejections with their reason. A rejection the store already records is not recorded
         again unless ``rejections_once`` is false (a live scrape's failures are new input each round).
         """
-        parts = [_with_utf8_text(part) for part in parts]
+        parts = [with_utf8_text(part) for part in parts]
         samples = concat_samples([part.samples for part in parts])
         part_index = np.repeat(np.arange(len(parts), dtype=np.int32), [p.samples.size for p in parts])
         resource_codes, resource_names = pd.factorize(samples.resource)
-        samples, part_index, resource_codes, store_refused = _refuse_invalid(
+        samples, part_index, resource_codes, store_refused = refuse_invalid(
             samples, part_index, resource_codes, resource_bounds(resource_names)[resource_codes], parts
         )
         rejections = [rejection for part in parts for rejection in part.rejections] + store_refused
         duplicates = sum(part.duplicates for part in parts)
-        if _entities_overlap(parts):
-            samples, dropped, keep = _first_of_duplicates(samples)
+        if entities_overlap(parts):
+            samples, dropped, keep = first_of_duplicates(samples)
             part_index, resource_codes = part_index[keep], resource_codes[keep]
             duplicates += dropped
         back_window_us = None if back_window_s is None else int(round(back_window_s * 1e6))
@@ -415,78 +414,6 @@ class DuckDBStore:
         ).fetchall()[0]
         size = os.path.getsize(self.path) if self.path != ":memory:" and os.path.exists(self.path) else None
         return StoreStatus(self.path, size, entities, samples, batches, rejected, datetime_of(last))
-
-
-def _with_utf8_text(part: Parsed) -> Parsed:
-    """Return ``part`` with its origin, entities and rejections made valid UTF-8 (sample entity
-    names are cleaned where the store names its entities)."""
-    return part._replace(
-        origin=utf8_text(part.origin),
-        entities=tuple(
-            Entity(*(None if value is None else utf8_text(value) for value in entity))
-            for entity in part.entities
-        ),
-        rejections=tuple(
-            rejection._replace(
-                path=utf8_text(rejection.path),
-                field=None if rejection.field is None else utf8_text(rejection.field),
-                detail=utf8_text(rejection.detail),
-            )
-            for rejection in part.rejections
-        ),
-    )
-
-
-def _refuse_invalid(
-    samples: Samples,
-    part_index: np.ndarray,
-    resource_codes: np.ndarray,
-    bound: np.ndarray,
-    parts: list[Parsed],
-) -> tuple[Samples, np.ndarray, np.ndarray, list[Rejection]]:
-    """Drop the samples the store refuses (see :func:`~stackmeter.models.invalid_samples`): the
-    store's own last check, so that nothing outside the time domain, non-finite or implausible
-    enters it whatever the caller. Returns what is left, and a rejection per sample dropped."""
-    ts_ns = samples.ts.view(np.int64)
-    bad, reasons = invalid_samples(ts_ns, bound, samples.used, samples.capacity)
-    if not bad.size:
-        return samples, part_index, resource_codes, []
-    refused = [
-        Rejection(
-            parts[part_index[i]].origin,
-            None,
-            utf8_text(str(samples.resource[i])),
-            reason,
-            f"{utf8_text(str(samples.entity[i]))} at {ts_ns[i] / 1e9:.0f} s since 1970: "
-            f"used {samples.used[i]:g}, capacity {samples.capacity[i]:g}",
-        )
-        for i, reason in zip(bad, reasons, strict=True)
-    ]
-    keep = np.ones(samples.size, dtype=bool)
-    keep[bad] = False
-    return take_samples(samples, keep), part_index[keep], resource_codes[keep], refused
-
-
-def _entities_overlap(parts: list[Parsed]) -> bool:
-    """Whether two parts hold samples of the same entity in overlapping time ranges."""
-    spans: dict = {}
-    for part in parts:
-        if not part.samples.size:
-            continue
-        first, last = part.samples.ts.min(), part.samples.ts.max()
-        names = [entity.entity for entity in part.entities] or pd.unique(part.samples.entity)
-        for name in names:
-            for other_first, other_last in spans.get(name, ()):
-                if first <= other_last and other_first <= last:
-                    return True
-            spans.setdefault(name, []).append((first, last))
-    return False
-
-
-def _first_of_duplicates(samples: Samples) -> tuple[Samples, int, np.ndarray]:
-    keys = pd.DataFrame({"e": samples.entity, "r": samples.resource, "ts": samples.ts})
-    keep = ~keys.duplicated().to_numpy()
-    return Samples(*(column[keep] for column in samples)), int((~keep).sum()), keep
 
 
 def _utc_literal(ts: np.datetime64) -> str:
