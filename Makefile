@@ -30,6 +30,7 @@ bench: $(VENV)/.installed system-deps
 	$(BIN)/python benchmarks/exposition.py --write BENCHMARKS.md
 	$(BIN)/python benchmarks/notifications.py
 	$(BIN)/python benchmarks/api_load.py --write BENCHMARKS.md
+	$(BIN)/python benchmarks/bad_input.py --write BENCHMARKS.md
 
 # About 30 minutes: 2,000 scaled entities against a real Prometheus, and the scaling curve.
 bench-prometheus: $(VENV)/.installed system-deps
