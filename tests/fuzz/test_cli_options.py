@@ -6,9 +6,8 @@ import json
 import math
 import os
 import signal
-import threading
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import duckdb
@@ -24,6 +23,7 @@ from stackmeter.errors import ConfigError
 from stackmeter.units import parse_duration_seconds, parse_utc_time
 from tests.fuzz import garbage
 from tests.fuzz.test_notifications import valid_messages
+from tests.http_stub import serving
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 BITBRAINS = FIXTURES / "bitbrains" / "2013-8" / "41.csv.gz"
@@ -124,12 +124,8 @@ class _Refuses(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def prometheus_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuses)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Refuses) as url:
+        yield url
 
 
 # -- options that read the store -------------------------------------------------------------

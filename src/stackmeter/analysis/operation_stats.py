@@ -33,7 +33,7 @@ def operation_stats(operations: pd.DataFrame, timescale: str, by: str | None = N
     :param timescale: one of the UTC window lengths (``5m``, ``1h``, ``1d``, ``1w``, ``1mo``)
     :param by: also group by ``host``, ``flavor`` or ``project`` (missing values as ``"-"``)
     """
-    keys = ["window", "operation"] + ([_check_by(by)] if by else [])
+    keys = ["window", "operation"] + ([check_grouping(by)] if by else [])
     if operations.empty:
         return pd.DataFrame(columns=keys + STATS_COLUMNS)
     at = operations["start"].fillna(operations["end"]).dt.tz_convert("UTC").dt.tz_localize(None)
@@ -84,7 +84,8 @@ def with_fleet_utilization(stats: pd.DataFrame, utilization: pd.DataFrame) -> pd
     return stats.merge(utilization, on="window", how="left")
 
 
-def _check_by(by: str) -> str:
+def check_grouping(by: str) -> str:
+    """Return ``by`` if operations can be grouped by it (see :data:`GROUPINGS`), else raise."""
     if by not in GROUPINGS:
         raise ConfigError(f"cannot group operations by {by!r}; valid: {', '.join(GROUPINGS)}", "by")
     return by

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from stackmeter.analysis.operation_stats import failure_kinds, operation_stats, with_fleet_utilization
+from stackmeter.analysis.operation_stats import (
+    check_grouping,
+    failure_kinds,
+    operation_stats,
+    with_fleet_utilization,
+)
 from stackmeter.analysis.pairing import ACTIONS, pair_operations
 from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S as OPERATION_TIMEOUT_S
 from stackmeter.analysis.windows import check_timescale
@@ -147,6 +152,12 @@ def operation_timings(
     check_timescale(timescale)
     if not 0 < timeout_s <= MAX_DURATION_S:
         raise ConfigError(f"timeout must be above 0 seconds and finite, got {timeout_s}", "timeout")
+    if operation is not None and operation not in ACTIONS:
+        raise ConfigError(
+            f"unknown operation {operation!r}; valid: {', '.join(sorted(ACTIONS))}", "operation"
+        )
+    if by is not None:
+        check_grouping(by)  # before the events are read, not after
     events = event_store.read_events(store.connection)
     if as_of is None:
         as_of = event_store.read_last_event_time(store.connection)
@@ -154,10 +165,6 @@ def operation_timings(
         events, as_of if as_of is not None else pd.Timestamp.now(tz="UTC"), timeout_s
     )
     if operation is not None:
-        if operation not in ACTIONS:
-            raise ConfigError(
-                f"unknown operation {operation!r}; valid: {', '.join(sorted(ACTIONS))}", "operation"
-            )
         operations = operations[operations["operation"] == operation]
     stats = operation_stats(operations, timescale, by)
     stats = with_fleet_utilization(stats, event_store.read_fleet_cpu_utilization(store.connection, timescale))

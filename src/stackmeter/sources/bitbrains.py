@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from stackmeter.errors import SourceUnavailable
 from stackmeter.models import (
     BAD_CAPACITY,
     EMPTY_FILE,
@@ -32,6 +30,7 @@ from stackmeter.sources.tables import (
     check_used,
     first_of_equal,
     implausible_of,
+    list_files,
     load_bytes,
     path_text,
     split_table,
@@ -59,14 +58,7 @@ def find_bitbrains_files(path: Path) -> list[Path]:
 
     :raises SourceUnavailable: when ``path`` does not exist or its folders cannot be listed
     """
-    if not os.path.exists(path):  # False, not OSError, for a name too long
-        raise SourceUnavailable(f"{path_text(path)}: no such file or folder")
-    if not path.is_dir():
-        return [path]
-    try:
-        return sorted(p for p in path.rglob("*.csv*") if p.is_file())
-    except OSError as exc:
-        raise SourceUnavailable(f"{path_text(path)}: cannot list: {exc.strerror or exc}") from exc
+    return list_files(path, lambda folder: sorted(p for p in folder.rglob("*.csv*") if p.is_file()))
 
 
 def entity_of(path: Path) -> str:

@@ -8,6 +8,7 @@ import gzip
 import io
 import os
 import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,6 +25,7 @@ from stackmeter.models import (
     WRONG_FIELD_COUNT,
     Rejection,
     implausible_samples,
+    utf8_text,
 )
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -34,7 +36,22 @@ _PIECES = (1 << 20, 1 << 12, 1)
 
 def path_text(path: Path | str) -> str:
     """Return ``path`` as valid UTF-8 text: bytes of its name that are not UTF-8 as ``\\xNN`` escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return utf8_text(os.fspath(path))
+
+
+def list_files(path: Path, listing: Callable[[Path], Iterable[Path]]) -> list[Path]:
+    """Return ``[path]`` for a file, else the paths ``listing`` finds in the folder.
+
+    :raises SourceUnavailable: when ``path`` does not exist or cannot be listed
+    """
+    if not os.path.exists(path):  # False, not OSError, for a name too long
+        raise SourceUnavailable(f"{path_text(path)}: no such file or folder")
+    if not path.is_dir():
+        return [path]
+    try:
+        return list(listing(path))
+    except OSError as exc:
+        raise SourceUnavailable(f"{path_text(path)}: cannot list: {exc.strerror or exc}") from exc
 
 
 def load_bytes(path: Path) -> tuple[bytes, Rejection | None]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
-from stackmeter.errors import ConfigError, SourceUnavailable
+from stackmeter.errors import ConfigError
 from stackmeter.models import (
     EMPTY_FILE,
     IMPLAUSIBLE,
@@ -37,6 +36,7 @@ from stackmeter.sources.tables import (
     check_used,
     first_of_equal,
     implausible_of,
+    list_files,
     load_bytes,
     path_text,
     split_table,
@@ -52,14 +52,12 @@ def find_planetlab_files(path: Path) -> list[Path]:
 
     :raises SourceUnavailable: when ``path`` does not exist or cannot be listed
     """
-    if not os.path.exists(path):  # False, not OSError, for a name too long
-        raise SourceUnavailable(f"{path_text(path)}: no such file or folder")
-    if not path.is_dir():
-        return [path]
-    try:
-        entries = sorted(path.iterdir())
-    except OSError as exc:
-        raise SourceUnavailable(f"{path_text(path)}: cannot list: {exc.strerror or exc}") from exc
+    return list_files(path, _day_files)
+
+
+def _day_files(folder: Path) -> list[Path]:
+    """The VM files of a folder, then those of its day folders, each in name order."""
+    entries = sorted(folder.iterdir())
     files = [p for p in entries if p.is_file() and not p.name.startswith(".")]
     days = [p for p in entries if p.is_dir() and _DAY_FOLDER.match(p.name)]
     return files + [file for day in days for file in find_planetlab_files(day)]
@@ -171,14 +169,7 @@ def find_azure_files(path: Path) -> list[Path]:
 
     :raises SourceUnavailable: when ``path`` does not exist or cannot be listed
     """
-    if not os.path.exists(path):  # False, not OSError, for a name too long
-        raise SourceUnavailable(f"{path_text(path)}: no such file or folder")
-    if not path.is_dir():
-        return [path]
-    try:
-        return sorted(p for p in path.glob("*.csv*") if p.is_file())
-    except OSError as exc:
-        raise SourceUnavailable(f"{path_text(path)}: cannot list: {exc.strerror or exc}") from exc
+    return list_files(path, lambda folder: sorted(p for p in folder.glob("*.csv*") if p.is_file()))
 
 
 def load_azure_file(path: Path, start: np.datetime64 = np.datetime64(0, "s")) -> Parsed:
