@@ -21,6 +21,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: $(VENV)/.installed system-deps lint
 	$(BIN)/pytest

@@ -44,12 +44,16 @@ from benchmarks.scaled_bitbrains import DEFAULT_START, SOURCE, generate  # noqa:
 from stackmeter import operations  # noqa: E402
 from stackmeter.analysis.overload import detect_overloaded  # noqa: E402
 from stackmeter.analysis.windows import (  # noqa: E402
-    TIMESCALE_SECONDS,
     window_end,
     window_start,
     window_starts_between,
 )
-from stackmeter.models import DEFAULT_THRESHOLDS, RESOURCES, TIMESCALES  # noqa: E402
+from stackmeter.models import (  # noqa: E402
+    DEFAULT_THRESHOLDS,
+    RESOURCES,
+    TIMESCALE_SECONDS,  # noqa: E402
+    TIMESCALES,
+)
 from stackmeter.store import open_store  # noqa: E402
 
 # θ per resource: the project defaults (cpu, disk and network 0.8, memory 0.9), all on 1 % bin edges.

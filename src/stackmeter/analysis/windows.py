@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from stackmeter.errors import ConfigError
-from stackmeter.models import TIMESCALES
+from stackmeter.models import TIMESCALE_BY_NAME, TIMESCALE_TABLE, TIMESCALES
 
 _NS_PER_S = 1_000_000_000
-# 1970-01-01 was a Thursday: Monday 1969-12-29 is 3 days before the epoch.
-_MONDAY_OFFSET_S = 3 * 86_400
 
 
-def _floor_seconds(length_s: int, offset_s: int = 0):
+def _floor_seconds(length_s: int, offset_s: int = 0) -> tuple[_Start, _Advance]:
     def start(ts: np.ndarray) -> np.ndarray:
         seconds = ts.astype("datetime64[s]").astype(np.int64) + offset_s
         return ((seconds // length_s) * length_s - offset_s).astype("datetime64[s]").astype("datetime64[ns]")
@@ -23,25 +23,24 @@ def _floor_seconds(length_s: int, offset_s: int = 0):
     return start, advance
 
 
-def _month_start(ts: np.ndarray) -> np.ndarray:
-    return ts.astype("datetime64[M]").astype("datetime64[ns]")
+def _floor_months(months: int) -> tuple[_Start, _Advance]:
+    def start(ts: np.ndarray) -> np.ndarray:
+        since_1970 = ts.astype("datetime64[M]").astype(np.int64)
+        return ((since_1970 // months) * months).astype("datetime64[M]").astype("datetime64[ns]")
+
+    def advance(starts: np.ndarray, count: int | np.ndarray = 1) -> np.ndarray:
+        shifted = starts.astype("datetime64[M]") + np.asarray(count, dtype=np.int64) * months
+        return shifted.astype("datetime64[ns]")
+
+    return start, advance
 
 
-def _month_advance(starts: np.ndarray, count: int | np.ndarray = 1) -> np.ndarray:
-    months = starts.astype("datetime64[M]") + np.asarray(count, dtype=np.int64)
-    return months.astype("datetime64[ns]")
-
-
+_Start = Callable[[np.ndarray], np.ndarray]
+_Advance = Callable[..., np.ndarray]
 _GROUPINGS = {
-    "5m": _floor_seconds(300),
-    "1h": _floor_seconds(3_600),
-    "1d": _floor_seconds(86_400),
-    "1w": _floor_seconds(7 * 86_400, _MONDAY_OFFSET_S),
-    "1mo": (_month_start, _month_advance),
+    t.name: _floor_months(t.months) if t.length_s is None else _floor_seconds(t.length_s, t.offset_s)
+    for t in TIMESCALE_TABLE
 }
-
-# Nominal lengths, for display and for choosing step sizes; months vary.
-TIMESCALE_SECONDS = {"5m": 300, "1h": 3_600, "1d": 86_400, "1w": 604_800, "1mo": 2_629_746}
 
 
 def check_timescale(timescale: str) -> str:
@@ -76,9 +75,10 @@ def window_end(starts: np.ndarray, timescale: str) -> np.ndarray:
 def window_index(starts: np.ndarray, first_start: np.datetime64, timescale: str) -> np.ndarray:
     """Return, for each window start, how many windows after ``first_start`` it begins (0-based)."""
     starts = np.asarray(starts, dtype="datetime64[ns]")
-    if timescale == "1mo":
-        return (starts.astype("datetime64[M]") - np.datetime64(first_start, "M")).astype(np.int64)
-    length_ns = TIMESCALE_SECONDS[check_timescale(timescale)] * _NS_PER_S
+    months = TIMESCALE_BY_NAME[check_timescale(timescale)].months
+    if months:
+        return (starts.astype("datetime64[M]") - np.datetime64(first_start, "M")).astype(np.int64) // months
+    length_ns = (TIMESCALE_BY_NAME[timescale].length_s or 0) * _NS_PER_S
     return ((starts - np.datetime64(first_start, "ns")).astype(np.int64)) // length_ns
 
 

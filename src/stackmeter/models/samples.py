@@ -7,7 +7,6 @@ from typing import NamedTuple
 import numpy as np
 
 RESOURCES = ("cpu", "memory", "disk", "network")
-TIMESCALES = ("5m", "1h", "1d", "1w", "1mo")
 KINDS = ("host", "vm")
 
 # Reasons a sample, a line or a whole file is kept out of the store. Summaries count by these.
@@ -35,15 +34,6 @@ HISTOGRAM_OVERFLOW_BIN = 200
 ROLLUP_LEVELS = ("5m", "1h", "1d")
 # Live sources (collect, ingest prometheus) refuse a sample older than its series' latest less this.
 DEFAULT_BACK_WINDOW_S = 7 * 86_400
-# The timescales whose windows each timescale's windows nest in: a day lies in one week and one
-# month, but a week may straddle two months. A level serves the timescales it nests in.
-NESTS_IN = {
-    "5m": ("5m", "1h", "1d", "1w", "1mo"),
-    "1h": ("1h", "1d", "1w", "1mo"),
-    "1d": ("1d", "1w", "1mo"),
-    "1w": ("1w",),
-    "1mo": ("1mo",),
-}
 
 
 class Samples(NamedTuple):
