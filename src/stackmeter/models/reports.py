@@ -72,6 +72,11 @@ class StoreStatus(NamedTuple):
 
 DEFAULT_THRESHOLDS = {"cpu": 0.8, "memory": 0.9, "disk": 0.8, "network": 0.8}
 DEFAULT_SHARE = 0.05
+# How many worst entities a report lists, unless told; and the most it may be asked for.
+DEFAULT_TOP = 10
+MAX_TOP = 10_000_000
+# What served a report read from the samples themselves rather than a rollup level.
+RAW = "raw"
 
 
 class WorstEntity(NamedTuple):
