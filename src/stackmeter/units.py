@@ -88,12 +88,13 @@ def parse_utc_time(text: str | None, name: str) -> np.datetime64 | None:
 
 def _utc_ns(text: str, name: str) -> int:
     if _UNIX_SECONDS.match(text) and not _CALENDAR_DIGITS.match(text):
-        seconds = float(text)
-        if not math.isfinite(seconds) or abs(seconds) > 1e12:
+        unix_s = float(text)
+        if not math.isfinite(unix_s) or abs(unix_s) > 1e12:
             raise ConfigError(
                 f"{name}: {text!r} is outside the times stackmeter accepts ({TIME_DOMAIN})", name
             )
-        return round(seconds * 1e9)
+        return round(unix_s * 1e9)
+    moment: datetime | None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -101,6 +102,7 @@ def _utc_ns(text: str, name: str) -> int:
     if moment is not None:
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
         return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+    seconds: np.datetime64 | None
     try:
         # numpy reads what fromisoformat does not (a month, ``2013-08``); seconds never wrap. It
         # would take an offset it then ignores, with a warning: a time with one is refused here.
@@ -121,9 +123,9 @@ def checked_time(value: np.datetime64, name: str) -> np.datetime64:
     seconds = np.datetime64(value).astype("datetime64[s]")
     if np.isnat(seconds) or not TIME_MIN_NS // 10**9 <= int(seconds.astype(np.int64)) < TIME_MAX_NS // 10**9:
         raise ConfigError(f"{name} {value} is outside the times stackmeter accepts ({TIME_DOMAIN})", name)
-    return np.datetime64(value, "ns")
+    return np.datetime64(value).astype("datetime64[ns]")
 
 
 def format_utc(ts: np.datetime64) -> str:
     """``2013-08-01T00:00:00Z``: a time in messages, to the second."""
-    return np.datetime_as_string(np.datetime64(ts, "s"), unit="s") + "Z"
+    return str(np.datetime_as_string(np.datetime64(ts).astype("datetime64[s]"), unit="s")) + "Z"

@@ -7,6 +7,8 @@ around the nanosecond clock and a value no system reports never reaches a report
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -101,7 +103,7 @@ def utf8_text(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def resource_bounds(names) -> np.ndarray:
+def resource_bounds(names: Sequence[str] | np.ndarray) -> np.ndarray:
     """Return the :data:`MAX_VALUE` of each resource name, ``NaN`` for a name stackmeter does not
     know; one more ``NaN`` at the end, so that ``resource_bounds(names)[codes]`` of a factorization
     maps its missing code (-1) to ``NaN``."""
@@ -120,8 +122,8 @@ def invalid_samples(
     :param bound: per sample, the :data:`MAX_VALUE` of its resource (see :func:`resource_bounds`)
     """
     with np.errstate(invalid="ignore", over="ignore"):
-        checks = (
-            (~in_time_domain_ns(ts_ns), OUT_OF_TIME_DOMAIN),
+        checks: tuple[tuple[np.ndarray, str], ...] = (
+            (~np.asarray(in_time_domain_ns(ts_ns)), OUT_OF_TIME_DOMAIN),
             (np.isnan(bound), "unknown resource"),
             (~np.isfinite(used), NOT_FINITE),
             (used < 0, NEGATIVE_VALUE),
@@ -132,7 +134,7 @@ def invalid_samples(
         for mask, _ in checks:
             bad |= mask
         index = np.flatnonzero(bad)
-        reasons = np.full(index.size, "", dtype=object)
+        reasons: np.ndarray = np.full(index.size, "", dtype=object)
         for mask, reason in checks:
             hit = mask[index] & (reasons == "")
             reasons[hit] = reason
