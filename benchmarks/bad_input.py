@@ -46,6 +46,7 @@ GARBAGE = (
 # The ingest, as a script: run here and, with --compare-with, under another stackmeter.
 INGEST = """
 import json, sys, time
+import duckdb
 from pathlib import Path
 from stackmeter import operations
 from stackmeter.store import open_store
@@ -55,11 +56,13 @@ started = time.perf_counter()
 summary = operations.ingest(store, "bitbrains", paths, disk_capacity_bytes_s=100 * 2**20,
                             network_capacity_bytes_s=125e6)
 seconds = time.perf_counter() - started
-bad = store.connection.execute(
+store.close()
+con = duckdb.connect(sys.argv[1])
+con.execute("SET TimeZone = 'UTC'")
+bad = con.execute(
     "SELECT count(*) FROM samples WHERE ts < '1970-01-01'::TIMESTAMPTZ OR ts >= '2200-01-01'::TIMESTAMPTZ "
     "OR NOT isfinite(used) OR used > 1e15 OR capacity > 1e15 OR used > 10000 * capacity"
 ).fetchall()[0][0]
-store.close()
 print(json.dumps({"seconds": seconds, "read": summary.samples_read, "added": summary.samples_added,
                   "rejected": summary.rejected, "by_reason": summary.rejected_by_reason,
                   "invalid_in_store": bad}))

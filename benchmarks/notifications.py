@@ -40,7 +40,6 @@ from benchmarks.notification_stream import SEQUENCES, build_stream, load_sequenc
 from stackmeter import operations  # noqa: E402
 from stackmeter.sources.amqp import DEFAULT_PRIORITIES, DEFAULT_TOPICS, PREFETCH_BATCHES, BusConsumer  # noqa: E402
 from stackmeter.store import open_store  # noqa: E402
-from stackmeter.store.events import count_notifications  # noqa: E402
 
 QUEUES = [f"{topic}.{priority}" for topic in DEFAULT_TOPICS for priority in DEFAULT_PRIORITIES]
 EXCHANGE = Exchange("nova", type="topic", durable=True)
@@ -87,7 +86,7 @@ def drain_with_stackmeter(
             progress=lambda s: marks.append(time.perf_counter()),
         )
     with open_store(store_path) as store:
-        held = count_notifications(store.connection)
+        held = store.count_notifications()
     return summary.messages, (marks[-1] - first) if marks else 0.0, held
 
 

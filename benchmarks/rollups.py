@@ -32,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 import httpx
 import numpy as np
 
@@ -50,6 +51,7 @@ from stackmeter.analysis.windows import (  # noqa: E402
 )
 from stackmeter.models import (  # noqa: E402
     DEFAULT_THRESHOLDS,
+    RAW,
     RESOURCES,
     TIMESCALE_SECONDS,  # noqa: E402
     TIMESCALES,
@@ -119,9 +121,15 @@ def build_store(folder: Path, entities: int, data: Path, jobs: int | None, raw_b
     return store, path, {**figures, **ingested}
 
 
+def _connection(store) -> duckdb.DuckDBPyConnection:
+    """A connection of the benchmark's own to the store's file, for the SQL it runs itself (the
+    store has no public connection; DuckDB shares the open database within the process)."""
+    return duckdb.connect(store.path)
+
+
 def _ingest(files: Path, path: Path, rollup_levels: tuple[str, ...] | None):
     store = open_store(str(path), rollup_levels=rollup_levels)
-    levels = store.rollups.read_levels()
+    levels = store.read_levels()
     say(f"ingesting into a store with rollup levels {levels or 'none'}")
     began = time.perf_counter()
     summary = operations.ingest(
@@ -132,7 +140,7 @@ def _ingest(files: Path, path: Path, rollup_levels: tuple[str, ...] | None):
         network_capacity_bytes_s=NETWORK_BYTES_S,
     )
     ingest_s = time.perf_counter() - began
-    store.connection.execute("CHECKPOINT")
+    _connection(store).execute("CHECKPOINT")
     figures = {
         "samples_read": summary.samples_read,
         "samples": summary.samples_added,
@@ -142,7 +150,7 @@ def _ingest(files: Path, path: Path, rollup_levels: tuple[str, ...] | None):
         "store_bytes": path.stat().st_size,
         "bytes_per_sample": path.stat().st_size / summary.samples_added,
         "rollup_rows": {
-            level: store.connection.execute(f"SELECT count(*) FROM rollup_{level}").fetchone()[0]
+            level: _connection(store).execute(f"SELECT count(*) FROM rollup_{level}").fetchone()[0]
             for level in levels
         },
     }
@@ -179,14 +187,16 @@ class Windows:
     """The windows of each timescale that the data spans, and a key per (entity, window)."""
 
     def __init__(self, store):
-        first, last = store.connection.execute(
-            "SELECT epoch_ms(min(ts)), epoch_ms(max(ts)) FROM samples WHERE capacity IS NOT NULL"
-        ).fetchone()
+        first, last = (
+            _connection(store)
+            .execute("SELECT epoch_ms(min(ts)), epoch_ms(max(ts)) FROM samples WHERE capacity IS NOT NULL")
+            .fetchone()
+        )
         self.first = np.datetime64(first, "ms").astype("datetime64[ns]")
         self.last = np.datetime64(last, "ms").astype("datetime64[ns]")
         # Keys count 5-minute steps from the earliest window start of any timescale.
         self.origin = min(window_start(np.array([self.first]), t)[0] for t in TIMESCALES).astype(np.int64)
-        names = store.connection.execute("SELECT entity FROM entities ORDER BY entity").fetchnumpy()
+        names = _connection(store).execute("SELECT entity FROM entities ORDER BY entity").fetchnumpy()
         self.names = np.asarray(names["entity"], dtype=object)
 
     def starts(self, timescale: str) -> np.ndarray:
@@ -203,7 +213,7 @@ class Windows:
 def our_pairs(store, windows: Windows, shares: list[float]) -> tuple[dict, float]:
     """Overloaded (entity, window) keys per (timescale, resource, share), from the report's counts."""
     began = time.perf_counter()
-    counts = store.read_window_counts(TIMESCALES, THRESHOLDS)
+    counts = store.read_window_counts(dict.fromkeys(TIMESCALES, RAW), THRESHOLDS)
     pairs = {}
     for (timescale, resource), cell in counts.items():
         for share in shares:
@@ -334,11 +344,11 @@ def run_prometheus(
     openmetrics, tsdb = folder / "utilization.om", folder / "tsdb"
     began = time.perf_counter()
     say("exporting OpenMetrics")
-    samples = peer.export_openmetrics(store.connection, openmetrics)
+    samples = peer.export_openmetrics(_connection(store), openmetrics)
     result["export_s"] = time.perf_counter() - began
     result["samples"] = samples
     result["openmetrics_bytes"] = openmetrics.stat().st_size
-    result["utilizations_not_read_back"] = peer.utilizations_read_back(store.connection)
+    result["utilizations_not_read_back"] = peer.utilizations_read_back(_connection(store))
     began = time.perf_counter()
     say("backfilling with promtool")
     peer.backfill(openmetrics, tsdb)

@@ -1,4 +1,4 @@
-"""Shared fixtures: the small fleet with projects, in a store file, and tokens for each kind of access."""
+"""Shared fixtures: an empty store, the small fleet with projects in a store file, and tokens for each kind of access."""
 
 from __future__ import annotations
 
@@ -44,6 +44,13 @@ def run_cli(*args: str) -> str:
 
 def cli_json(*args: str):
     return json.loads(run_cli(*args, "--json"))
+
+
+@pytest.fixture
+def store():
+    """A fresh, empty store in memory."""
+    with open_store(":memory:") as opened:
+        yield opened
 
 
 @pytest.fixture(scope="session")

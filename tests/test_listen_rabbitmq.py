@@ -26,7 +26,6 @@ from kombu import Connection, Exchange, Producer, Queue
 from stackmeter.analysis.pairing import pair_operations
 from stackmeter.sources.amqp import DEFAULT_PRIORITIES, DEFAULT_TOPICS, BusConsumer
 from stackmeter.store import open_store
-from stackmeter.store.events import count_notifications, read_dead_letters, read_events
 from tests.rabbitmq_server import start_rabbit
 
 pytestmark = pytest.mark.integration
@@ -143,9 +142,9 @@ def test_listen_survives_a_crash_and_a_broker_restart(rabbit, tmp_path):
     assert ready_messages(rabbit.url) == 0
 
     with open_store(store) as opened:
-        assert count_notifications(opened.connection) == (stream.valid, stream.malformed)
-        events = read_events(opened.connection)
-        dead = read_dead_letters(opened.connection)
+        assert opened.count_notifications() == (stream.valid, stream.malformed)
+        events = opened.read_events()
+        dead = opened.read_dead_letters()
     assert sorted(letter.body for letter in dead) == sorted(stream.malformed_bodies)
     assert collections.Counter(letter.origin for letter in dead) == {"notifications.info": stream.malformed}
 

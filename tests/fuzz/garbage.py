@@ -9,7 +9,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from stackmeter.models.domain import MAX_UTILIZATION, MAX_VALUE, TIME_MAX_NS, TIME_MIN_NS
-from stackmeter.store.schema import RESOURCE_CODES
+from stackmeter.store.duckdb.schema import RESOURCE_CODES
+from tests.store.sql import connection_of
 
 # Numbers no real system reports, and the edges of what a double holds.
 EXTREME_NUMBERS = (
@@ -198,7 +199,7 @@ INVALID_SAMPLES_SQL = f"""
 def assert_store_valid(store, since_batch: int = 0) -> None:
     """Assert every sample is in the domain and plausible, and every text of rejections since
     ``since_batch`` and of entities is valid UTF-8."""
-    con = store.connection
+    con = connection_of(store)
     (invalid,) = con.execute(INVALID_SAMPLES_SQL).fetchall()[0]
     assert invalid == 0, con.execute(INVALID_SAMPLES_SQL.replace("count(*)", "*") + " LIMIT 5").fetchall()
     texts = con.execute(
@@ -212,4 +213,4 @@ def assert_store_valid(store, since_batch: int = 0) -> None:
 
 
 def last_batch(store) -> int:
-    return store.connection.execute("SELECT coalesce(max(batch_id), 0) FROM batches").fetchall()[0][0]
+    return connection_of(store).execute("SELECT coalesce(max(batch_id), 0) FROM batches").fetchall()[0][0]

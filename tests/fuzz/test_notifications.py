@@ -21,6 +21,7 @@ from stackmeter.sources.notifications import parse_message
 from stackmeter.store import open_store
 from tests.fuzz import garbage
 from tests.fuzz.garbage import brief
+from tests.store.sql import connection_of
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "nova_notifications"
 SAMPLES = {
@@ -119,11 +120,15 @@ def store():
 
 
 def events_of(store, message_ids: list[str]) -> dict[str, tuple]:
-    rows = store.connection.execute(
-        "SELECT message_id, epoch_us(ts), event_type, instance, request_id, host, project, flavor, state, fault "
-        "FROM events WHERE list_contains(?, message_id)",
-        [message_ids],
-    ).fetchall()
+    rows = (
+        connection_of(store)
+        .execute(
+            "SELECT message_id, epoch_us(ts), event_type, instance, request_id, host, project, flavor, state, fault "
+            "FROM events WHERE list_contains(?, message_id)",
+            [message_ids],
+        )
+        .fetchall()
+    )
     return {row[0]: row[1:] for row in rows}
 
 
@@ -162,10 +167,14 @@ def test_garbage_lines_become_dead_letters_and_valid_events_all_land(store, fold
     nonblank = [line for line in junk if line.strip()]
     assert summary.messages == len(valid) + len(nonblank)
     assert summary.events_added + summary.duplicates + summary.dead_letters == summary.messages
-    (outside,) = store.connection.execute(
-        f"SELECT count(*) FROM events WHERE epoch_us(ts) < {int(TIME_MIN_S) * 10**6} "
-        f"OR epoch_us(ts) >= {int(TIME_MAX_S) * 10**6}"
-    ).fetchall()[0]
+    (outside,) = (
+        connection_of(store)
+        .execute(
+            f"SELECT count(*) FROM events WHERE epoch_us(ts) < {int(TIME_MIN_S) * 10**6} "
+            f"OR epoch_us(ts) >= {int(TIME_MAX_S) * 10**6}"
+        )
+        .fetchall()[0]
+    )
     assert outside == 0
     for letter in operations.dead_letters(store, limit=len(nonblank))[1]:
         assert_readable(letter)

@@ -17,9 +17,10 @@ from stackmeter import operations
 from stackmeter.errors import StackmeterError
 from stackmeter.sources.prometheus import NODE_EXPORTER_QUERIES, NODE_NAMES_QUERY
 from stackmeter.store import open_store
-from stackmeter.store.schema import CODE_RESOURCES
+from stackmeter.store.duckdb.schema import CODE_RESOURCES
 from tests.fuzz import garbage
 from tests.fuzz.garbage import assert_store_valid, brief, last_batch
+from tests.store.sql import connection_of
 
 URL = "http://prometheus.example:9090"
 START_S = 1_772_445_600  # 2026-03-02T10:00:00Z, a multiple of the step
@@ -85,11 +86,15 @@ class FakePrometheus:
 
 def store_samples(store, suffix: str = "") -> dict:
     """``{(entity, resource, ts µs): (used, capacity)}`` of the entities named ``…suffix``, without it."""
-    rows = store.connection.execute(
-        """SELECT e.entity, s.resource_code, epoch_us(s.ts), s.used, s.capacity
+    rows = (
+        connection_of(store)
+        .execute(
+            """SELECT e.entity, s.resource_code, epoch_us(s.ts), s.used, s.capacity
            FROM samples s JOIN entities e USING (entity_id) WHERE suffix(e.entity, ?)""",
-        [suffix],
-    ).fetchall()
+            [suffix],
+        )
+        .fetchall()
+    )
     return {
         (entity.removesuffix(suffix), CODE_RESOURCES[code], ts): (used, capacity)
         for entity, code, ts, used, capacity in rows

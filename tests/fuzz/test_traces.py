@@ -28,9 +28,10 @@ from stackmeter import operations
 from stackmeter.errors import ConfigError
 from stackmeter.models.domain import MAX_UTILIZATION, TIME_MAX_S, TIME_MIN_S
 from stackmeter.store import open_store
-from stackmeter.store.schema import CODE_RESOURCES
+from stackmeter.store.duckdb.schema import CODE_RESOURCES
 from tests.fuzz import garbage
 from tests.fuzz.garbage import assert_store_valid, brief, last_batch, number_of, refusable, shown_name
+from tests.store.sql import connection_of
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 BITBRAINS = gzip.decompress((FIXTURES / "bitbrains" / "2013-8" / "41.csv.gz").read_bytes()).split(b"\n")[:31]
@@ -73,11 +74,15 @@ def samples_of(store, entity: str) -> dict[tuple[str, int], tuple[float, float |
 
 def samples_by_entity(store, entities: list[str]) -> dict[str, dict]:
     """:func:`samples_of` for several entities, in one query."""
-    rows = store.connection.execute(
-        """SELECT e.entity, s.resource_code, epoch_us(s.ts), s.used, s.capacity
+    rows = (
+        connection_of(store)
+        .execute(
+            """SELECT e.entity, s.resource_code, epoch_us(s.ts), s.used, s.capacity
            FROM samples s JOIN entities e USING (entity_id) WHERE list_contains(?, e.entity)""",
-        [entities],
-    ).fetchall()
+            [entities],
+        )
+        .fetchall()
+    )
     found: dict[str, dict] = {entity: {} for entity in entities}
     for entity, code, ts, used, capacity in rows:
         found[entity][CODE_RESOURCES[code], ts] = (used, capacity)
@@ -123,9 +128,11 @@ def ingest(store, trace_format: str, paths: list[Path], **options) -> tuple[oper
     before = last_batch(store)
     summary = operations.ingest(store, trace_format, paths, **options)
     assert_store_valid(store, before)
-    (recorded,) = store.connection.execute(
-        "SELECT count(*) FROM rejections WHERE batch_id > ?", [before]
-    ).fetchall()[0]
+    (recorded,) = (
+        connection_of(store)
+        .execute("SELECT count(*) FROM rejections WHERE batch_id > ?", [before])
+        .fetchall()[0]
+    )
     return summary, recorded
 
 

@@ -10,17 +10,12 @@ import pytest
 
 from stackmeter.analysis.windows import window_start
 from stackmeter.errors import SchemaOutdated, StoreError
-from stackmeter.models import TIMESCALES, Entity, Parsed, make_samples
+from stackmeter.models import RAW, TIMESCALES, Entity, Parsed, make_samples
 from stackmeter.sources.bitbrains import load_bitbrains_file
 from stackmeter.store import open_store
-from stackmeter.store.schema import MIGRATIONS
+from stackmeter.store.duckdb.schema import MIGRATIONS, read_schema_version
 from tests.reference import FIXTURES
-
-
-@pytest.fixture
-def store():
-    with open_store(":memory:") as opened:
-        yield opened
+from tests.store.sql import connection_of
 
 
 def real_parts():
@@ -84,7 +79,7 @@ def test_the_store_refuses_what_no_source_may_give_and_writes_the_rest(store, ts
     assert (result.samples_added, result.rejected) == (2, 1)
     assert result.refused_by_reason == {reason: 1}
     assert store.read_status().samples == 2
-    rows = store.connection.execute("SELECT origin, field, reason FROM rejections").fetchall()
+    rows = connection_of(store).execute("SELECT origin, field, reason FROM rejections").fetchall()
     assert rows == [("bad", "cpu", reason)]
 
 
@@ -112,7 +107,7 @@ def test_file_store_persists_and_records_its_schema_version(tmp_path):
         count = opened.read_status().samples
     with open_store(path) as reopened:
         assert reopened.read_status().samples == count
-        assert reopened.read_schema_version() == len(MIGRATIONS)
+        assert read_schema_version(connection_of(reopened)) == len(MIGRATIONS)
 
 
 def test_a_store_from_a_newer_stackmeter_is_refused(tmp_path):
@@ -135,9 +130,9 @@ def test_rejections_are_kept_aside_with_their_location(store):
     parsed = load_bitbrains_file(FIXTURES / "bitbrains" / "2013-7" / "196.csv.gz")
     result = store.write_parsed([parsed], "test")
     assert result.rejected == len(parsed.rejections) > 0
-    line, field = store.connection.execute(
-        "SELECT line, field FROM rejections ORDER BY line LIMIT 1"
-    ).fetchall()[0]
+    line, field = (
+        connection_of(store).execute("SELECT line, field FROM rejections ORDER BY line LIMIT 1").fetchall()[0]
+    )
     first = min(parsed.rejections, key=lambda r: r.line)
     assert (line, field) == (first.line, first.field)
 
@@ -159,7 +154,7 @@ BOUNDARIES = [
 def test_store_windows_equal_the_analysis_windows(store, timescale):
     ts = np.array(BOUNDARIES, dtype="datetime64[ns]")
     store.write_parsed([Parsed("t", make_samples(ts, "vm", "cpu", np.ones(ts.size), 1.0))], "test")
-    counts = store.read_window_counts((timescale,), {"cpu": 0.5})[timescale, "cpu"]
+    counts = store.read_window_counts({timescale: RAW}, {"cpu": 0.5})[timescale, "cpu"]
     expected, per_window = np.unique(window_start(ts, timescale), return_counts=True)
     np.testing.assert_array_equal(counts.window, expected)
     np.testing.assert_array_equal(counts.samples, per_window)

@@ -6,15 +6,8 @@ import pytest
 
 from stackmeter.models import DeadLetter, Event, Parsed, make_samples
 from stackmeter.store import open_store
-from stackmeter.store.events import (
-    count_notifications,
-    read_dead_letters,
-    read_events,
-    read_fleet_cpu_utilization,
-    read_last_event_time,
-    write_notifications,
-)
-from stackmeter.store.schema import MIGRATIONS
+from stackmeter.store.duckdb.schema import MIGRATIONS, read_schema_version
+from tests.store.sql import connection_of
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -29,22 +22,16 @@ def letter(n):
     return DeadLetter(T0, "notifications.info", "not JSON", "Expecting value", f"{{bad {n}", f"d{n}")
 
 
-@pytest.fixture
-def store():
-    with open_store(":memory:") as opened:
-        yield opened
-
-
 def test_the_notification_tables_are_the_last_migration(store):
-    assert store.read_schema_version() == len(MIGRATIONS)
-    tables = {row[0] for row in store.connection.execute("SHOW TABLES").fetchall()}
+    assert read_schema_version(connection_of(store)) == len(MIGRATIONS)
+    tables = {row[0] for row in connection_of(store).execute("SHOW TABLES").fetchall()}
     assert {"events", "deadletters"} <= tables
 
 
 def test_events_round_trip(store):
     written = [event(0), event(7.25, "instance.reboot.error", fault="Boom")]
-    assert write_notifications(store.connection, written, []) == (2, 0)
-    frame = read_events(store.connection)
+    assert store.write_notifications(written, []) == (2, 0)
+    frame = store.read_events()
     assert list(frame["message_id"]) == ["m0", "m7.25"]
     assert list(frame["ts"]) == [pd.Timestamp(T0), pd.Timestamp(T0) + pd.Timedelta(seconds=7.25)]
     assert frame["fault"].tolist() == [None, "Boom"]
@@ -55,24 +42,24 @@ def test_events_round_trip(store):
 
 def test_writing_again_adds_nothing(store):
     batch = [event(0), event(1), event(1)]
-    assert write_notifications(store.connection, batch, [letter(1), letter(1)]) == (2, 1)
-    assert write_notifications(store.connection, batch + [event(2)], [letter(1), letter(2)]) == (1, 1)
-    assert count_notifications(store.connection) == (3, 2)
+    assert store.write_notifications(batch, [letter(1), letter(1)]) == (2, 1)
+    assert store.write_notifications(batch + [event(2)], [letter(1), letter(2)]) == (1, 1)
+    assert store.count_notifications() == (3, 2)
 
 
 def test_a_failed_batch_leaves_the_store_unchanged(store):
-    write_notifications(store.connection, [event(0)], [])
+    store.write_notifications([event(0)], [])
     broken = event(5)._replace(ts=None)  # violates NOT NULL after the first row went in
     with pytest.raises(Exception, match="store unchanged"):
-        write_notifications(store.connection, [event(4), broken], [letter(9)])
-    assert count_notifications(store.connection) == (1, 0)
+        store.write_notifications([event(4), broken], [letter(9)])
+    assert store.count_notifications() == (1, 0)
 
 
 def test_dead_letters_latest_first(store):
     later = letter(2)._replace(received=T0 + timedelta(minutes=1))
-    write_notifications(store.connection, [], [letter(1), later])
-    assert [d.body for d in read_dead_letters(store.connection)] == ["{bad 2", "{bad 1"]
-    assert read_dead_letters(store.connection, limit=1)[0].received == later.received
+    store.write_notifications([], [letter(1), later])
+    assert [d.body for d in store.read_dead_letters()] == ["{bad 2", "{bad 1"]
+    assert store.read_dead_letters(limit=1)[0].received == later.received
 
 
 def test_fleet_cpu_utilization_per_window_from_samples_with_capacity(store):
@@ -82,13 +69,13 @@ def test_fleet_cpu_utilization_per_window_from_samples_with_capacity(store):
     cpu = make_samples(ts, ["h1", "h2", "h3", "h1"], "cpu", [2.0, 6.0, 1.0, 4.0], [8.0, 8.0, np.nan, 16.0])
     memory = make_samples(ts[:1], "h1", "memory", [9.0], [10.0])
     store.write_parsed([Parsed("a", cpu), Parsed("b", memory)], source="test")
-    frame = read_fleet_cpu_utilization(store.connection, "1h")
+    frame = store.read_fleet_cpu_utilization("1h")
     assert frame["window"].tolist() == [
         pd.Timestamp("2026-03-02 10:00", tz="UTC"),
         pd.Timestamp("2026-03-02 11:00", tz="UTC"),
     ]
     assert frame["fleet_cpu_utilization"].tolist() == [0.5, 0.25]
-    assert read_fleet_cpu_utilization(store.connection, "1d")["fleet_cpu_utilization"].tolist() == [
+    assert store.read_fleet_cpu_utilization("1d")["fleet_cpu_utilization"].tolist() == [
         pytest.approx((0.25 + 0.75 + 0.25) / 3)
     ]
 
@@ -96,11 +83,11 @@ def test_fleet_cpu_utilization_per_window_from_samples_with_capacity(store):
 def test_a_project_reader_sees_its_events_only_and_no_dead_letters(tmp_path):
     with open_store(str(tmp_path / "s.duckdb")) as store:
         theirs = event(9)._replace(project="other", message_id="theirs")
-        write_notifications(store.connection, [event(0), event(1), theirs], [letter(1)])
+        store.write_notifications([event(0), event(1), theirs], [letter(1)])
         reader = store.reader("p")
         try:
-            assert count_notifications(reader.connection) == (2, 0)
-            assert set(read_events(reader.connection)["project"]) == {"p"}
-            assert read_last_event_time(reader.connection) == pd.Timestamp(T0 + timedelta(seconds=9))
+            assert reader.count_notifications() == (2, 0)
+            assert set(reader.read_events()["project"]) == {"p"}
+            assert reader.read_last_event_time() == pd.Timestamp(T0 + timedelta(seconds=9))
         finally:
             reader.close()

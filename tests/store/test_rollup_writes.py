@@ -149,11 +149,11 @@ def test_rollup_report_equals_raw_report(history, back_window_s, cpu, memory, sh
 
         # The counts behind the report, window by window, against pandas over the accepted samples.
         serving = dict(zip(TIMESCALES, ("5m", "1h", "1d", "1d", "1d"), strict=True))
-        counts = store.rollups.read_window_counts(serving, asked)
+        counts = store.read_window_counts(serving, asked)
         for (timescale, resource), got in counts.items():
             expected = expected_counts(kept, timescale, resource, asked[resource])
             rows = zip(
-                got.entity_names[got.entity],
+                got.entity_names[got.entity_code],
                 pd.to_datetime(got.window),
                 got.samples,
                 got.at_or_above,

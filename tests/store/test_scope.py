@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 from stackmeter import operations
+from stackmeter.models import RAW
 from stackmeter.store import open_store
 from tests.fleet import PROJECTS, write_fleet
+from tests.store.sql import connection_of
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +40,8 @@ def test_every_read_sees_only_the_project(store, project):
             )
         coverage = reader.read_coverage()
         assert coverage["cpu"].entities == len(mine)
-        counts = reader.read_window_counts(("1d",), {"cpu": 0.5})["1d", "cpu"]
-        assert sorted(set(counts.entity_names[counts.entity].tolist())) <= mine
+        counts = reader.read_window_counts({"1d": RAW}, {"cpu": 0.5})["1d", "cpu"]
+        assert sorted(set(counts.entity_names[counts.entity_code].tolist())) <= mine
         assert int((counts.entity_windows > 0).sum()) == len(mine)
         status = reader.read_status()
         assert status.entities == len(mine)
@@ -70,13 +72,17 @@ def test_a_project_name_is_data_not_sql(store):
 
 def test_readers_on_threads_do_not_share_temporary_tables(store):
     """The overload counts build temporary tables; concurrent readers must each get their own."""
-    expected = store.read_window_counts(("5m", "1d", "1mo"), {"cpu": 0.5, "memory": 0.3})
+    expected = store.read_window_counts(dict.fromkeys(("5m", "1d", "1mo"), RAW), {"cpu": 0.5, "memory": 0.3})
     results = []
 
     def count():
         reader = store.reader()
         try:
-            results.append(reader.read_window_counts(("5m", "1d", "1mo"), {"cpu": 0.5, "memory": 0.3}))
+            results.append(
+                reader.read_window_counts(
+                    dict.fromkeys(("5m", "1d", "1mo"), RAW), {"cpu": 0.5, "memory": 0.3}
+                )
+            )
         finally:
             reader.close()
 
@@ -104,9 +110,11 @@ def test_rollups_of_a_project_reader_are_those_of_a_store_of_its_project_alone(s
             query = f"SELECT e.entity, t.* EXCLUDE (entity_id) FROM {table} t JOIN entities e USING (entity_id) ORDER BY ALL"
             # sums may differ in their last bits: DuckDB adds in parallel
             pd.testing.assert_frame_equal(
-                reader.connection.execute(query).df(), alone.connection.execute(query).df(), rtol=1e-12
+                connection_of(reader).execute(query).df(),
+                connection_of(alone).execute(query).df(),
+                rtol=1e-12,
             )
-        assert reader.rollups.read_coverage() == alone.rollups.read_coverage()
+        assert reader.read_coverage(from_rollups=True) == alone.read_coverage(from_rollups=True)
         report = operations.overload_report(reader, "1h,1d,1mo")
         assert report.served_by == {"1h": "rollup 1h", "1d": "rollup 1d", "1mo": "rollup 1d"}
         assert report == operations.overload_report(alone, "1h,1d,1mo")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stackmeter.models import RAW, WindowQuery
 from stackmeter.store import open_store
 from tests.fleet import DISK_CAPACITY_BYTES_S, FIXTURES, NETWORK_CAPACITY_BYTES_S, write_fleet
 from tests.reference import read_bitbrains, window_of
@@ -33,7 +34,7 @@ def fleet():
 def test_matches_pandas(fleet, timescale, resource, threshold):
     store, raw = fleet
     entities = ["196", "41"]
-    got = store.read_window_utilization(timescale, resource, threshold, entities)
+    got = store.read_window_utilization(WindowQuery(timescale, resource, threshold, tuple(entities)), RAW)
     rows = raw[(raw["resource"] == resource) & raw["entity"].isin(entities) & raw["capacity"].notna()].copy()
     rows["window"] = window_of(rows["ts"], timescale)
     rows["u"] = rows["used"] / rows["capacity"]
@@ -54,14 +55,14 @@ def test_matches_pandas(fleet, timescale, resource, threshold):
 
 def test_window_bounds_are_inclusive(fleet):
     store, _ = fleet
-    every = store.read_window_utilization("1d", "cpu", 0.8, ["51"])
+    every = store.read_window_utilization(WindowQuery("1d", "cpu", 0.8, ("51",)), RAW)
     first, last = every.window[3], every.window[9]
-    some = store.read_window_utilization("1d", "cpu", 0.8, ["51"], first, last)
+    some = store.read_window_utilization(WindowQuery("1d", "cpu", 0.8, ("51",), first, last), RAW)
     assert np.array_equal(some.window, every.window[3:10])
     assert some.samples.tolist() == every.samples[3:10].tolist()
 
 
 def test_unknown_or_no_entities_give_nothing(fleet):
     store, _ = fleet
-    assert store.read_window_utilization("1h", "cpu", 0.8, []).window.size == 0
-    assert store.read_window_utilization("1h", "cpu", 0.8, ["nope"]).window.size == 0
+    assert store.read_window_utilization(WindowQuery("1h", "cpu", 0.8, ()), RAW).window.size == 0
+    assert store.read_window_utilization(WindowQuery("1h", "cpu", 0.8, ("nope",)), RAW).window.size == 0

@@ -49,7 +49,7 @@ def detect_overloaded(counts: WindowCounts, share: float) -> tuple[np.ndarray, n
     Overloaded: the share of the window's samples with utilization ≥ threshold is ≥ ``share``.
     """
     overloaded = counts.at_or_above / counts.samples >= share
-    return counts.entity[overloaded], counts.window[overloaded]
+    return counts.entity_code[overloaded], counts.window[overloaded]
 
 
 def summarize_overload(
@@ -59,7 +59,7 @@ def summarize_overload(
     entity, window = detect_overloaded(counts, share)
     entities = coverage.entities if coverage else 0
     without_capacity = coverage.without_capacity if coverage else 0
-    if counts.first_window is None:
+    if counts.first_window is None or counts.last_window is None:
         return OverloadCell(
             counts.timescale, counts.resource, counts.threshold, share, entities, without_capacity,
             0, None, None, 0, 0.0, 0, None, None, None, None, (),
@@ -103,7 +103,12 @@ def summarize_overload(
 
 def _latest_complete_window(counts: WindowCounts, coverage: ResourceCoverage | None) -> np.datetime64 | None:
     """The last window that ends no later than one sampling step after the last sample."""
-    if coverage is None or coverage.last_ts is None:
+    if (
+        coverage is None
+        or coverage.last_ts is None
+        or counts.first_window is None
+        or counts.last_window is None
+    ):
         return None
     step = np.timedelta64(int(round((coverage.step_s or 0) * 1e9)), "ns")
     candidates = window_starts_between(counts.first_window, counts.last_window, counts.timescale)[-2:]

@@ -39,6 +39,7 @@ from stackmeter.models.events import (
     NotificationsSummary,
     OperationTimings,
 )
+from stackmeter.models.queries import WindowQuery
 from stackmeter.models.reports import (
     DEFAULT_SHARE,
     DEFAULT_THRESHOLDS,
@@ -191,6 +192,7 @@ __all__ = [
     "WindowCounts",
     "WindowHistograms",
     "WindowQuantile",
+    "WindowQuery",
     "WindowUtilization",
     "WorstEntity",
     "WriteResult",

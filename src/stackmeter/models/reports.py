@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
@@ -29,7 +31,7 @@ class WindowCounts(NamedTuple):
 
     Rows are listed only for windows holding at least one sample at or above ``threshold``: a
     window without one cannot be overloaded for any share > 0. ``entity_windows[i]`` counts the
-    windows in which entity code ``i`` has judgeable samples at all. Entity codes index
+    windows in which entity code ``i`` has judgeable samples at all. Entity codes (``entity_code``) index
     ``entity_names``.
     """
 
@@ -38,7 +40,7 @@ class WindowCounts(NamedTuple):
     threshold: float
     entity_names: np.ndarray
     entity_windows: np.ndarray
-    entity: np.ndarray
+    entity_code: np.ndarray
     window: np.ndarray
     samples: np.ndarray
     at_or_above: np.ndarray
@@ -128,7 +130,7 @@ class OverloadReport(NamedTuple):
     resources: tuple[str, ...]
     cells: tuple[OverloadCell, ...]
     multi_resource: tuple[MultiResourceOverload, ...]
-    served_by: dict[str, str] = {}
+    served_by: Mapping[str, str] = MappingProxyType({})
     served_note: str = ""
 
 
@@ -270,4 +272,4 @@ class EntityOverload(NamedTuple):
     timescale: str
     share: float
     resources: tuple[ResourceOverload, ...]
-    served_by: dict[str, str] = {}
+    served_by: Mapping[str, str] = MappingProxyType({})

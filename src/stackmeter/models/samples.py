@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 RESOURCES = ("cpu", "memory", "disk", "network")
 KINDS = ("host", "vm")
@@ -52,7 +55,7 @@ class Samples(NamedTuple):
     used: np.ndarray
     capacity: np.ndarray
 
-    def __len__(self) -> int:  # type: ignore[override]
+    def __len__(self) -> int:
         return int(self.ts.shape[0])
 
     @property
@@ -60,7 +63,9 @@ class Samples(NamedTuple):
         return int(self.ts.shape[0])
 
 
-def make_samples(ts, entity, resource, used, capacity) -> Samples:
+def make_samples(
+    ts: ArrayLike, entity: ArrayLike, resource: ArrayLike, used: ArrayLike, capacity: ArrayLike
+) -> Samples:
     """Return :class:`Samples` from array-likes; scalars for ``entity``, ``resource`` and
     ``capacity`` are broadcast to the length of ``ts``."""
     ts = np.asarray(ts, dtype="datetime64[ns]")
@@ -100,7 +105,7 @@ def concat_samples(parts: list[Samples]) -> Samples:
     return Samples(*(np.concatenate(columns) for columns in zip(*parts, strict=True)))
 
 
-def take_samples(samples: Samples, index) -> Samples:
+def take_samples(samples: Samples, index: np.ndarray) -> Samples:
     """Return the samples selected by a boolean mask or an index array."""
     return Samples(*(column[index] for column in samples))
 
@@ -155,5 +160,5 @@ class WriteResult(NamedTuple):
     samples_added: int
     duplicates: int
     rejected: int
-    refused_by_reason: dict[str, int] = {}
+    refused_by_reason: Mapping[str, int] = MappingProxyType({})
     refused_examples: tuple[Rejection, ...] = ()

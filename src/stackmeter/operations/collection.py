@@ -23,7 +23,6 @@ from stackmeter.sources.prometheus import NODE_EXPORTER_QUERIES, ResourceQuery, 
 from stackmeter.sources.scrape import DEFAULT_TIMEOUT_S as SCRAPE_TIMEOUT_S
 from stackmeter.sources.scrape import Target, check_no_credentials, scrape_round
 from stackmeter.store import Store
-from stackmeter.store.targets import read_target_statuses, write_target_statuses
 from stackmeter.units import checked_time, format_utc
 
 
@@ -47,7 +46,7 @@ def collect(
     rules: HostRules = HostRules(),
     stop: threading.Event | None = None,
     on_round: Callable[[CollectSummary], None] | None = None,
-    transport=None,
+    transport: httpx.AsyncBaseTransport | None = None,
     back_window_s: float | None = DEFAULT_BACK_WINDOW_S,
 ) -> CollectSummary:
     """Scrape ``targets`` every ``every_s`` seconds into ``store`` until ``for_s`` elapses or ``stop`` is set.
@@ -65,9 +64,9 @@ def collect(
         refused and counted as rejected (``None``: no limit)
     """
     if every_s <= 0:
-        raise ConfigError(f"--every must be positive, got {every_s} s", "every")
+        raise ConfigError(f"every must be positive, got {every_s} s", "every")
     if for_s is not None and for_s <= 0:
-        raise ConfigError(f"--for must be positive, got {for_s} s", "for")
+        raise ConfigError(f"for must be positive, got {for_s} s", "for")
     timeout_s = min(every_s, SCRAPE_TIMEOUT_S) if timeout_s is None else timeout_s
     stop = stop or threading.Event()
     statuses: dict[str, TargetStatus] = {}
@@ -87,7 +86,7 @@ def collect(
                 totals.update(
                     added=result.samples_added, duplicates=result.duplicates, rejected=result.rejected
                 )
-            write_target_statuses(opened, statuses.values())
+            opened.write_target_statuses(statuses.values())
         rounds += 1
         summary = CollectSummary(
             rounds, totals["added"], totals["duplicates"], totals["rejected"], tuple(statuses.values())
@@ -103,7 +102,7 @@ def collect(
 
 def list_sources(store: Store) -> list[TargetStatus]:
     """Return the status of every exporter target collected into ``store``."""
-    return read_target_statuses(store)
+    return store.read_target_statuses()
 
 
 def ingest_prometheus(
@@ -117,7 +116,7 @@ def ingest_prometheus(
     timeout_s: float = 60.0,
     rate_window_s: float | None = None,
     retries: int = 2,
-    transport=None,
+    transport: httpx.BaseTransport | None = None,
     back_window_s: float | None = DEFAULT_BACK_WINDOW_S,
 ) -> IngestSummary:
     """Read host utilization from a Prometheus-compatible server into ``store`` as one atomic batch.
@@ -179,4 +178,4 @@ def check_time_range(start: np.datetime64, end: np.datetime64) -> None:
 
 
 def _epoch_s(value: np.datetime64) -> float:
-    return float(np.datetime64(value, "ns").astype(np.int64)) / 1e9
+    return float(np.asarray(value, dtype="datetime64[ns]").astype(np.int64)) / 1e9

@@ -31,7 +31,6 @@ from stackmeter.operations.traces import REJECTION_EXAMPLES
 from stackmeter.sources.amqp import NotificationBus
 from stackmeter.sources.notifications import parse_message, read_jsonl
 from stackmeter.store import Store
-from stackmeter.store import events as event_store
 
 
 class _NotificationTally:
@@ -42,7 +41,7 @@ class _NotificationTally:
 
     def write(self, store: Store | Callable[[], Store], events: list[Event], dead: list[DeadLetter]) -> None:
         with store_per_write(store) as opened:
-            added, _ = event_store.write_notifications(opened.connection, events, dead)
+            added, _ = opened.write_notifications(events, dead)
         self.counts.update(messages=len(events) + len(dead), added=added, duplicates=len(events) - added)
         self.counts.update(dead=len(dead), batches=1)
         self.reasons.update(letter.reason for letter in dead)
@@ -67,7 +66,10 @@ def ingest_notifications(store: Store, path: Path, batch_messages: int = 5_000) 
     events: list[Event] = []
     dead: list[DeadLetter] = []
     for _, item in read_jsonl(path, received):
-        (events if isinstance(item, Event) else dead).append(item)
+        if isinstance(item, Event):
+            events.append(item)
+        else:
+            dead.append(item)
         if len(events) + len(dead) >= batch_messages:
             tally.write(store, events, dead)
             events, dead = [], []
@@ -123,7 +125,10 @@ def listen(
             dead: list[DeadLetter] = []
             for delivery in batch.deliveries:
                 item = parse_message(delivery.body, delivery.queue, received)
-                (events if isinstance(item, Event) else dead).append(item)
+                if isinstance(item, Event):
+                    events.append(item)
+                else:
+                    dead.append(item)
             tally.write(store, events, dead)
             consumer.ack(batch)
             if progress:
@@ -158,16 +163,16 @@ def operation_timings(
         )
     if by is not None:
         check_grouping(by)  # before the events are read, not after
-    events = event_store.read_events(store.connection)
+    events = store.read_events()
     if as_of is None:
-        as_of = event_store.read_last_event_time(store.connection)
+        as_of = store.read_last_event_time()
     operations = pair_operations(
         events, as_of if as_of is not None else pd.Timestamp.now(tz="UTC"), timeout_s
     )
     if operation is not None:
         operations = operations[operations["operation"] == operation]
     stats = operation_stats(operations, timescale, by)
-    stats = with_fleet_utilization(stats, event_store.read_fleet_cpu_utilization(store.connection, timescale))
+    stats = with_fleet_utilization(stats, store.read_fleet_cpu_utilization(timescale))
     return OperationTimings(
         timescale,
         by,
@@ -182,5 +187,5 @@ def operation_timings(
 
 def dead_letters(store: Store, limit: int | None = 50) -> tuple[int, list[DeadLetter]]:
     """Return how many dead letters the store keeps and the latest ``limit`` of them."""
-    _, count = event_store.count_notifications(store.connection)
-    return count, event_store.read_dead_letters(store.connection, limit)
+    _, count = store.count_notifications()
+    return count, store.read_dead_letters(limit)

@@ -25,16 +25,21 @@ from stackmeter.errors import ConfigError, UnknownEntity
 from stackmeter.models import (
     DEFAULT_SHARE,
     DEFAULT_THRESHOLDS,
+    DEFAULT_TIMESCALES,
+    DEFAULT_TOP,
+    MAX_TOP,
     RESOURCES,
     EntityOverload,
     EntitySummary,
     HeatMap,
+    HeatMapRow,
     OverloadReport,
+    ResourceOverload,
     Samples,
     StoreStatus,
+    WindowQuery,
 )
 from stackmeter.operations.rollups import read_counts, read_utilization
-from stackmeter.settings import MAX_TOP
 from stackmeter.store import Store
 
 # A heat map page shows at most this many entities and this many windows.
@@ -65,11 +70,11 @@ def check_report_choices(
 
 def overload_report(
     store: Store,
-    timescales: str | Iterable[str] = "5m,1h,1d,1w,1mo",
+    timescales: str | Iterable[str] = DEFAULT_TIMESCALES,
     resources: Iterable[str] = RESOURCES,
     thresholds: Mapping[str, float] | None = None,
     share: float = DEFAULT_SHARE,
-    top: int = 10,
+    top: int = DEFAULT_TOP,
     from_raw: bool = False,
 ) -> OverloadReport:
     """Return the overload report of ``store`` for every timescale × resource asked.
@@ -86,16 +91,21 @@ def overload_report(
     :param from_raw: read raw samples even where a rollup level could serve
     """
     scales, resources, asked = check_report_choices(timescales, resources, thresholds, share, top)
-    counts, coverage, served_by, note = read_counts(store, scales, asked, from_raw)
+    served = read_counts(store, scales, asked, from_raw)
+    counts = served.counts
     cells, multi = [], []
     for timescale in scales:
         overloaded = []
         for resource in resources:
-            cells.append(summarize_overload(counts[timescale, resource], coverage.get(resource), share, top))
+            cells.append(
+                summarize_overload(counts[timescale, resource], served.coverage.get(resource), share, top)
+            )
             overloaded.append(detect_overloaded(counts[timescale, resource], share))
         names = counts[timescale, resources[0]].entity_names if resources else np.empty(0, object)
         multi.append(summarize_multi_resource(timescale, overloaded, names, top))
-    return OverloadReport(asked, share, scales, resources, tuple(cells), tuple(multi), served_by, note)
+    return OverloadReport(
+        asked, share, scales, resources, tuple(cells), tuple(multi), served.served_by, served.note
+    )
 
 
 def list_entities(store: Store) -> list[EntitySummary]:
@@ -158,18 +168,17 @@ def heat_map(
         raise ConfigError(f"page_size must be from 1 to {HEAT_MAP_MAX_ROWS}, got {page_size}", "page_size")
     if not 1 <= columns <= HEAT_MAP_MAX_COLUMNS:
         raise ConfigError(f"columns must be from 1 to {HEAT_MAP_MAX_COLUMNS}, got {columns}", "columns")
-    all_counts, _, served_by, _ = read_counts(store, (timescale,), {resource: threshold}, from_raw)
-    counts = all_counts[timescale, resource]
+    served = read_counts(store, (timescale,), {resource: threshold}, from_raw)
+    counts = served.counts[timescale, resource]
     codes, overloaded, windows = rank_entities(counts, share)
     chosen = slice((page - 1) * page_size, page * page_size)
     names = [str(name) for name in counts.entity_names[codes[chosen]]]
     starts = np.empty(0, dtype="datetime64[ns]")
-    rows = ()
-    if counts.first_window is not None:
+    rows: tuple[HeatMapRow, ...] = ()
+    if counts.first_window is not None and counts.last_window is not None:
         starts = choose_columns(counts.first_window, counts.last_window, timescale, columns, end)
-        utilization, _ = read_utilization(
-            store, timescale, resource, threshold, names, starts[0], starts[-1], from_raw
-        )
+        query = WindowQuery(timescale, resource, threshold, tuple(names), starts[0], starts[-1])
+        utilization, _ = read_utilization(store, query, from_raw)
         rows = build_heat_map_rows(names, overloaded[chosen], windows[chosen], starts, utilization, share)
     return HeatMap(
         timescale=timescale,
@@ -183,7 +192,7 @@ def heat_map(
         last_window=counts.last_window,
         columns=tuple(starts),
         rows=rows,
-        served_by=served_by[timescale],
+        served_by=served.served_by[timescale],
     )
 
 
@@ -210,11 +219,11 @@ def entity_overload(
     check_share(share)
     if not store.has_entity(entity):
         raise UnknownEntity(f"no entity {entity!r} in the store")
-    per_resource, served_by = [], {}
+    per_resource: list[ResourceOverload] = []
+    served_by: dict[str, str] = {}
     for resource in resources:
-        utilization, source = read_utilization(
-            store, timescale, resource, thresholds[resource], [entity], from_raw=from_raw
-        )
+        query = WindowQuery(timescale, resource, thresholds[resource], (entity,))
+        utilization, source = read_utilization(store, query, from_raw)
         if utilization.window.size:
             per_resource.append(apply_overload_rule(utilization, share))
             served_by[resource] = source

@@ -2,50 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from stackmeter.analysis.overload import check_resource
 from stackmeter.analysis.rollups import BIN_WIDTH, quantile_bounds, serving_level, threshold_bin
-from stackmeter.analysis.windows import check_timescale, parse_timescales
+from stackmeter.analysis.windows import check_timescale
 from stackmeter.errors import ConfigError, UnknownEntity
 from stackmeter.models import (
-    TIMESCALES,
+    RAW,
     CompactSummary,
     QuantileReport,
     ResourceCoverage,
     WindowCounts,
     WindowQuantile,
+    WindowQuery,
     WindowUtilization,
 )
 from stackmeter.store import Store
-from stackmeter.units import checked_time, format_utc, parse_duration_seconds
+from stackmeter.units import checked_time, format_utc
 
-RAW = "raw"
+
+class ServedCounts(NamedTuple):
+    """The window counts and coverage behind a report, and what served them.
+
+    ``served_by`` maps each timescale to ``rollup <level>`` or ``raw``; ``note`` says why raw
+    samples served, if they did (empty otherwise).
+    """
+
+    counts: dict[tuple[str, str], WindowCounts]
+    coverage: dict[str, ResourceCoverage]
+    served_by: dict[str, str]
+    note: str
+
+
+def served_text(served_by: str) -> str:
+    """How a report names what served it: ``raw``, or ``rollup <level>``."""
+    return RAW if served_by == RAW else f"rollup {served_by}"
 
 
 def read_counts(
-    store: Store, scales: tuple[str, ...], thresholds: dict[str, float], from_raw: bool = False
-) -> tuple[dict[tuple[str, str], WindowCounts], dict[str, ResourceCoverage], dict[str, str], str]:
+    store: Store, scales: Sequence[str], thresholds: Mapping[str, float], from_raw: bool = False
+) -> ServedCounts:
     """Return the window counts and coverage behind an overload report, each timescale read from
     the coarsest rollup level whose windows nest in its own, or from raw samples.
 
     Rollups give the raw answer exactly when every threshold lies on a histogram bin edge (a whole
     percent up to 2). Raw samples serve a timescale when no level fits it, when a threshold is off
-    an edge, or with ``from_raw``. Returns the counts, the coverage, what served each timescale
-    (``rollup 1d`` or ``raw``) and a note saying why raw samples served, if they did.
+    an edge, or with ``from_raw``.
     """
     off_edge = [f"{name}={value:g}" for name, value in thresholds.items() if threshold_bin(value) is None]
-    levels = () if from_raw or off_edge else store.rollups.read_levels()
-    serving = {scale: level for scale in scales if (level := serving_level(scale, levels))}
-    from_samples = tuple(scale for scale in scales if scale not in serving)
-    counts = store.rollups.read_window_counts(serving, thresholds) if serving else {}
-    if from_samples:
-        counts.update(store.read_window_counts(from_samples, thresholds))
+    levels = () if from_raw or off_edge else store.read_levels()
+    served_by = {scale: serving_level(scale, levels) or RAW for scale in scales}
+    counts = store.read_window_counts(served_by, thresholds)
+    from_samples = [scale for scale in scales if served_by[scale] == RAW]
     # The series extents outlive compaction; raw coverage is read when only raw samples serve.
-    coverage = store.rollups.read_coverage() if serving else store.read_coverage()
-    served_by = {scale: f"rollup {serving[scale]}" if scale in serving else RAW for scale in scales}
+    coverage = store.read_coverage(from_rollups=len(from_samples) < len(scales))
     if not from_samples:
         note = ""
     elif from_raw:
@@ -54,33 +68,18 @@ def read_counts(
         note = f"threshold {', '.join(off_edge)} not on a {BIN_WIDTH:g} bin edge"
     else:
         note = f"no rollup level fits {', '.join(from_samples)}"
-    return counts, coverage, served_by, note
+    return ServedCounts(counts, coverage, {scale: served_text(served_by[scale]) for scale in scales}, note)
 
 
 def read_utilization(
-    store: Store,
-    timescale: str,
-    resource: str,
-    threshold: float,
-    entities: list[str],
-    first_window: np.datetime64 | None = None,
-    last_window: np.datetime64 | None = None,
-    from_raw: bool = False,
+    store: Store, query: WindowQuery, from_raw: bool = False
 ) -> tuple[WindowUtilization, str]:
-    """Return per (entity, window) utilization of ``entities`` (samples, samples ≥ θ, mean, max)
-    and what served it: the coarsest level nesting in ``timescale`` when θ is on a bin edge, else
-    raw samples. Counts are exact either way; means may differ in their last bits."""
-    levels = () if from_raw or threshold_bin(threshold) is None else store.rollups.read_levels()
-    level = serving_level(timescale, levels)
-    if level is None:
-        utilization = store.read_window_utilization(
-            timescale, resource, threshold, entities, first_window, last_window
-        )
-        return utilization, RAW
-    utilization = store.rollups.read_window_utilization(
-        level, timescale, resource, threshold, entities, first_window, last_window
-    )
-    return utilization, f"rollup {level}"
+    """Return per (entity, window) utilization of the query's entities (samples, samples ≥ θ,
+    mean, max) and what served it: the coarsest level nesting in the timescale when θ is on a bin
+    edge, else raw samples. Counts are exact either way; means may differ in their last bits."""
+    levels = () if from_raw or threshold_bin(query.threshold) is None else store.read_levels()
+    served_by = serving_level(query.timescale, levels) or RAW
+    return store.read_window_utilization(query, served_by), served_text(served_by)
 
 
 def utilization_quantiles(
@@ -103,11 +102,11 @@ def utilization_quantiles(
         raise ConfigError(f"quantile q must be between 0 and 1, got {q}", "q")
     if entity is not None and not store.has_entity(entity):
         raise UnknownEntity(f"no entity {entity!r} in the store")
-    level = None if from_raw else serving_level(timescale, store.rollups.read_levels())
+    level = None if from_raw else serving_level(timescale, store.read_levels())
     if level is None:
-        windows = store.rollups.read_raw_quantiles(timescale, resource, q, entity)
+        windows = store.read_raw_quantiles(timescale, resource, q, entity)
         return QuantileReport(resource, timescale, q, RAW, 0.0, _by_entity_and_window(windows))
-    histograms = store.rollups.read_histograms(level, timescale, resource, entity)
+    histograms = store.read_histograms(timescale, resource, entity, level)
     lower, upper = quantile_bounds(histograms, q)
     middle = (lower + upper) / 2
     windows = tuple(
@@ -117,36 +116,12 @@ def utilization_quantiles(
         )
     )
     return QuantileReport(
-        resource, timescale, q, f"rollup {level}", BIN_WIDTH, _by_entity_and_window(windows)
+        resource, timescale, q, served_text(level), BIN_WIDTH, _by_entity_and_window(windows)
     )
 
 
 def _by_entity_and_window(windows: tuple[WindowQuantile, ...]) -> tuple[WindowQuantile, ...]:
     return tuple(sorted(windows, key=lambda row: (row.entity, row.window)))
-
-
-def parse_rollup_levels(text: str) -> tuple[str, ...]:
-    """Return rollup levels from ``"5m,1h,1d"`` (any of the timescales; empty for none)."""
-    return parse_timescales(text) if text.strip() else ()
-
-
-def parse_back_window(text: str) -> float | None:
-    """Return a back window in seconds from ``"7d"``; ``"none"`` (or nothing) means no limit."""
-    return None if text.strip().lower() in ("", "none") else parse_duration_seconds(text)
-
-
-def parse_retention(text: str) -> dict[str, float]:
-    """Return seconds kept per ``raw`` and rollup level, from ``"raw=14d,5m=35d,1h=400d,1d=3650d"``."""
-    retention = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, duration = item.partition("=")
-        name = name.strip()
-        if not sep or name not in (RAW, *TIMESCALES):
-            raise ConfigError(
-                f"retention {item!r} should read NAME=DURATION with NAME raw or one of {', '.join(TIMESCALES)}"
-            )
-        retention[name] = parse_duration_seconds(duration)
-    return retention
 
 
 def compact(
@@ -164,14 +139,14 @@ def compact(
     level's horizon. Raw samples older than what was dropped are refused by later ingests, so
     that the rollups never count a sample twice.
 
-    :param retention: seconds to keep per ``raw`` and per rollup level (see :func:`parse_retention`);
+    :param retention: seconds to keep per ``raw`` and per rollup level (see :func:`stackmeter.settings.parse_retention`);
         each level must keep at least as long as raw samples and every finer level (one without a
         retention keeps everything)
     :param dry_run: count what would be dropped and leave the store unchanged
     :param force: accept an ``as_of`` outside the span of the store's samples; without it, such
         a time (a typo that would drop everything) raises :class:`ConfigError`, dry run or not
     """
-    levels = store.rollups.read_levels()
+    levels = store.read_levels()
     longest, longest_name = 0.0, RAW
     for name in (RAW, *levels):
         seconds = retention.get(name, float("inf"))
@@ -182,8 +157,8 @@ def compact(
                 "retention",
             )
         longest, longest_name = seconds, name
-    first, newest = store.rollups.read_sample_span()
-    if newest is None:
+    first, newest = store.read_sample_span()
+    if first is None or newest is None:
         return CompactSummary(None, None, 0, {}, {}, dry_run)
     as_of = newest if as_of is None else checked_time(as_of, "as_of")
     if not force and not first <= as_of <= newest:
@@ -200,5 +175,5 @@ def compact(
     raw_s = retention.get(RAW)
     raw_before = None if raw_s is None else horizon(raw_s)
     level_before = {level: horizon(retention[level]) for level in levels if level in retention}
-    samples, rows, kept_from = store.rollups.drop_older(raw_before, level_before, dry_run)
+    samples, rows, kept_from = store.drop_older(raw_before, level_before, dry_run)
     return CompactSummary(as_of, raw_before, samples, rows, kept_from, dry_run)

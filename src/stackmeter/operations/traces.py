@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import resources as package_resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -126,13 +126,14 @@ def ingest(
     paths = list(paths)
     check_input_paths(paths)
     files, missing = _find_or_refuse(trace, paths)
-    options = {
+    options_by_format: dict[str, dict[str, Any]] = {
         "bitbrains": {
             "disk_capacity_bytes_s": disk_capacity_bytes_s,
             "network_capacity_bytes_s": network_capacity_bytes_s,
         },
         "azure": {} if azure_start is None else {"start": azure_start},
-    }.get(trace_format, {})
+    }
+    options = options_by_format.get(trace_format, {})
     totals: Counter = Counter()
     reasons: Counter = Counter()
     examples: list[Rejection] = []
@@ -229,7 +230,7 @@ def count_refused(result: WriteResult, totals: Counter, reasons: Counter, exampl
         examples.extend(result.refused_examples[: REJECTION_EXAMPLES - len(examples)])
 
 
-def _trace_format(name: str):
+def _trace_format(name: str) -> TraceFormat:
     if name not in TRACE_FORMATS:
         raise ConfigError(f"unknown trace format {name!r}; valid: {', '.join(TRACE_FORMATS)}")
     return TRACE_FORMATS[name]

@@ -1,82 +1,41 @@
-"""Where samples live: the ``Store`` protocol and ``open_store``."""
+"""Where samples live: the ``Store`` protocol (all that operations may call) and ``open_store``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 
 from stackmeter.models import (
+    DeadLetter,
     EntitySummary,
+    Event,
     Parsed,
     ResourceCoverage,
     Samples,
     StoreStatus,
+    TargetStatus,
     WindowCounts,
     WindowHistograms,
     WindowQuantile,
+    WindowQuery,
     WindowUtilization,
     WriteResult,
 )
 
 
-class RollupStore(Protocol):
-    """Rollup levels kept with the samples: reads served from them, and retention."""
-
-    def read_levels(self) -> tuple[str, ...]:
-        """The levels kept, finest first."""
-
-    def read_coverage(self) -> dict[str, ResourceCoverage]:
-        """Per resource: entities, capacity coverage, time span, step (from series extents)."""
-
-    def read_window_counts(
-        self, serving: dict[str, str], thresholds: dict[str, float]
-    ) -> dict[tuple[str, str], WindowCounts]:
-        """Per (timescale, resource): window counts from the level ``serving[timescale]``."""
-
-    def read_histograms(
-        self, level: str, timescale: str, resource: str, entity: str | None = None
-    ) -> WindowHistograms:
-        """Per (entity, window): the histogram of utilization, merged from ``level``."""
-
-    def read_window_utilization(
-        self,
-        level: str,
-        timescale: str,
-        resource: str,
-        threshold: float,
-        entities: list[str],
-        first_window: np.datetime64 | None = None,
-        last_window: np.datetime64 | None = None,
-    ) -> WindowUtilization:
-        """Per (entity, window) of the entities asked, from ``level``: samples, samples at or above
-        ``threshold`` (on a bin edge), mean and max utilization."""
-
-    def read_raw_quantiles(
-        self, timescale: str, resource: str, q: float, entity: str | None = None
-    ) -> tuple[WindowQuantile, ...]:
-        """Per (entity, window): the exact quantile ``q`` of utilization, from raw samples."""
-
-    def read_newest_sample(self) -> np.datetime64 | None:
-        """The time of the newest sample received."""
-
-    def read_sample_span(self) -> tuple[np.datetime64 | None, np.datetime64 | None]:
-        """The times of the oldest and newest samples received."""
-
-    def drop_older(
-        self,
-        raw_before: np.datetime64 | None,
-        level_before: dict[str, np.datetime64],
-        dry_run: bool = False,
-    ) -> tuple[int, dict[str, int], dict[str, np.datetime64]]:
-        """Drop raw samples and rollup windows older than their horizons (with ``dry_run``, only
-        count what would be dropped)."""
-
-
 class Store(Protocol):
-    """What every backend offers (DuckDB now; ClickHouse later)."""
+    """What every backend offers (DuckDB now; ClickHouse later).
 
-    rollups: RollupStore
+    Reads of windows say what serves them, ``served_by``: ``RAW`` (the samples themselves) or the
+    name of a rollup level whose windows nest in the timescale's (operations choose it with
+    :func:`stackmeter.analysis.rollups.serving_level`). A level answers thresholds on a
+    histogram bin edge only.
+    """
+
+    # -- samples
 
     def write_parsed(
         self,
@@ -89,13 +48,9 @@ class Store(Protocol):
         their series' latest less that many seconds. Rejections are recorded once per input unless
         ``rejections_once`` is false. Samples outside the domain (times, plausible values) are refused."""
 
-    def read_coverage(self) -> dict[str, ResourceCoverage]:
-        """Per resource: entities, capacity coverage, time span, step."""
-
-    def read_window_counts(
-        self, timescales: tuple[str, ...], thresholds: dict[str, float]
-    ) -> dict[tuple[str, str], WindowCounts]:
-        """Per (timescale, resource): samples, and samples at or above the threshold, per window."""
+    def read_coverage(self, from_rollups: bool = False) -> dict[str, ResourceCoverage]:
+        """Per resource: entities, capacity coverage, time span, step; ``from_rollups`` reads the
+        series extents kept with the rollups (which outlive compaction) instead of the samples."""
 
     def read_entities(self) -> list[EntitySummary]:
         """Every entity with samples."""
@@ -103,21 +58,7 @@ class Store(Protocol):
     def read_series(
         self, entity: str, resource: str, start: np.datetime64 | None = None, end: np.datetime64 | None = None
     ) -> Samples:
-        """One entity's samples of one resource, in time order."""
-
-    def read_window_utilization(
-        self,
-        timescale: str,
-        resource: str,
-        threshold: float,
-        entities: list[str],
-        first_window: np.datetime64 | None = None,
-        last_window: np.datetime64 | None = None,
-    ) -> WindowUtilization:
-        """Per (entity, window) of the entities asked: sample counts, mean and max utilization."""
-
-    def reader(self, project: str | None = None) -> Store:
-        """A store for one thread or request, seeing only ``project``'s entities when given."""
+        """One entity's samples of one resource with ``start <= ts < end``, in time order."""
 
     def has_entity(self, entity: str) -> bool:
         """Whether the store knows ``entity``."""
@@ -128,8 +69,93 @@ class Store(Protocol):
     def read_status(self) -> StoreStatus:
         """Size and freshness."""
 
+    # -- windows, from raw samples or a rollup level
+
+    def read_levels(self) -> tuple[str, ...]:
+        """The rollup levels kept, finest first."""
+
+    def read_window_counts(
+        self, served_by: Mapping[str, str], thresholds: Mapping[str, float]
+    ) -> dict[tuple[str, str], WindowCounts]:
+        """Per (timescale, resource): samples, and samples at or above the resource's threshold, per
+        window, each timescale of ``served_by`` read from what serves it there."""
+
+    def read_window_utilization(self, query: WindowQuery, served_by: str) -> WindowUtilization:
+        """Per (entity, window) of the entities asked: samples, samples at or above the threshold,
+        mean and max utilization."""
+
+    def read_histograms(
+        self, timescale: str, resource: str, entity: str | None, level: str
+    ) -> WindowHistograms:
+        """Per (entity, window): the histogram of utilization, merged from ``level`` (every entity
+        when ``entity`` is ``None``)."""
+
+    def read_raw_quantiles(
+        self, timescale: str, resource: str, q: float, entity: str | None = None
+    ) -> tuple[WindowQuantile, ...]:
+        """Per (entity, window): the exact quantile ``q`` of utilization, from raw samples."""
+
+    # -- retention
+
+    def read_newest_sample(self) -> np.datetime64 | None:
+        """The time of the newest sample received."""
+
+    def read_sample_span(self) -> tuple[np.datetime64 | None, np.datetime64 | None]:
+        """The times of the oldest and newest samples received."""
+
+    def drop_older(
+        self,
+        raw_before: np.datetime64 | None,
+        level_before: Mapping[str, np.datetime64],
+        dry_run: bool = False,
+    ) -> tuple[int, dict[str, int], dict[str, np.datetime64]]:
+        """Drop raw samples and rollup windows older than their horizons, in one transaction (with
+        ``dry_run``, only count what would be dropped); return the samples dropped, the rows
+        dropped per level and each level's first kept window."""
+
+    # -- notifications
+
+    def write_notifications(self, events: list[Event], dead_letters: list[DeadLetter]) -> tuple[int, int]:
+        """Write events and dead letters in one transaction, skipping those already held; return
+        (events added, dead letters added)."""
+
+    def read_events(self) -> pd.DataFrame:
+        """Every event, with the columns of :class:`~stackmeter.models.Event` (``ts`` UTC)."""
+
+    def read_last_event_time(self) -> pd.Timestamp | None:
+        """The time of the latest event in the whole store, even through a project's reader."""
+
+    def read_fleet_cpu_utilization(self, timescale: str) -> pd.DataFrame:
+        """The mean CPU utilization of every sample with a capacity, per window of ``timescale``:
+        columns ``window`` and ``fleet_cpu_utilization``."""
+
+    def count_notifications(self) -> tuple[int, int]:
+        """(events, dead letters) held."""
+
+    def read_dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        """Dead letters, most recently received first (at most ``limit``)."""
+
+    # -- exporter targets
+
+    def write_target_statuses(self, statuses: Iterable[TargetStatus]) -> None:
+        """Replace the stored status of each target given (one transaction)."""
+
+    def read_target_statuses(self) -> list[TargetStatus]:
+        """The stored status of every target, by target URL."""
+
+    # -- connections
+
+    def reader(self, project: str | None = None) -> Store:
+        """A store for one thread or request, seeing only ``project``'s entities when given."""
+
     def close(self) -> None:
         """Release the store."""
+
+    def __enter__(self) -> Store:
+        """The store itself, closed on leaving the ``with`` block."""
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the store."""
 
 
 def open_store(

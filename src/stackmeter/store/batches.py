@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stackmeter.models import Entity, Parsed, Rejection, Samples, invalid_samples, take_samples, utf8_text
+from stackmeter.models import Parsed, Rejection, Samples, invalid_samples, take_samples, utf8_text
 
 
 def with_utf8_text(part: Parsed) -> Parsed:
@@ -14,7 +14,9 @@ def with_utf8_text(part: Parsed) -> Parsed:
     return part._replace(
         origin=utf8_text(part.origin),
         entities=tuple(
-            Entity(*(None if value is None else utf8_text(value) for value in entity))
+            entity._replace(
+                **{key: utf8_text(value) for key, value in entity._asdict().items() if value is not None}
+            )
             for entity in part.entities
         ),
         rejections=tuple(

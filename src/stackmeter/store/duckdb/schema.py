@@ -1,13 +1,19 @@
-"""The store's tables, as an ordered list of migrations; a store is at the version of the last one applied."""
+"""The store's tables as frozen migrations, literal DDL applied in order; a store is at the version of the last one."""
 
 from __future__ import annotations
+
+import duckdb
+
+from stackmeter.errors import SchemaOutdated, StoreError
 
 # Resources are stored as small integer codes; this table keeps SQL readable and lets
 # later migrations add resources (gpu, ...) without rewriting samples.
 RESOURCE_CODES = {"cpu": 0, "memory": 1, "disk": 2, "network": 3}
 CODE_RESOURCES = {code: name for name, code in RESOURCE_CODES.items()}
 
-MIGRATIONS: list[str] = [
+# Never edit a migration once released: a store that applied it would not see the change. A new
+# table (a new rollup level, a new resource) gets a new migration at the end.
+MIGRATIONS: tuple[str, ...] = (
     # 1: samples, entities, batches and rejected input
     """
     CREATE TABLE resources (
@@ -67,9 +73,6 @@ MIGRATIONS: list[str] = [
         updated_at TIMESTAMPTZ NOT NULL
     );
     """,
-]
-
-MIGRATIONS.append(
     # 3: notifications from the bus (one row per message id) and messages that could not be read
     """
     CREATE TABLE events (
@@ -93,14 +96,7 @@ MIGRATIONS.append(
         detail VARCHAR NOT NULL,
         body VARCHAR NOT NULL
     );
-    """
-)
-
-# The timescales a rollup level may have; each gets its table, kept up to date when listed in
-# rollup_levels.
-LEVEL_TABLES = ("5m", "1h", "1d", "1w", "1mo")
-
-MIGRATIONS.append(
+    """,
     # 4: rollup levels, the extent of every series, and what compaction has dropped.
     # One table per level (rollup_5m ... rollup_1mo), so that a coarse level's scan never reads a
     # finer one's row groups. A row sums the judged samples (known capacity) of one entity,
@@ -118,10 +114,8 @@ MIGRATIONS.append(
         built_at TIMESTAMPTZ
     );
     INSERT INTO rollup_levels VALUES ('5m', NULL), ('1h', NULL), ('1d', NULL);
-    """
-    + "".join(
-        f"""
-    CREATE TABLE rollup_{level} (
+
+    CREATE TABLE rollup_5m (
         entity_id INTEGER NOT NULL,
         resource_code UTINYINT NOT NULL,
         window_us BIGINT NOT NULL,
@@ -131,10 +125,51 @@ MIGRATIONS.append(
         utilization_max DOUBLE,
         histogram STRUCT(bin USMALLINT, samples UINTEGER)[]
     );
-    """
-        for level in LEVEL_TABLES
-    )
-    + """
+
+    CREATE TABLE rollup_1h (
+        entity_id INTEGER NOT NULL,
+        resource_code UTINYINT NOT NULL,
+        window_us BIGINT NOT NULL,
+        samples UINTEGER NOT NULL,
+        utilization_sum DOUBLE,
+        utilization_min DOUBLE NOT NULL,
+        utilization_max DOUBLE,
+        histogram STRUCT(bin USMALLINT, samples UINTEGER)[]
+    );
+
+    CREATE TABLE rollup_1d (
+        entity_id INTEGER NOT NULL,
+        resource_code UTINYINT NOT NULL,
+        window_us BIGINT NOT NULL,
+        samples UINTEGER NOT NULL,
+        utilization_sum DOUBLE,
+        utilization_min DOUBLE NOT NULL,
+        utilization_max DOUBLE,
+        histogram STRUCT(bin USMALLINT, samples UINTEGER)[]
+    );
+
+    CREATE TABLE rollup_1w (
+        entity_id INTEGER NOT NULL,
+        resource_code UTINYINT NOT NULL,
+        window_us BIGINT NOT NULL,
+        samples UINTEGER NOT NULL,
+        utilization_sum DOUBLE,
+        utilization_min DOUBLE NOT NULL,
+        utilization_max DOUBLE,
+        histogram STRUCT(bin USMALLINT, samples UINTEGER)[]
+    );
+
+    CREATE TABLE rollup_1mo (
+        entity_id INTEGER NOT NULL,
+        resource_code UTINYINT NOT NULL,
+        window_us BIGINT NOT NULL,
+        samples UINTEGER NOT NULL,
+        utilization_sum DOUBLE,
+        utilization_min DOUBLE NOT NULL,
+        utilization_max DOUBLE,
+        histogram STRUCT(bin USMALLINT, samples UINTEGER)[]
+    );
+
     CREATE TABLE series_extents (
         entity_id INTEGER NOT NULL,
         resource_code UTINYINT NOT NULL,
@@ -155,5 +190,33 @@ MIGRATIONS.append(
         kept VARCHAR PRIMARY KEY,
         dropped_before_us BIGINT NOT NULL
     );
-    """
+    """,
 )
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """Apply the migrations ``con``'s store lacks, each in its own transaction.
+
+    :raises SchemaOutdated: when the store is newer than this stackmeter
+    """
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    version = read_schema_version(con)
+    if version > len(MIGRATIONS):
+        raise SchemaOutdated(
+            f"store {path} is at schema version {version}, this stackmeter knows "
+            f"{len(MIGRATIONS)}: upgrade stackmeter"
+        )
+    for number, ddl in enumerate(MIGRATIONS[version:], start=version + 1):
+        try:
+            con.execute("BEGIN")
+            con.execute(ddl)
+            con.execute("INSERT INTO schema_version VALUES (?)", [number])
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise StoreError(f"migration {number} of {path} failed: {exc}") from exc
+
+
+def read_schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """Return the number of the last migration applied (0 for a new store)."""
+    return con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0] or 0

@@ -15,17 +15,10 @@ from stackmeter.errors import ConfigError, SourceUnavailable
 from stackmeter.models import DOWN, TOO_LATE, UP
 from stackmeter.sources.prometheus import ResourceQuery
 from stackmeter.sources.scrape import Target
-from stackmeter.store import open_store
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 NODE = (FIXTURES / "node_exporter" / "e2e-output.txt").read_text(encoding="utf-8")
 MEM = "node_memory_MemAvailable_bytes 1.5e+09\n"
-
-
-@pytest.fixture
-def store():
-    with open_store(":memory:") as fresh:
-        yield fresh
 
 
 def exporters(request: httpx.Request) -> httpx.Response:

@@ -8,7 +8,7 @@ import duckdb
 
 from stackmeter.errors import StoreError
 from stackmeter.models import TargetStatus
-from stackmeter.store.duckdb import DuckDBStore
+from stackmeter.store.duckdb.sql import ns_to_us
 
 _COLUMNS = (
     "target, exporter, state, epoch_ns(last_attempt), epoch_ns(last_success), last_error, failures, "
@@ -16,25 +16,26 @@ _COLUMNS = (
 )
 
 
-def write_target_statuses(store: DuckDBStore, statuses: Iterable[TargetStatus]) -> None:
+def write_target_statuses(
+    con: duckdb.DuckDBPyConnection, path: str, statuses: Iterable[TargetStatus]
+) -> None:
     """Replace the stored status of each target given (one transaction)."""
     rows = [
         (
             s.target,
             s.exporter,
             s.state,
-            None if s.last_attempt_ns is None else int(s.last_attempt_ns) // 1000,
-            None if s.last_success_ns is None else int(s.last_success_ns) // 1000,
+            ns_to_us(s.last_attempt_ns),
+            ns_to_us(s.last_success_ns),
             s.last_error,
             s.failures,
-            int(s.next_attempt_ns) // 1000,
+            ns_to_us(s.next_attempt_ns),
             s.samples,
         )
         for s in statuses
     ]
     if not rows:
         return
-    con = store.connection
     try:
         con.execute("BEGIN")
         con.executemany(
@@ -49,12 +50,12 @@ def write_target_statuses(store: DuckDBStore, statuses: Iterable[TargetStatus]) 
         con.execute("COMMIT")
     except duckdb.Error as exc:
         con.execute("ROLLBACK")
-        raise StoreError(f"target status not written to {store.path}: {exc}") from exc
+        raise StoreError(f"target status not written to {path}: {exc}") from exc
 
 
-def read_target_statuses(store: DuckDBStore) -> list[TargetStatus]:
+def read_target_statuses(con: duckdb.DuckDBPyConnection) -> list[TargetStatus]:
     """Return the stored status of every target, by target URL."""
-    rows = store.connection.execute(f"SELECT {_COLUMNS} FROM target_status ORDER BY target").fetchall()
+    rows = con.execute(f"SELECT {_COLUMNS} FROM target_status ORDER BY target").fetchall()
     return [
         TargetStatus(target, exporter, state, attempt, success, error, failures, next_attempt or 0, samples)
         for target, exporter, state, attempt, success, error, failures, next_attempt, samples in rows

@@ -9,13 +9,6 @@ from benchmarks.notification_stream import build_stream
 from stackmeter import operations
 from stackmeter.errors import ConfigError
 from stackmeter.models import NOT_JSON, WRONG_ENVELOPE, Parsed, make_samples
-from stackmeter.store import open_store
-
-
-@pytest.fixture
-def store():
-    with open_store(":memory:") as opened:
-        yield opened
 
 
 @pytest.fixture(scope="module")

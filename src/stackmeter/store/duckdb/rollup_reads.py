@@ -8,15 +8,33 @@ minimum is at or above θ, else the sum of the histogram's bins from θ's bin up
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import duckdb
 import numpy as np
 
-from stackmeter.models import HISTOGRAM_BINS_PER_UNIT
-from stackmeter.store.rollup_sql import MAX_SQL, SUM_SQL, bin_sql
-from stackmeter.store.window_sql import window_start_sql
+from stackmeter.models import (
+    HISTOGRAM_BINS_PER_UNIT,
+    ResourceCoverage,
+    WindowCounts,
+    WindowHistograms,
+    WindowQuantile,
+    WindowQuery,
+    WindowUtilization,
+)
+from stackmeter.store.duckdb.reads import (
+    coverage_of,
+    read_entity_id,
+    read_entity_names,
+    window_utilization_of,
+)
+from stackmeter.store.duckdb.rollup_sql import MAX_SQL, SUM_SQL, bin_sql
+from stackmeter.store.duckdb.schema import RESOURCE_CODES
+from stackmeter.store.duckdb.sql import us_of, window_start_sql, windows_of
+from stackmeter.store.duckdb.window_counts import window_counts_of
 
 
-def _per_resource(values: dict[int, object], placeholder: bool) -> tuple[str, list]:
+def _per_resource(values: Mapping[int, object], placeholder: bool) -> tuple[str, list]:
     """SQL ``CASE resource_code ...`` choosing among ``values``, as parameters or literals."""
     whens = " ".join(
         f"WHEN {code} THEN {'?::DOUBLE' if placeholder else value}" for code, value in values.items()
@@ -32,7 +50,7 @@ def _at_or_above_sql(theta: str, bin_from: str) -> str:
                                               lambda e: e.samples)), 0) END"""
 
 
-def create_window_count_tables(
+def _create_window_count_tables(
     con: duckdb.DuckDBPyConnection, timescale: str, level: str, thresholds: dict[int, float], table: str
 ) -> None:
     """Create temporary tables ``table`` (resource_code, entity_id, window_us, n, k) and
@@ -78,10 +96,10 @@ def create_window_count_tables(
     )
 
 
-def read_coverage_rows(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """Per resource code, from the series extents: entities, entities never judged, samples,
-    first and last judged time (µs), and the median sampling step over entities (s)."""
-    return con.execute(
+def read_extents_coverage(con: duckdb.DuckDBPyConnection) -> dict[str, ResourceCoverage]:
+    """Like :func:`~stackmeter.store.duckdb.reads.read_coverage`, from the series extents kept with
+    the rollups (which outlive compaction)."""
+    rows = con.execute(
         """
         SELECT resource_code, count(*), count(*) FILTER (WHERE judged = 0), sum(samples),
                min(judged_first_us), max(judged_last_us),
@@ -89,9 +107,10 @@ def read_coverage_rows(con: duckdb.DuckDBPyConnection) -> list[tuple]:
         FROM series_extents GROUP BY resource_code ORDER BY resource_code
         """
     ).fetchall()
+    return coverage_of(rows)
 
 
-def read_histograms(
+def _histogram_rows(
     con: duckdb.DuckDBPyConnection, level: str, timescale: str, resource_code: int, entity_id: int | None
 ) -> dict[str, np.ndarray]:
     """Return the merged histograms of each (entity, ``timescale`` window) from ``level``.
@@ -138,7 +157,7 @@ def read_histograms(
     return result
 
 
-def read_raw_quantiles(
+def _raw_quantile_rows(
     con: duckdb.DuckDBPyConnection, timescale: str, resource_code: int, q: float, entity_id: int | None
 ) -> dict[str, np.ndarray]:
     """Return the exact quantile ``q`` of utilization per (entity, window), from raw samples."""
@@ -160,7 +179,7 @@ def read_raw_quantiles(
     }
 
 
-def read_window_utilization(
+def _window_utilization_rows(
     con: duckdb.DuckDBPyConnection,
     level: str,
     timescale: str,
@@ -190,3 +209,71 @@ def read_window_utilization(
         """,
         [threshold, resource_code, list(entities), *bounds_us[:1] * 2, *bounds_us[1:] * 2],
     ).fetchnumpy()
+
+
+def read_level_window_counts(
+    con: duckdb.DuckDBPyConnection, levels: Mapping[str, str], thresholds: Mapping[str, float]
+) -> dict[tuple[str, str], WindowCounts]:
+    """Per (timescale, resource): window counts, each timescale from the level ``levels`` maps it
+    to; every threshold must be on a histogram bin edge."""
+    codes = {RESOURCE_CODES[name]: threshold for name, threshold in thresholds.items()}
+    names = read_entity_names(con)
+    result: dict[tuple[str, str], WindowCounts] = {}
+    for timescale, level in levels.items():
+        table = f"_rollup_counts_{timescale}"
+        try:
+            _create_window_count_tables(con, timescale, level, codes, table)
+            result.update(window_counts_of(con, table, timescale, thresholds, names))
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+            con.execute(f"DROP TABLE IF EXISTS {table}_entities")
+    return result
+
+
+def read_histograms(
+    con: duckdb.DuckDBPyConnection, timescale: str, resource: str, entity: str | None, level: str
+) -> WindowHistograms:
+    """Return per (entity, ``timescale`` window) the utilization histogram merged from ``level``."""
+    rows = _histogram_rows(con, level, timescale, RESOURCE_CODES[resource], read_entity_id(con, entity))
+    return WindowHistograms(
+        entity=read_entity_names(con)[rows["entity_id"]],
+        window=windows_of(rows["window_us"]),
+        samples=rows["samples"],
+        minimum=rows["minimum"],
+        maximum=rows["maximum"],
+        offsets=rows["offsets"],
+        bins=rows["bins"],
+        counts=rows["counts"],
+    )
+
+
+def read_raw_quantiles(
+    con: duckdb.DuckDBPyConnection, timescale: str, resource: str, q: float, entity: str | None
+) -> tuple[WindowQuantile, ...]:
+    """Return the exact quantile ``q`` of utilization per (entity, window) from raw samples."""
+    rows = _raw_quantile_rows(con, timescale, RESOURCE_CODES[resource], q, read_entity_id(con, entity))
+    names = read_entity_names(con)[rows["entity_id"]]
+    return tuple(
+        WindowQuantile(str(name), window, int(n), float(value), float(value), float(value))
+        for name, window, n, value in zip(
+            names, windows_of(rows["window_us"]), rows["samples"], rows["quantile"], strict=True
+        )
+    )
+
+
+def read_level_window_utilization(
+    con: duckdb.DuckDBPyConnection, query: WindowQuery, level: str
+) -> WindowUtilization:
+    """Like :func:`~stackmeter.store.duckdb.reads.read_window_utilization`, from ``level``; the
+    threshold must be on a histogram bin edge."""
+    bounds = [None if t is None else us_of(t) for t in (query.first_window, query.last_window)]
+    rows = _window_utilization_rows(
+        con,
+        level,
+        query.timescale,
+        RESOURCE_CODES[query.resource],
+        query.threshold,
+        list(query.entities),
+        bounds,
+    )
+    return window_utilization_of(rows, query)

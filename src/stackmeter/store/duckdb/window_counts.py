@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import duckdb
 import numpy as np
 
-from stackmeter.models import WindowCounts
-from stackmeter.store.schema import RESOURCE_CODES
-from stackmeter.store.window_sql import datetime_of, window_start_sql, windows_of
+from stackmeter.models import TIMESCALE_TABLE, WindowCounts
+from stackmeter.store.duckdb.schema import RESOURCE_CODES
+from stackmeter.store.duckdb.sql import datetime_of, window_start_sql, windows_of
 
-# Each timescale's windows: which level they are summed from, and the SQL of a window's start
-# (epoch microseconds, UTC). Windows nest, so coarser levels are sums of finer ones.
+# Each timescale's windows: the level they are summed from (``samples``, or a finer timescale
+# whose windows nest in them), and the SQL of a window's start (epoch microseconds, UTC).
 LEVEL_SOURCES = {
-    "5m": ("samples", window_start_sql("5m", "epoch_us(ts)")),
-    "1h": ("samples", window_start_sql("1h", "epoch_us(ts)")),
-    "1d": ("1h", window_start_sql("1d", "window_us")),
-    "1w": ("1d", window_start_sql("1w", "window_us")),
-    "1mo": ("1d", window_start_sql("1mo", "window_us")),
+    t.name: (
+        t.counted_from,
+        window_start_sql(t.name, "epoch_us(ts)" if t.counted_from == "samples" else "window_us"),
+    )
+    for t in TIMESCALE_TABLE
 }
 
 
 def read_window_counts(
     con: duckdb.DuckDBPyConnection,
     names: np.ndarray,
-    timescales: tuple[str, ...],
-    thresholds: dict[str, float],
+    timescales: Sequence[str],
+    thresholds: Mapping[str, float],
 ) -> dict[tuple[str, str], WindowCounts]:
     """Return :class:`WindowCounts` per (timescale, resource) for utilization ≥ threshold.
 
@@ -104,7 +106,7 @@ def window_counts_of(
     con: duckdb.DuckDBPyConnection,
     table: str,
     timescale: str,
-    thresholds: dict[str, float],
+    thresholds: Mapping[str, float],
     names: np.ndarray,
 ) -> dict[tuple[str, str], WindowCounts]:
     """Return :class:`WindowCounts` per resource of ``thresholds`` from the temporary tables
@@ -130,7 +132,7 @@ def window_counts_of(
             threshold=threshold,
             entity_names=names,
             entity_windows=entity_windows,
-            entity=np.asarray(over["entity_id"][rows], dtype=np.int64),
+            entity_code=np.asarray(over["entity_id"][rows], dtype=np.int64),
             window=windows_of(over["window_us"][rows]),
             samples=np.asarray(over["n"][rows], dtype=np.int64),
             at_or_above=np.asarray(over["k"][rows], dtype=np.int64),
@@ -140,7 +142,7 @@ def window_counts_of(
     return result
 
 
-def _levels_needed(timescales: tuple[str, ...]) -> list[str]:
+def _levels_needed(timescales: Sequence[str]) -> list[str]:
     """Return the levels to build for ``timescales``, each after the level it is summed from."""
     needed: list[str] = []
 

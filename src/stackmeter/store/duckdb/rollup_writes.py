@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import duckdb
 
-from stackmeter.errors import ConfigError
+from stackmeter.errors import StoreError
 from stackmeter.models import COMPACTED, NESTS_IN, TIMESCALES, TOO_LATE, Rejection
-from stackmeter.store.rejections import insert_rejections
-from stackmeter.store.rollup_sql import (
+from stackmeter.store.duckdb.rejections import insert_rejections
+from stackmeter.store.duckdb.rollup_sql import (
     KEYS,
     cells_from_cells_sql,
     cells_from_judged_sql,
@@ -23,8 +23,8 @@ from stackmeter.store.rollup_sql import (
     rows_from_judged_sql,
     spread_rows_sql,
 )
-from stackmeter.store.schema import CODE_RESOURCES
-from stackmeter.store.window_sql import window_start_sql
+from stackmeter.store.duckdb.schema import CODE_RESOURCES
+from stackmeter.store.duckdb.sql import window_start_sql
 
 _TEMPORARY = ("_judged", "_delta", "_old", "_extents") + tuple(f"_cells_{level}" for level in TIMESCALES)
 
@@ -66,7 +66,7 @@ def prepare_levels(con: duckdb.DuckDBPyConnection, levels: tuple[str, ...] | Non
         return
     horizon = read_raw_horizon_us(con)
     if horizon is not None:
-        raise ConfigError(
+        raise StoreError(
             f"rollup level {', '.join(pending)} cannot be added: compaction already dropped raw samples "
             "it would need; keep the store's levels (rollup_levels) or start a new store"
         )
@@ -114,7 +114,7 @@ def write_refusals(
 ) -> tuple[dict[str, int], tuple[Rejection, ...]]:
     """Record the samples of ``_refused`` in the rejections of ``batch_id``, one each, with the
     origin of the part they came in (``part`` indexes ``origins``); with ``once``, those already
-    recorded are not recorded again (see :func:`~stackmeter.store.rejections.insert_rejections`).
+    recorded are not recorded again (see :func:`~stackmeter.store.duckdb.rejections.insert_rejections`).
 
     Returns the count per reason and the first ``examples`` rejections.
     """

@@ -11,8 +11,9 @@ import pytest
 from stackmeter import operations
 from stackmeter.models import TOO_LATE, Entity, Parsed, make_samples
 from stackmeter.store import open_store
-from stackmeter.store.schema import MIGRATIONS
+from stackmeter.store.duckdb.schema import MIGRATIONS, read_schema_version
 from tests.reference import FIXTURES, read_bitbrains
+from tests.store.sql import connection_of
 
 BITBRAINS = FIXTURES / "bitbrains"
 MONTHS = [BITBRAINS / month for month in ("2013-7", "2013-8", "2013-9")]
@@ -77,9 +78,11 @@ def test_an_opt_in_back_window_refuses_and_counts_older_samples():
     assert july.rejected_by_reason[TOO_LATE] == late
     assert july.samples_added == len(raw_july) - late
     assert july.rejection_examples[0].reason in july.rejected_by_reason
-    stored = store.connection.execute(
-        "SELECT count(*), count(DISTINCT origin) FROM rejections WHERE reason = ?", [TOO_LATE]
-    ).fetchall()[0]
+    stored = (
+        connection_of(store)
+        .execute("SELECT count(*), count(DISTINCT origin) FROM rejections WHERE reason = ?", [TOO_LATE])
+        .fetchall()[0]
+    )
     assert stored == (
         late,
         raw_july.loc[joined["ts"] < joined["latest"] - pd.Timedelta(days=7), "entity"].nunique(),
@@ -103,7 +106,7 @@ def level_row(con, level: str, entity: str, window: np.datetime64):
 def test_a_late_sample_within_the_back_window_updates_every_level():
     store = open_store(":memory:")
     operations.ingest(store, "bitbrains", [BITBRAINS / "2013-8"])
-    con = store.connection
+    con = connection_of(store)
     windows = {"5m": "2013-08-30T00:00:00", "1h": "2013-08-30T00:00:00", "1d": "2013-08-30T00:00:00"}
     before = {level: level_row(con, level, "41", np.datetime64(w)) for level, w in windows.items()}
     late = np.datetime64("2013-08-30T00:00:01", "ns")  # between two samples of that VM
@@ -149,12 +152,12 @@ def test_a_store_written_before_rollups_gets_its_levels_when_opened(tmp_path):
     con.close()
 
     with open_store(old) as migrated, open_store(built) as incremental:
-        assert migrated.read_schema_version() == len(MIGRATIONS) == 4
-        assert migrated.rollups.read_levels() == ("5m", "1h", "1d")
+        assert read_schema_version(connection_of(migrated)) == len(MIGRATIONS) == 4
+        assert migrated.read_levels() == ("5m", "1h", "1d")
         for level in ("5m", "1h", "1d"):
             got, expected = (
-                rollup_frame(migrated.connection, level),
-                rollup_frame(incremental.connection, level),
+                rollup_frame(connection_of(migrated), level),
+                rollup_frame(connection_of(incremental), level),
             )
             pd.testing.assert_frame_equal(got, expected, rtol=1e-12)
         assert operations.overload_report(migrated, TIMESCALES) == operations.overload_report(
@@ -166,24 +169,24 @@ def test_levels_follow_what_the_store_is_opened_with(tmp_path):
     path = str(tmp_path / "store.duckdb")
     with open_store(path, rollup_levels=()) as store:
         operations.ingest(store, "bitbrains", [BITBRAINS / "2013-8"])
-        assert store.rollups.read_levels() == ()
+        assert store.read_levels() == ()
         report = operations.overload_report(store, "1h,1d")
         assert (report.served_by, report.served_note) == (
             {"1h": "raw", "1d": "raw"},
             "no rollup level fits 1h, 1d",
         )
     with open_store(path, rollup_levels=("1h", "1w")) as store:
-        assert store.rollups.read_levels() == ("1h", "1w")
+        assert store.read_levels() == ("1h", "1w")
         report = operations.overload_report(store, "5m,1h,1d,1w")
         assert report.served_by == {"5m": "raw", "1h": "rollup 1h", "1d": "rollup 1h", "1w": "rollup 1w"}
         assert without_source(report) == without_source(
             operations.overload_report(store, "5m,1h,1d,1w", from_raw=True)
         )
     with open_store(path) as store:
-        assert store.rollups.read_levels() == ("1h", "1w")
+        assert store.read_levels() == ("1h", "1w")
     with open_store(path, rollup_levels=("1d",)) as store:
-        assert store.rollups.read_levels() == ("1d",)
-        assert store.connection.execute("SELECT count(*) FROM rollup_1h").fetchall()[0][0] == 0
+        assert store.read_levels() == ("1d",)
+        assert connection_of(store).execute("SELECT count(*) FROM rollup_1h").fetchall()[0][0] == 0
 
 
 def assert_same_windows(got, expected):

@@ -8,8 +8,6 @@ from stackmeter import operations
 from stackmeter.errors import ConfigError, StoreError
 from stackmeter.models import NOT_JSON
 from stackmeter.sources.amqp import Batch, Delivery
-from stackmeter.store import open_store
-from stackmeter.store.events import count_notifications
 
 
 def message(n, event_type="instance.reboot.start"):
@@ -38,17 +36,11 @@ class ScriptedBus:
         return self.batches.pop(0) if self.batches else Batch([], None, 1)
 
     def ack(self, batch):
-        self.acked_when_stored.append(count_notifications(self.store.connection))
+        self.acked_when_stored.append(self.store.count_notifications())
         return True
 
     def close(self):
         self.closed = True
-
-
-@pytest.fixture
-def store():
-    with open_store(":memory:") as opened:
-        yield opened
 
 
 def test_each_batch_is_acknowledged_after_it_is_stored(store):

@@ -1,4 +1,4 @@
-"""Notification events and dead letters in the DuckDB store (functions over its connection).
+"""Notification events and dead letters in the DuckDB store.
 
 Events are identified by their ``message_id`` and dead letters by the digest of their text, so
 writing a batch again — as happens when the bus delivers again what was stored but not yet
@@ -15,12 +15,12 @@ import pandas as pd
 import pyarrow as pa
 
 from stackmeter.errors import StoreError
-from stackmeter.models import DeadLetter, Event
+from stackmeter.models import TIMESCALE_BY_NAME, DeadLetter, Event
+from stackmeter.store.duckdb.sql import window_start_sql, windows_of
 
 _EVENT_COLUMNS = list(Event._fields)
 _DEAD_COLUMNS = list(DeadLetter._fields)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TIME_BUCKETS = {"5m": "5 minutes", "1h": "1 hour", "1d": "1 day", "1w": "1 week", "1mo": "1 month"}
 
 
 def write_notifications(
@@ -86,25 +86,23 @@ def read_dead_letters(con: duckdb.DuckDBPyConnection, limit: int | None = None) 
 def read_fleet_cpu_utilization(con: duckdb.DuckDBPyConnection, timescale: str) -> pd.DataFrame:
     """Return the mean CPU utilization (``used / capacity``) of every sample with a capacity, per
     UTC window of ``timescale``: columns ``window`` and ``fleet_cpu_utilization``."""
-    if timescale not in _TIME_BUCKETS:
+    if timescale not in TIMESCALE_BY_NAME:
         raise StoreError(f"unknown timescale {timescale!r}")
-    # time_bucket's default origin (Monday 2000-01-03) aligns hours, days, Monday weeks and
-    # months the way stackmeter's windows are aligned.
     frame = (
         con.sql(
             f"""
-        SELECT time_bucket(INTERVAL '{_TIME_BUCKETS[timescale]}', s.ts) AS window_start,
+        SELECT {window_start_sql(timescale, "epoch_us(s.ts)")} AS window_us,
                avg(s.used / s.capacity) AS fleet_cpu_utilization
         FROM samples s JOIN resources r USING (resource_code)
         WHERE r.resource = 'cpu' AND s.capacity IS NOT NULL
-        GROUP BY window_start ORDER BY window_start
+        GROUP BY window_us ORDER BY window_us
         """
         )
         .to_arrow_table()
         .to_pandas()
     )
-    frame = frame.rename(columns={"window_start": "window"})
-    frame["window"] = pd.to_datetime(frame["window"], utc=True).astype("datetime64[ns, UTC]")
+    window = pd.to_datetime(windows_of(frame.pop("window_us")), utc=True).astype("datetime64[ns, UTC]")
+    frame.insert(0, "window", window)
     return frame
 
 

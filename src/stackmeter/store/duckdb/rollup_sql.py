@@ -11,7 +11,7 @@ them into the rows already stored.
 from __future__ import annotations
 
 from stackmeter.models import HISTOGRAM_BINS_PER_UNIT, HISTOGRAM_OVERFLOW_BIN
-from stackmeter.store.window_sql import window_start_sql
+from stackmeter.store.duckdb.sql import window_start_sql
 
 KEYS = "entity_id, resource_code, window_us"
 # A row stores its sum only when it holds several samples, and its maximum only when above its

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from stackmeter.store.schema import LEVEL_TABLES
+from stackmeter.models import TIMESCALES
 
 # Every table keyed by entity gets a view of the same name in the reader's temporary schema,
 # which DuckDB searches before the database's own. Queries stay unchanged and cannot forget
@@ -15,13 +15,13 @@ SCOPED_VIEWS = {
         "SELECT * FROM {db}.main.samples WHERE entity_id IN "
         "(SELECT entity_id FROM {db}.main.entities WHERE project = (SELECT project FROM _scope))"
     ),
-    # rollups and series extents are keyed by entity as samples are
+    # rollups (a table per timescale, see schema.py) and series extents are keyed by entity as samples are
     **{
         table: (
             f"SELECT * FROM {{db}}.main.{table} WHERE entity_id IN "
             "(SELECT entity_id FROM {db}.main.entities WHERE project = (SELECT project FROM _scope))"
         )
-        for table in [*(f"rollup_{level}" for level in LEVEL_TABLES), "series_extents"]
+        for table in [*(f"rollup_{level}" for level in TIMESCALES), "series_extents"]
     },
     # notifications carry their project; dead letters have none, so a project sees none of them
     "events": "SELECT * FROM {db}.main.events WHERE project = (SELECT project FROM _scope)",

@@ -2,25 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import duckdb
 import numpy as np
 
-from stackmeter.store.rollup_writes import read_levels
-from stackmeter.store.window_sql import window_start_sql
+from stackmeter.errors import StoreError
+from stackmeter.store.duckdb.rollup_writes import read_levels
+from stackmeter.store.duckdb.sql import datetime_of, time_of, timestamp_param, us_of, window_start_sql
 
 
-def newest_sample_us(con: duckdb.DuckDBPyConnection) -> int | None:
-    """Return the time (epoch µs) of the newest sample the store has received."""
-    return con.execute("SELECT max(last_us) FROM series_extents").fetchall()[0][0]
+def read_newest_sample(con: duckdb.DuckDBPyConnection) -> np.datetime64 | None:
+    """Return the time of the newest sample the store has received."""
+    return datetime_of(con.execute("SELECT max(last_us) FROM series_extents").fetchall()[0][0])
 
 
-def sample_span_us(con: duckdb.DuckDBPyConnection) -> tuple[int | None, int | None]:
-    """Return the times (epoch µs) of the oldest and newest samples the store has received."""
+def read_sample_span(con: duckdb.DuckDBPyConnection) -> tuple[np.datetime64 | None, np.datetime64 | None]:
+    """Return the times of the oldest and newest samples the store has received."""
     first, last = con.execute("SELECT min(first_us), max(last_us) FROM series_extents").fetchall()[0]
-    return first, last
+    return datetime_of(first), datetime_of(last)
 
 
 def drop_older(
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    raw_before: np.datetime64 | None,
+    level_before: Mapping[str, np.datetime64],
+    dry_run: bool = False,
+) -> tuple[int, dict[str, int], dict[str, np.datetime64]]:
+    """Drop raw samples before ``raw_before`` (none when ``None``) and the windows of each
+    level that end before its horizon, in one transaction. Raw samples older than what was
+    dropped are refused by later writes.
+
+    Returns the samples dropped, the rows dropped per level and each level's first kept window;
+    with ``dry_run``, what would be dropped, the store left unchanged.
+    """
+    raw_us = None if raw_before is None else us_of(raw_before)
+    level_us = {level: us_of(t) for level, t in level_before.items()}
+    try:
+        con.execute("BEGIN")
+        samples, rows, kept_from = _drop_older(con, raw_us, level_us)
+        # A dry run drops for real inside the transaction, counts, and undoes it: exact counts.
+        con.execute("ROLLBACK" if dry_run else "COMMIT")
+    except duckdb.Error as exc:
+        con.execute("ROLLBACK")
+        raise StoreError(f"compaction of {path} failed, store unchanged: {exc}") from exc
+    if not dry_run:
+        con.execute("CHECKPOINT")
+    return samples, rows, {level: time_of(us) for level, us in kept_from.items()}
+
+
+def _drop_older(
     con: duckdb.DuckDBPyConnection, raw_before_us: int | None, level_before_us: dict[str, int]
 ) -> tuple[int, dict[str, int], dict[str, int]]:
     """Drop raw samples before ``raw_before_us`` (none when ``None``) and, per built level, the windows that end before
@@ -30,12 +62,14 @@ def drop_older(
     """
     samples = 0
     if raw_before_us is not None:
-        raw_before = np.datetime64(int(raw_before_us), "us").item()
-        (samples,) = con.execute("DELETE FROM samples WHERE ts < ?::TIMESTAMPTZ", [raw_before]).fetchall()[0]
+        (samples,) = con.execute(
+            "DELETE FROM samples WHERE ts < ?::TIMESTAMPTZ", [timestamp_param(raw_before_us)]
+        ).fetchall()[0]
         if samples:
             # From now on a sample before the horizon cannot be told from one dropped: refused.
             _mark(con, "raw", raw_before_us)
-    rows, kept_from = {}, {}
+    rows: dict[str, int] = {}
+    kept_from: dict[str, int] = {}
     for level in (level for level in read_levels(con) if level in level_before_us):
         # A window is dropped only when it ends before the horizon: the horizon's own window stays.
         horizon = f"{int(level_before_us[level])}::BIGINT"

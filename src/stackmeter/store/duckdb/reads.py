@@ -1,0 +1,197 @@
+"""The read path over raw samples: coverage, entities, series, status, per-window utilization."""
+
+from __future__ import annotations
+
+import os
+
+import duckdb
+import numpy as np
+
+from stackmeter.errors import StoreError
+from stackmeter.models import (
+    RESOURCES,
+    EntitySummary,
+    ResourceCoverage,
+    Samples,
+    StoreStatus,
+    WindowQuery,
+    WindowUtilization,
+    make_samples,
+)
+from stackmeter.store.duckdb.schema import CODE_RESOURCES, RESOURCE_CODES
+from stackmeter.store.duckdb.sql import (
+    datetime_of,
+    time_of,
+    timestamp_param,
+    us_of,
+    window_start_sql,
+    windows_of,
+)
+
+
+def read_coverage(con: duckdb.DuckDBPyConnection) -> dict[str, ResourceCoverage]:
+    """Return, per resource held, its entities, capacity coverage, time span and step."""
+    rows = con.execute(
+        """
+        WITH per_entity AS (
+            SELECT resource_code, entity_id, count(*) AS n, count(capacity) AS judged,
+                   epoch_us(min(ts)) AS first_us, epoch_us(max(ts)) AS last_us,
+                   epoch_us(min(ts) FILTER (WHERE capacity IS NOT NULL)) AS judged_first_us,
+                   epoch_us(max(ts) FILTER (WHERE capacity IS NOT NULL)) AS judged_last_us
+            FROM samples GROUP BY ALL
+        )
+        SELECT resource_code, count(*), count(*) FILTER (WHERE judged = 0), sum(n),
+               min(judged_first_us), max(judged_last_us),
+               median((last_us - first_us) / (n - 1)) FILTER (WHERE n > 1) / 1e6
+        FROM per_entity GROUP BY resource_code ORDER BY resource_code
+        """
+    ).fetchall()
+    return coverage_of(rows)
+
+
+def coverage_of(rows: list[tuple]) -> dict[str, ResourceCoverage]:
+    """:class:`ResourceCoverage` per resource from rows of (resource code, entities, entities
+    without capacity, samples, first and last judged µs, step s)."""
+    return {
+        CODE_RESOURCES[code]: ResourceCoverage(
+            CODE_RESOURCES[code], entities, without, int(n), datetime_of(first), datetime_of(last), step
+        )
+        for code, entities, without, n, first, last, step in rows
+    }
+
+
+def read_entity_names(con: duckdb.DuckDBPyConnection) -> np.ndarray:
+    """Return entity names indexed by entity id (the codes of :class:`WindowCounts`)."""
+    rows = con.execute("SELECT entity_id, entity FROM entities ORDER BY entity_id").fetchall()
+    names = np.empty(rows[-1][0] + 1 if rows else 0, dtype=object)
+    for entity_id, entity in rows:
+        names[entity_id] = entity
+    return names
+
+
+def read_entity_id(con: duckdb.DuckDBPyConnection, entity: str | None) -> int | None:
+    """Return the id of ``entity`` (-1 when unknown; ``None`` for every entity)."""
+    if entity is None:
+        return None
+    rows = con.execute("SELECT entity_id FROM entities WHERE entity = ?", [entity]).fetchall()
+    return rows[0][0] if rows else -1
+
+
+def read_entities(con: duckdb.DuckDBPyConnection) -> list[EntitySummary]:
+    """Return every entity with samples, with its resources and time span."""
+    rows = con.execute(
+        """
+        SELECT e.entity, e.kind, e.project, list(DISTINCT s.resource_code ORDER BY s.resource_code),
+               count(*), epoch_us(min(s.ts)), epoch_us(max(s.ts))
+        FROM samples s JOIN entities e USING (entity_id)
+        GROUP BY e.entity, e.kind, e.project ORDER BY e.entity
+        """
+    ).fetchall()
+    return [
+        EntitySummary(
+            entity,
+            kind,
+            project,
+            tuple(CODE_RESOURCES[c] for c in codes),
+            n,
+            time_of(first),
+            time_of(last),
+        )
+        for entity, kind, project, codes, n, first, last in rows
+    ]
+
+
+def read_series(
+    con: duckdb.DuckDBPyConnection,
+    entity: str,
+    resource: str,
+    start: np.datetime64 | None = None,
+    end: np.datetime64 | None = None,
+) -> Samples:
+    """Return the samples of one entity and resource with ``start <= ts < end``, in time order."""
+    if resource not in RESOURCE_CODES:
+        raise StoreError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+    bounds = [None if t is None else timestamp_param(t) for t in (start, end)]
+    rows = con.execute(
+        """
+        SELECT epoch_us(s.ts) AS ts_us, s.used, s.capacity
+        FROM samples s JOIN entities e USING (entity_id)
+        WHERE e.entity = ? AND s.resource_code = ?
+          AND (?::TIMESTAMPTZ IS NULL OR s.ts >= ?::TIMESTAMPTZ)
+          AND (?::TIMESTAMPTZ IS NULL OR s.ts < ?::TIMESTAMPTZ)
+        ORDER BY s.ts
+        """,
+        [entity, RESOURCE_CODES[resource], bounds[0], bounds[0], bounds[1], bounds[1]],
+    ).fetchnumpy()
+    capacity = np.ma.filled(np.ma.asarray(rows["capacity"], dtype=np.float64), np.nan)
+    return make_samples(
+        np.asarray(rows["ts_us"], dtype="datetime64[us]"), entity, resource, rows["used"], capacity
+    )
+
+
+def has_entity(con: duckdb.DuckDBPyConnection, entity: str) -> bool:
+    """Whether the store knows ``entity``."""
+    return con.execute("SELECT count(*) FROM entities WHERE entity = ?", [entity]).fetchall()[0][0] > 0
+
+
+def read_last_batch(con: duckdb.DuckDBPyConnection) -> int:
+    """Return the id of the last batch written (0 before any): it changes whenever data lands."""
+    return con.execute("SELECT coalesce(max(batch_id), 0) FROM batches").fetchall()[0][0]
+
+
+def read_status(con: duckdb.DuckDBPyConnection, path: str) -> StoreStatus:
+    """Return the size and freshness of the store at ``path``."""
+    entities, samples, batches, rejected, last = con.execute(
+        """
+        SELECT (SELECT count(*) FROM entities), (SELECT count(*) FROM samples),
+               (SELECT count(*) FROM batches), (SELECT count(*) FROM rejections),
+               (SELECT epoch_us(max(written_at)) FROM batches)
+        """
+    ).fetchall()[0]
+    size = os.path.getsize(path) if path != ":memory:" and os.path.exists(path) else None
+    return StoreStatus(path, size, entities, samples, batches, rejected, datetime_of(last))
+
+
+def read_window_utilization(con: duckdb.DuckDBPyConnection, query: WindowQuery) -> WindowUtilization:
+    """Return :class:`WindowUtilization` of the query's entities from raw samples, for windows
+    starting in ``[first_window, last_window]`` (both inclusive; open when ``None``)."""
+    bounds = [None if t is None else us_of(t) for t in (query.first_window, query.last_window)]
+    window_sql = window_start_sql(query.timescale, "epoch_us(s.ts)")
+    rows = con.execute(
+        f"""
+        SELECT e.entity, {window_sql} AS window_us, count(*) AS n,
+               count_if(s.used / s.capacity >= ?::DOUBLE) AS k,
+               avg(s.used / s.capacity) AS mean_u, max(s.used / s.capacity) AS max_u
+        FROM samples s JOIN entities e USING (entity_id)
+        WHERE s.resource_code = ? AND s.capacity IS NOT NULL
+          AND e.entity IN (SELECT unnest(?::VARCHAR[]))
+          AND (?::BIGINT IS NULL OR epoch_us(s.ts) >= ?::BIGINT)
+        GROUP BY e.entity, window_us
+        HAVING (?::BIGINT IS NULL OR window_us <= ?::BIGINT)
+        ORDER BY e.entity, window_us
+        """,
+        [
+            query.threshold,
+            RESOURCE_CODES[query.resource],
+            list(query.entities),
+            *bounds[:1] * 2,
+            *bounds[1:] * 2,
+        ],
+    ).fetchnumpy()
+    return window_utilization_of(rows, query)
+
+
+def window_utilization_of(rows: dict, query: WindowQuery) -> WindowUtilization:
+    """:class:`WindowUtilization` from query columns ``entity``, ``window_us``, ``n``, ``k``,
+    ``mean_u`` and ``max_u`` (raw samples and rollup levels answer alike)."""
+    return WindowUtilization(
+        timescale=query.timescale,
+        resource=query.resource,
+        threshold=query.threshold,
+        entity=np.asarray(rows["entity"], dtype=object),
+        window=windows_of(rows["window_us"]),
+        samples=np.asarray(rows["n"], dtype=np.int64),
+        at_or_above=np.asarray(rows["k"], dtype=np.int64),
+        mean_utilization=np.asarray(rows["mean_u"], dtype=np.float64),
+        max_utilization=np.asarray(rows["max_u"], dtype=np.float64),
+    )
