@@ -4,6 +4,14 @@ One module per feature; everything public is re-exported here, so callers write
 ``operations.overload_report(...)``.
 """
 
+from stackmeter.operations.bus import (
+    DEFAULT_EXCHANGE,
+    DEFAULT_PRIORITIES,
+    DEFAULT_TOPICS,
+    GROUPINGS,
+    OPERATION_TIMEOUT_S,
+    connect_bus,
+)
 from stackmeter.operations.collection import (
     CollectSummary,
     check_time_range,
@@ -32,10 +40,13 @@ from stackmeter.operations.reports import (
 )
 from stackmeter.operations.rollups import (
     compact,
-    parse_back_window,
-    parse_retention,
-    parse_rollup_levels,
     utilization_quantiles,
+)
+from stackmeter.operations.targets import (
+    DEFAULT_INTERFACE_EXCLUDE,
+    host_rules,
+    load_prometheus_queries,
+    load_targets,
 )
 from stackmeter.operations.traces import (
     BATCH_SAMPLES,
@@ -50,35 +61,42 @@ from stackmeter.operations.traces import (
 
 __all__ = [
     "BATCH_SAMPLES",
+    "CollectSummary",
+    "DEFAULT_EXCHANGE",
+    "DEFAULT_INTERFACE_EXCLUDE",
+    "DEFAULT_PRIORITIES",
+    "DEFAULT_TOPICS",
+    "GROUPINGS",
     "HEAT_MAP_MAX_COLUMNS",
     "HEAT_MAP_MAX_PAGE",
     "HEAT_MAP_MAX_ROWS",
-    "REJECTION_EXAMPLES",
-    "CollectSummary",
     "IngestSummary",
     "ListenProgress",
+    "OPERATION_TIMEOUT_S",
     "Progress",
+    "REJECTION_EXAMPLES",
     "bundled_sample",
     "check_input_paths",
     "check_report_choices",
     "check_time_range",
     "collect",
     "compact",
+    "connect_bus",
     "dead_letters",
     "entity_overload",
     "find_trace_files",
     "heat_map",
+    "host_rules",
     "ingest",
     "ingest_notifications",
     "ingest_prometheus",
     "list_entities",
     "list_sources",
     "listen",
+    "load_prometheus_queries",
+    "load_targets",
     "operation_timings",
     "overload_report",
-    "parse_back_window",
-    "parse_retention",
-    "parse_rollup_levels",
     "read_series",
     "store_status",
     "utilization_quantiles",

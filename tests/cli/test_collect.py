@@ -19,7 +19,7 @@ from stackmeter.cli import app
 from stackmeter.store import open_store
 from tests.http_stub import serving
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 NODE = (
     FIXTURES / "node_exporter" / "e2e-output.txt"
 ).read_bytes() + b"node_memory_MemAvailable_bytes 1.5e+09\n"

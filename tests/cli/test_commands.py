@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stackmeter.cli import app
+from tests.cli import command_paths
 from tests.reference import FIXTURES
 
 runner = CliRunner()
@@ -128,20 +129,15 @@ def test_entities_and_series_show_what_was_ingested(store):
     assert lines[1].startswith("2011-03-03T01:00:00Z")
 
 
-def test_every_command_has_help():
-    commands = [
-        "ingest planetlab",
-        "ingest bitbrains",
-        "ingest azure",
-        "overload",
-        "entities",
-        "series",
-        "demo",
-    ]
-    for command in commands:
-        result = invoke(*command.split(), "--help")
-        assert result.exit_code == 0
-        assert "Example:" in result.stdout, command
+@pytest.mark.parametrize("command", sorted(command_paths()))
+def test_every_command_has_help(command):
+    result = invoke(*command.split(), "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.stdout, command
+
+
+def test_the_tree_holds_every_command():
+    assert {"ingest planetlab", "ingest prometheus", "overload", "listen", "compact"} <= set(command_paths())
 
 
 def test_demo_prints_both_reports(tmp_path):

@@ -1,0 +1,134 @@
+"""``stackmeter overload``, ``entities``, ``series`` and ``quantile``: the reports read from a store."""
+
+from __future__ import annotations
+
+import typer
+
+from stackmeter import operations
+from stackmeter.cli._common import (
+    CsvOption,
+    FromRawOption,
+    JsonOption,
+    StoreOption,
+    chosen_output,
+    command_settings,
+    emit,
+    opened_store,
+)
+from stackmeter.cli.tables import entities_table, overload_tables, quantile_table
+from stackmeter.errors import ConfigError
+from stackmeter.export import overload_csv, quantile_rows, rows_csv, series_rows
+from stackmeter.models import RESOURCES, TIMESCALES
+from stackmeter.settings import help_for, parse_thresholds
+from stackmeter.units import parse_utc_time
+
+SERIES_COLUMNS = ("ts", "used", "capacity", "utilization")
+
+
+def overload(
+    store: str = StoreOption,
+    timescale: str = typer.Option(None, help=help_for("timescales", "Comma-separated timescales.")),
+    resource: str = typer.Option(",".join(RESOURCES), help="Comma-separated resources."),
+    threshold: str = typer.Option(
+        None, help=help_for("thresholds", "Utilization θ per resource, e.g. cpu=0.9,memory=0.95.")
+    ),
+    share: float = typer.Option(
+        None, help=help_for("share", "Share s of a window's samples ≥ θ that makes it overloaded.")
+    ),
+    top: int = typer.Option(None, help=help_for("top", "How many worst entities to list.")),
+    from_raw: bool = FromRawOption,
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
+) -> None:
+    """How many entities are overloaded, per timescale and resource, and which.
+
+    An entity is overloaded in a resource during a window when at least a share s of its samples
+    in that window have utilization ≥ θ. Each timescale is answered from the coarsest rollup
+    level that fits it (the same numbers as raw samples when θ is a whole percent), else from
+    raw samples; the report says which.
+
+    Example:
+
+        stackmeter overload --timescale 1h,1d --threshold cpu=0.9 --share 0.05 --top 5
+    """
+    output = chosen_output(as_json, as_csv)
+    settings = command_settings(store=store, share=share, top=top, timescales=timescale)
+    thresholds = parse_thresholds(threshold or "", settings.thresholds)
+    resources = tuple(name.strip() for name in resource.split(",") if name.strip())
+    operations.check_report_choices(settings.timescales, resources, thresholds, settings.share, settings.top)
+    with opened_store(settings) as opened:
+        report = operations.overload_report(
+            opened, settings.timescales, resources, thresholds, settings.share, settings.top, from_raw
+        )
+    emit(output, report, lambda: overload_tables(report), lambda: overload_csv(report))
+
+
+def entities(store: str = StoreOption, as_json: bool = JsonOption, as_csv: bool = CsvOption) -> None:
+    """List the entities in the store, with their resources, sample counts and time span.
+
+    Example:
+
+        stackmeter entities --csv > entities.csv
+    """
+    output = chosen_output(as_json, as_csv)
+    with opened_store(command_settings(store=store)) as opened:
+        rows = operations.list_entities(opened)
+    emit(output, rows, lambda: [entities_table(rows)], lambda: rows_csv(rows))
+
+
+def series(
+    entity: str = typer.Argument(..., help="Entity id, as `stackmeter entities` lists it."),
+    resource: str = typer.Option("cpu", help=f"One of {', '.join(RESOURCES)}."),
+    start: str = typer.Option(None, "--from", help="First time (UTC, inclusive), e.g. 2013-08-01."),
+    end: str = typer.Option(None, "--to", help="Last time (UTC, exclusive)."),
+    store: str = StoreOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Print one entity's samples of one resource: time, used, capacity, utilization (CSV by default).
+
+    Example:
+
+        stackmeter series 1 --resource memory --from 2013-08-01 --to 2013-08-02
+    """
+    start_ts, end_ts = parse_utc_time(start, "--from"), parse_utc_time(end, "--to")
+    with opened_store(command_settings(store=store)) as opened:
+        samples = operations.read_series(opened, entity, resource, start_ts, end_ts)
+    rows = series_rows(samples)
+    emit(
+        chosen_output(as_json, as_csv=not as_json),
+        {"entity": entity, "resource": resource, "samples": rows},
+        csv=lambda: rows_csv(rows, SERIES_COLUMNS),
+    )
+
+
+def quantile(
+    entity: str = typer.Argument(
+        None, help="Entity id, as `stackmeter entities` lists it.", show_default=False
+    ),
+    all_entities: bool = typer.Option(False, "--all", help="Every entity instead of one."),
+    resource: str = typer.Option("cpu", help=f"One of {', '.join(RESOURCES)}."),
+    q: float = typer.Option(0.95, "--q", help="The quantile, from 0 to 1."),
+    timescale: str = typer.Option("1d", help=f"Windows: {', '.join(TIMESCALES)}."),
+    from_raw: bool = FromRawOption,
+    store: str = StoreOption,
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
+) -> None:
+    """Quantile of utilization per window, for one entity or all.
+
+    From rollups the true value lies within one 1 % bin: each row gives the bounds and their
+    middle. --from-raw computes it exactly from raw samples (slower, and only as far back as raw
+    samples are kept). Quantiles interpolate between samples as numpy and PromQL's
+    quantile_over_time do.
+
+    Example:
+
+        stackmeter quantile 41 --resource cpu --q 0.95 --timescale 1d
+        stackmeter quantile --all --resource memory --q 0.99 --timescale 1w --csv
+    """
+    output = chosen_output(as_json, as_csv)
+    if (entity is None) == (not all_entities):
+        raise ConfigError("give one ENTITY or --all", "ENTITY")
+    with opened_store(command_settings(store=store)) as opened:
+        report = operations.utilization_quantiles(opened, resource, q, timescale, entity, from_raw)
+    emit(output, report, lambda: [quantile_table(report)], lambda: rows_csv(quantile_rows(report)))

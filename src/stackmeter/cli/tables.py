@@ -1,0 +1,265 @@
+"""Every Rich table the commands print: reports, ingest and compact summaries, sources, notifications."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from rich.console import JustifyMethod
+from rich.table import Table
+
+from stackmeter.export import format_time, served_by_text
+from stackmeter.models import (
+    CompactSummary,
+    DeadLetter,
+    EntitySummary,
+    NotificationsSummary,
+    OperationTimings,
+    OverloadReport,
+    QuantileReport,
+)
+
+
+def overload_tables(report: OverloadReport) -> list[Table]:
+    """Return the report as Rich tables: the timescale × resource table, then multi-resource overload."""
+    thresholds = ", ".join(f"{name} θ={value:g}" for name, value in report.thresholds.items())
+    table = Table(
+        title=f"Overloaded entities (share ≥ {report.share:g} of samples at or above θ; {thresholds})",
+        title_justify="left",
+        caption=f"Served by: {served_by_text(report)}",
+        caption_justify="left",
+    )
+    for column in (
+        "timescale",
+        "resource",
+        "entities",
+        "windows",
+        "ever",
+        "mean/window",
+        "max (window)",
+        "latest",
+    ):
+        table.add_column(column, justify="right" if column not in ("timescale", "resource") else "left")
+    table.add_column("trend/window", justify="right")
+    table.add_column("worst entities (share of their windows)")
+    for cell in report.cells:
+        entities = f"{cell.entities}" + (
+            f" ({cell.without_capacity} no capacity)" if cell.without_capacity else ""
+        )
+        worst_window = format_time(cell.worst_window) or "-"
+        latest = "-" if cell.overloaded_latest is None else str(cell.overloaded_latest)
+        trend = "-" if cell.trend_per_window is None else f"{cell.trend_per_window:+.3g}"
+        worst = ", ".join(f"{_short(w.entity)} {w.share:.0%}" for w in cell.worst[:3])
+        table.add_row(
+            cell.timescale,
+            cell.resource,
+            entities,
+            str(cell.windows),
+            str(cell.overloaded_ever),
+            f"{cell.overloaded_mean:.2f}",
+            f"{cell.overloaded_max} ({worst_window})" if cell.overloaded_max else "0",
+            latest,
+            trend,
+            worst or "-",
+        )
+    multi = Table(title="Overloaded in 2 or more resources in the same window", title_justify="left")
+    for column in ("timescale", "entities", "entity-windows", "most often"):
+        multi.add_column(column)
+    for row in report.multi_resource:
+        most = ", ".join(f"{_short(entity)} ({windows})" for entity, windows in row.worst[:3])
+        multi.add_row(row.timescale, str(row.entities), str(row.entity_windows), most or "-")
+    return [table, multi]
+
+
+def _short(entity: str, length: int = 24) -> str:
+    return entity if len(entity) <= length else entity[: length - 1] + "…"
+
+
+def ingest_summary_table(summary: Any) -> Table:
+    """Return an ingest summary as a two-column Rich table."""
+    table = Table(title=f"Ingest {summary.trace_format}", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    span = f"{format_time(summary.first_ts)} .. {format_time(summary.last_ts)}" if summary.first_ts else "-"
+    for what, value in (
+        ("files", f"{summary.files} ({summary.files_with_samples} with samples)"),
+        ("entities", summary.entities),
+        ("samples read", f"{summary.samples_read:,}"),
+        ("samples added", f"{summary.samples_added:,}"),
+        ("duplicates", f"{summary.duplicates:,}"),
+        ("time span", span),
+        ("rejected", f"{summary.rejected:,}"),
+    ):
+        table.add_row(what, str(value))
+    for reason, count in summary.rejected_by_reason.items():
+        table.add_row(f"  {reason}", f"{count:,}")
+    return table
+
+
+def entities_table(rows: list[EntitySummary]) -> Table:
+    """Return the entities of a store as a Rich table, one row each."""
+    table = Table(title=f"{len(rows)} entities", title_justify="left")
+    for column in ("entity", "kind", "project", "resources", "samples", "first", "last"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.entity,
+            row.kind,
+            row.project or "-",
+            ",".join(row.resources),
+            f"{row.samples:,}",
+            format_time(row.first_ts),
+            format_time(row.last_ts),
+        )
+    return table
+
+
+def quantile_table(report: QuantileReport) -> Table:
+    """Return a quantile report as a Rich table, one row per (entity, window)."""
+    exact = report.served_by == "raw"
+    bounds = "" if exact else "; the true value lies in \\[lower, upper]"
+    table = Table(
+        title=f"{report.q:g} quantile of {report.resource} utilization per {report.timescale} window",
+        title_justify="left",
+        caption=f"Served by: {report.served_by}{bounds}",
+        caption_justify="left",
+    )
+    for column in ("entity", "window", "samples", "quantile") + (() if exact else ("lower", "upper")):
+        table.add_column(column, justify="left" if column in ("entity", "window") else "right")
+    for row in report.windows:
+        limits = () if exact else (f"{row.lower:.4f}", f"{row.upper:.4f}")
+        table.add_row(row.entity, format_time(row.window), f"{row.samples:,}", f"{row.quantile:.4f}", *limits)
+    return table
+
+
+def compact_table(summary: CompactSummary) -> Table:
+    """Return what ``compact`` dropped (or would drop, in a dry run) as a two-column Rich table."""
+    title = "Compact (dry run: nothing dropped)" if summary.dry_run else "Compact"
+    dropped = "would be dropped" if summary.dry_run else "dropped"
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("retention counted back from", format_time(summary.as_of) or "- (empty store)")
+    table.add_row(f"raw samples {dropped}", f"{summary.samples_dropped:,}")
+    table.add_row("raw samples kept from", format_time(summary.raw_before) or "all kept")
+    for level, rows in summary.rollup_rows_dropped.items():
+        table.add_row(f"rollup {level} windows {dropped}", f"{rows:,}")
+        table.add_row(f"rollup {level} kept from", format_time(summary.rollup_before[level]) or "-")
+    return table
+
+
+def sources_table(rows: list[dict]) -> Table:
+    """Return target rows as a Rich table, state in colour."""
+    table = Table(title="Sources", title_justify="left")
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("target", "left"),
+        ("exporter", "left"),
+        ("state", "left"),
+        ("last success", "left"),
+        ("lag", "right"),
+        ("failures", "right"),
+        ("samples", "right"),
+        ("last error", "left"),
+    )
+    for column, justify in columns:
+        table.add_column(column, justify=justify, overflow="fold")
+    for row in rows:
+        style = {"up": "green", "down": "red"}.get(row["state"], "yellow")
+        table.add_row(
+            row["target"],
+            row["exporter"],
+            f"[{style}]{row['state']}[/]",
+            row["last_success"] or "never",
+            "-" if row["lag_s"] is None else f"{row['lag_s']:.0f}s",
+            str(row["failures"]),
+            f"{row['samples']:,}",
+            row["last_error"] or "",
+        )
+    return table
+
+
+def notifications_table(summary: NotificationsSummary, title: str) -> Table:
+    """Return what a notification ingest or listener read, added and refused as a two-column Rich table."""
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for what, value in (
+        ("messages", summary.messages),
+        ("events added", summary.events_added),
+        ("already stored", summary.duplicates),
+        ("dead letters", summary.dead_letters),
+        ("batches", summary.batches),
+    ):
+        table.add_row(what, f"{value:,}")
+    for reason, count in summary.dead_by_reason.items():
+        table.add_row(f"  {reason}", f"{count:,}")
+    for letter in summary.dead_examples[:5]:
+        table.add_row("  e.g.", f"{letter.origin}: {letter.reason} ({letter.detail})")
+    return table
+
+
+def timings_table(timings: OperationTimings) -> Table:
+    """Return operation statistics as a Rich table, one row per window × operation (× group)."""
+    moment: Any = timings.as_of  # pandas: a Timestamp, a DataFrame
+    stats: Any = timings.stats
+    as_of = moment.isoformat() if moment is not None else "-"
+    title = f"{timings.operations:,} operations, {timings.timescale} windows (timeout {timings.timeout_s:g} s, as of {as_of})"
+    table = Table(title=title, title_justify="left")
+    columns = ["window", "operation"] + ([timings.by] if timings.by else [])
+    columns += [
+        "count",
+        "ok",
+        "error",
+        "timed out",
+        "running",
+        "no start",
+        "p50",
+        "p95",
+        "p99",
+        "max",
+        "sched",
+        "fleet cpu",
+    ]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("window", "operation", timings.by) else "right")
+    for row in stats.itertuples(index=False):
+        cells = [row.window.strftime("%Y-%m-%d %H:%M"), row.operation] + (
+            [getattr(row, timings.by)] if timings.by else []
+        )
+        cells += [
+            str(int(v))
+            for v in (row.count, row.success, row.error, row.timed_out, row.running, row.without_start)
+        ]
+        cells += [_seconds(v) for v in (row.p50_s, row.p95_s, row.p99_s, row.max_s, row.mean_scheduling_s)]
+        cells.append("-" if pd.isna(row.fleet_cpu_utilization) else f"{row.fleet_cpu_utilization:.0%}")
+        table.add_row(*cells)
+    return table
+
+
+def failures_table(timings: OperationTimings) -> Table:
+    """Return the most frequent failures of operations as a Rich table."""
+    table = Table(title="Most frequent failures", title_justify="left")
+    for column in ("operation", "fault", "count"):
+        table.add_column(column, justify="right" if column == "count" else "left", overflow="fold")
+    failures: Any = timings.failures  # a pandas DataFrame
+    for row in failures.itertuples(index=False):
+        table.add_row(row.operation, row.fault, str(row.count))
+    return table
+
+
+def _seconds(value: float) -> str:
+    if pd.isna(value):
+        return "-"
+    return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def dead_letters_table(count: int, rows: Sequence[DeadLetter]) -> Table:
+    """Return the latest dead letters (their time as ISO 8601 text) as a Rich table, bodies cut at 80."""
+    table = Table(title=f"{count} dead letters (latest {len(rows)})", title_justify="left")
+    for column in ("received", "origin", "reason", "detail", "body"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        body = row.body if len(row.body) <= 80 else row.body[:79] + "…"
+        table.add_row(str(row.received)[:19], row.origin, row.reason, row.detail, body)
+    return table
