@@ -8,8 +8,6 @@ StackmeterError
 │   ├── SchemaOutdated      the store file is newer than this stackmeter
 │   ├── StoreNotFound       no store at that location (read commands never create one)
 │   └── UnknownEntity       no entity of that id
-├── AnalysisError           a question cannot be answered from the data
-│   └── InsufficientData    no data for what was asked
 └── ConfigError             an option, setting or parameter is invalid (``where`` names it)
 """
 
@@ -50,14 +48,6 @@ class StoreError(StackmeterError):
 
 class SchemaOutdated(StoreError):
     """The store was written by a newer stackmeter than this one."""
-
-
-class AnalysisError(StackmeterError):
-    """A question cannot be answered from the data."""
-
-
-class InsufficientData(AnalysisError):
-    """There is no data for what was asked."""
 
 
 class ConfigError(StackmeterError):

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from stackmeter import operations
 from stackmeter.api import create_app
-from stackmeter.formatting import jsonable
+from stackmeter.export import jsonable
 from stackmeter.settings import Settings
 from stackmeter.store import open_store
 from tests.conftest import ADMIN, ALPHA, BETA, READ, TOKENS, cli_json, run_cli

@@ -16,9 +16,9 @@ from stackmeter.api import create_app
 from stackmeter.api.auth import Token
 from stackmeter.settings import Settings
 from stackmeter.store import open_store
+from tests.cli.test_serve import wait_until_up
 from tests.conftest import ADMIN
 from tests.rabbitmq_server import free_port, unavailable
-from tests.test_cli_serve import wait_until_up
 
 HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 

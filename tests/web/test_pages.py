@@ -9,10 +9,11 @@ from fastapi.testclient import TestClient
 
 from stackmeter import operations
 from stackmeter.api import create_app
+from stackmeter.api.auth import Token
 from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD
 from stackmeter.operations import HEAT_MAP_MAX_PAGE
 from stackmeter.settings import Settings
-from tests.conftest import ADMIN, TOKENS
+from tests.conftest import ADMIN, READ, TOKENS
 
 HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 # An empty field means "the default" on a page (a form sends every field), so it is not in here.
@@ -102,3 +103,20 @@ def test_a_login_form_that_is_not_utf8_is_refused_not_a_failure(client):
     )
     assert response.status_code == 401
     assert "unknown token" in response.text
+
+
+def test_two_apps_in_one_process_each_serve_their_own_tokens(fleet_path):
+    # The pages are module-level routes: all they know of an app comes from its app.state.
+    login = {
+        "content": f"token={ADMIN}&next=/".encode(),
+        "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+    }
+    others = (Token.of(READ, "read"),)
+    with (
+        TestClient(create_app(Settings(store=fleet_path), tokens=TOKENS)) as ours,
+        TestClient(create_app(Settings(store=fleet_path), tokens=others)) as theirs,
+    ):
+        assert ours.post("/login", follow_redirects=False, **login).status_code == 303
+        assert theirs.post("/login", follow_redirects=False, **login).status_code == 401
+        assert ours.get("/heatmap", headers=HEADERS).status_code == 200
+        assert theirs.get("/heatmap", headers=HEADERS).status_code == 401

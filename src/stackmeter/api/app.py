@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from importlib.metadata import version
@@ -16,12 +17,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from stackmeter.api.auth import TOKEN_COOKIE, Token, Unauthenticated, authenticate, load_tokens
-from stackmeter.api.reader import ReportCache, open_reader
+from stackmeter.api.reader import ReportCache, reader_of
 from stackmeter.api.routes import ErrorBody, router
-from stackmeter.errors import ConfigError, InsufficientData, StackmeterError, StoreError, UnknownEntity
+from stackmeter.errors import ConfigError, StackmeterError, StoreError, UnknownEntity
 from stackmeter.settings import Settings
 from stackmeter.store import Store, open_store
-from stackmeter.web import STATIC_DIR, build_pages, render_error
+from stackmeter.web import STATIC_DIR, DashboardState, load_templates, page_router, render_error
 
 log = logging.getLogger("stackmeter.api")
 
@@ -41,7 +42,7 @@ def create_app(
     served = open_store(settings.store, create=False) if store is None else store
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         if owned:
             served.close()
@@ -59,8 +60,9 @@ def create_app(
     app.state.tokens = tokens
     app.state.cache = ReportCache(settings.report_cache)
     app.state.reader_lock = threading.Lock()
+    app.state.dashboard = DashboardState(reader_of, _is_known_token, TOKEN_COOKIE, load_templates())
     app.include_router(router)
-    app.include_router(build_pages(open_reader, _is_known_token, TOKEN_COOKIE))
+    app.include_router(page_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_route("/docs", _swagger_ui, include_in_schema=False)
     for error, status in ERROR_STATUS.items():
@@ -76,7 +78,6 @@ def create_app(
 ERROR_STATUS: dict[type[Exception], int] = {
     Unauthenticated: 401,
     UnknownEntity: 404,
-    InsufficientData: 404,
     ConfigError: 422,
     StoreError: 503,
     StackmeterError: 500,
@@ -93,7 +94,7 @@ def _error(
     code: str,
     detail: str,
     where: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """Return the error as :class:`ErrorBody` JSON under ``/api/``, else as the dashboard's error page."""
     if not request.url.path.startswith("/api/"):
@@ -104,7 +105,7 @@ def _error(
     return JSONResponse(body.model_dump(), status, headers=headers)
 
 
-def _handler(status: int):
+def _handler(status: int) -> Callable[[Request, Exception], Response]:
     def handle(request: Request, exc: Exception) -> Response:
         if status == 401:
             # Say why, never with what: the token itself is not logged.
@@ -117,8 +118,9 @@ def _handler(status: int):
     return handle
 
 
-def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+def _invalid_request(request: Request, exc: Exception) -> Response:
     """422 ``ValidationError``: a parameter FastAPI could not read as its type and bounds."""
+    assert isinstance(exc, RequestValidationError)  # the only class this handles
     problems, where = [], None
     for error in exc.errors():
         location = error.get("loc", ())
@@ -130,8 +132,9 @@ def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
     return _error(request, 422, "ValidationError", "; ".join(problems), where)
 
 
-def _http_error(request: Request, exc: HTTPException) -> Response:
+def _http_error(request: Request, exc: Exception) -> Response:
     """An HTTP error raised by routing or static files: 404 ``NotFound``, 405 ``MethodNotAllowed``, …"""
+    assert isinstance(exc, HTTPException)  # the only class this handles
     code = HTTPStatus(exc.status_code).phrase.title().replace(" ", "").replace("-", "")
     if exc.status_code == 404 and request.url.path.startswith("/api/"):
         detail = f"no route {request.url.path}; the routes are listed at /docs"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from fastapi import Request
 
@@ -12,6 +14,8 @@ from stackmeter import operations
 from stackmeter.api.auth import TOKEN_COOKIE, Access, authenticate
 from stackmeter.models import HeatMap, OverloadReport
 from stackmeter.store import Store
+
+T = TypeVar("T")
 
 
 class ReportCache:
@@ -23,10 +27,11 @@ class ReportCache:
     def __init__(self, size: int = 64):
         self.size = size
         self._lock = threading.Lock()
-        self._done: OrderedDict[Hashable, object] = OrderedDict()
+        self._done: OrderedDict[Hashable, Any] = OrderedDict()
         self._running: dict[Hashable, threading.Lock] = {}
 
-    def get(self, key: Hashable, compute: Callable[[], object]):
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """Return the report of ``key``: cached, else ``compute()`` (kept for the next request)."""
         if self.size <= 0:
             return compute()
         with self._lock:
@@ -58,15 +63,17 @@ class Reader:
         self.access = access
         self._cache = cache
 
-    def _cached(self, name: str, params: dict, compute: Callable[[], object]):
+    def _cached(self, name: str, params: dict[str, Hashable], compute: Callable[[], T]) -> T:
         key = (name, self.access.project, self.store.read_last_batch(), tuple(sorted(params.items())))
         return self._cache.get(key, compute)
 
-    def overload_report(self, **params) -> OverloadReport:
+    def overload_report(self, **params: Any) -> OverloadReport:
+        """:func:`stackmeter.operations.overload_report` of ``store``, cached."""
         frozen = {**params, "thresholds": tuple(sorted(params["thresholds"].items()))}
         return self._cached("overload", frozen, lambda: operations.overload_report(self.store, **params))
 
-    def heat_map(self, **params) -> HeatMap:
+    def heat_map(self, **params: Any) -> HeatMap:
+        """:func:`stackmeter.operations.heat_map` of ``store``, cached."""
         return self._cached("heat_map", params, lambda: operations.heat_map(self.store, **params))
 
 
@@ -83,8 +90,9 @@ def access_of(request: Request) -> Access:
     return authenticate(request.app.state.tokens, token_of(request))
 
 
-def open_reader(request: Request) -> Iterator[Reader]:
-    """FastAPI dependency: a :class:`Reader` for the request, closed when the response is sent."""
+@contextmanager
+def reader_of(request: Request) -> Iterator[Reader]:
+    """Return a :class:`Reader` for the request (raises ``Unauthenticated``), closed on leaving the context."""
     access = access_of(request)
     state = request.app.state
     with state.reader_lock:
@@ -93,3 +101,9 @@ def open_reader(request: Request) -> Iterator[Reader]:
         yield Reader(store, access, state.cache)
     finally:
         store.close()
+
+
+def open_reader(request: Request) -> Iterator[Reader]:
+    """FastAPI dependency: a :class:`Reader` for the request, closed when the response is sent."""
+    with reader_of(request) as reader:
+        yield reader

@@ -15,7 +15,7 @@ from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S
 from stackmeter.analysis.windows import check_timescale, parse_timescales
 from stackmeter.api.reader import Reader, open_reader
 from stackmeter.errors import ConfigError
-from stackmeter.formatting import (
+from stackmeter.export import (
     frame_records,
     jsonable,
     operation_timings_jsonable,
@@ -24,8 +24,8 @@ from stackmeter.formatting import (
     rows_csv,
     series_rows,
 )
-from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD, RESOURCES, HeatMap
-from stackmeter.settings import MAX_TOP, Settings, parse_thresholds
+from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD, MAX_TOP, RESOURCES, HeatMap
+from stackmeter.settings import Settings, help_for, parse_thresholds
 from stackmeter.units import parse_utc_time
 
 
@@ -34,7 +34,7 @@ class ErrorBody(BaseModel):
 
     error: str = Field(
         description="Stable code: ValidationError or ConfigError (422), Unauthenticated (401), "
-        "UnknownEntity, InsufficientData or NotFound (404), MethodNotAllowed (405), StoreError or "
+        "UnknownEntity or NotFound (404), MethodNotAllowed (405), StoreError or "
         "a kind of it such as StoreNotFound (503), InternalError or another stackmeter error (500).",
         examples=["ValidationError"],
     )
@@ -49,7 +49,7 @@ class ErrorBody(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict] = {
     401: {"model": ErrorBody, "description": "No token, or one the server does not know."},
-    404: {"model": ErrorBody, "description": "No such entity (or another project's), or no data for it."},
+    404: {"model": ErrorBody, "description": "No such entity, or another project's."},
     422: {"model": ErrorBody, "description": "A parameter is invalid; `where` names it."},
     500: {"model": ErrorBody, "description": "An unexpected failure; the server logs it."},
     503: {"model": ErrorBody, "description": "The store refused or failed."},
@@ -63,8 +63,10 @@ SHARE = Query(
     gt=0,
     le=1,
     allow_inf_nan=False,
-    description="Share s of a window's samples ≥ θ that makes it overloaded, above 0 and at most 1 "
-    "[default: 0.05].",
+    description=help_for(
+        "share", "Share s of a window's samples ≥ θ that makes it overloaded, above 0 and at most 1"
+    )
+    + ".",
 )
 THRESHOLDS = Query(
     None,
@@ -103,23 +105,28 @@ def _settings(request: Request) -> Settings:
 @router.get("/overload")
 def overload(
     request: Request,
-    timescale: str | None = Query(None, description="Comma-separated timescales [default: 5m,1h,1d,1w,1mo]."),
+    timescale: str | None = Query(
+        None, description=help_for("timescales", "Comma-separated timescales") + "."
+    ),
     resource: str = Query(",".join(RESOURCES), description="Comma-separated resources."),
     threshold: str | None = THRESHOLDS,
     share: float | None = SHARE,
     top: int | None = Query(
-        None, ge=0, le=MAX_TOP, description=f"How many worst entities to list, 0 to {MAX_TOP} [default: 10]."
+        None,
+        ge=0,
+        le=MAX_TOP,
+        description=help_for("top", f"How many worst entities to list, 0 to {MAX_TOP}") + ".",
     ),
     from_raw: bool = Query(False, description="Read raw samples, not the rollup levels."),
     format: Format = FORMAT,
     reader: Reader = Depends(open_reader),
-):
+) -> Response:
     """How many entities are overloaded, per timescale and resource, and which: `stackmeter overload`.
 
     `served_by` says which rollup level (or raw samples) served each timescale."""
     settings = _settings(request)
     report = reader.overload_report(
-        timescales=parse_timescales(settings.timescales if timescale is None else timescale),
+        timescales=settings.timescales if timescale is None else parse_timescales(timescale),
         resources=_resources(resource),
         thresholds=_thresholds(threshold, settings),
         share=settings.share if share is None else share,
@@ -141,7 +148,7 @@ def quantile(
     from_raw: bool = Query(False, description="Exact, from raw samples, not the rollup levels."),
     format: Format = FORMAT,
     reader: Reader = Depends(open_reader),
-):
+) -> Response:
     """Quantile of utilization per entity and window, within one 1 % bin from rollups:
     `stackmeter quantile`."""
     report = operations.utilization_quantiles(
@@ -158,7 +165,7 @@ def quantile(
 
 
 @router.get("/entities")
-def entities(request: Request, format: Format = FORMAT, reader: Reader = Depends(open_reader)):
+def entities(request: Request, format: Format = FORMAT, reader: Reader = Depends(open_reader)) -> Response:
     """The entities the token may see, with resources, sample counts and time span: `stackmeter entities`."""
     rows = operations.list_entities(reader.store)
     if _wants_csv(request, format):
@@ -181,7 +188,7 @@ def series(
     end: str | None = Query(None, alias="to", description="Last time (UTC, exclusive)."),
     format: Format = FORMAT,
     reader: Reader = Depends(open_reader),
-):
+) -> Response:
     """One entity's samples of one resource: `stackmeter series`."""
     samples = operations.read_series(
         reader.store,
@@ -197,15 +204,15 @@ def series(
 
 
 @router.get("/status")
-def status(reader: Reader = Depends(open_reader)):
+def status(reader: Reader = Depends(open_reader)) -> Response:
     """Size and freshness of the store: entities and samples the token may see, batches, last write.
 
     The store's location is shown to admin tokens only.
     """
-    result = operations.store_status(reader.store)
+    body = jsonable(operations.store_status(reader.store))
     if reader.access.role != "admin":
-        result = result._replace(location=None)
-    return JSONResponse(jsonable(result))
+        body["location"] = None
+    return JSONResponse(body)
 
 
 @router.get("/heatmap")
@@ -231,7 +238,7 @@ def heat_map(
     ),
     format: Format = FORMAT,
     reader: Reader = Depends(open_reader),
-):
+) -> Response:
     """Entities × windows of one resource: mean utilization and the overload rule per cell, worst first.
 
     As CSV, one row per cell that has samples (`entity`, `window`, `mean_utilization`,
@@ -272,7 +279,7 @@ def entity_overload(
     threshold: str | None = THRESHOLDS,
     share: float | None = SHARE,
     reader: Reader = Depends(open_reader),
-):
+) -> Response:
     """One entity's mean and max utilization per window of each resource, and which windows were overloaded."""
     settings = _settings(request)
     result = operations.entity_overload(
@@ -300,7 +307,7 @@ def operation_timings(
     ),
     format: Format = FORMAT,
     reader: Reader = Depends(open_reader),
-):
+) -> Response:
     """Cloud operations per window from the notification bus: counts, failures, duration percentiles
     and the fleet's CPU utilization beside them: `stackmeter operations`."""
     timings = operations.operation_timings(reader.store, check_timescale(timescale), operation, by, timeout)

@@ -18,6 +18,7 @@ from typing import NamedTuple, Protocol
 
 from kombu import Connection, Consumer, Exchange, Queue
 from kombu.exceptions import OperationalError
+from kombu.message import Message
 
 from stackmeter.errors import ConfigError, SourceUnavailable
 
@@ -39,8 +40,8 @@ class Batch(NamedTuple):
     """Messages received together; acknowledge them with :meth:`BusConsumer.ack`."""
 
     deliveries: list[Delivery]
-    last_message: object  # the kombu message with the highest delivery tag, or None
-    connection_epoch: int
+    last_message: Message | None  # the one with the highest delivery tag
+    epoch: int
 
 
 class NotificationBus(Protocol):
@@ -128,7 +129,7 @@ class BusConsumer:
         self._connection: Connection | None = None
         self._consumer: Consumer | None = None
         self._pending: list[Delivery] = []
-        self._last = None
+        self._last: Message | None = None
         self._epoch = 0
         probe = Connection(url)
         self._error_types = (*probe.connection_errors, *probe.channel_errors, OperationalError, OSError)
@@ -185,6 +186,7 @@ class BusConsumer:
         """
         if self._connection is None and not self.connect():
             return Batch([], None, self._epoch)
+        assert self._connection is not None  # connect() returned True
         limit = min(max_messages, self._prefetch)
         deadline = time.monotonic() + max_wait_s
         try:
@@ -216,7 +218,7 @@ class BusConsumer:
         """
         if batch.last_message is None:
             return True
-        if batch.connection_epoch != self._epoch:
+        if batch.epoch != self._epoch:
             return False
         try:
             batch.last_message.ack(multiple=True)
@@ -248,7 +250,7 @@ class BusConsumer:
         self._connection, self._consumer = connection, consumer
         self._epoch += 1
 
-    def _receive(self, message) -> None:
+    def _receive(self, message: Message) -> None:
         queue = message.delivery_info.get("routing_key", "")
         raw = message.body if isinstance(message.body, bytes) else str(message.body).encode()
         self._pending.append(Delivery(queue, raw))

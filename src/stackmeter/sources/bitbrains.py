@@ -108,7 +108,7 @@ def load_bitbrains_file(
         rejections.append(Rejection(origin, int(lines[i]), HEADER[TS], OUT_OF_TIME_DOMAIN, detail))
     rows = check_order(np.where(ok_ts, ts_s, np.nan), origin, HEADER[TS], lines, rejections)
 
-    def used(*fields: int) -> tuple[np.ndarray, np.ndarray]:
+    def used(*fields: int) -> tuple[np.ndarray, list[np.ndarray]]:
         ok = rows.copy()
         for field in fields:
             ok &= check_used(columns[field], origin, HEADER[field], lines, rejections) | ~rows
@@ -126,18 +126,32 @@ def load_bitbrains_file(
     parts: list[Samples] = []
     duplicates = 0
 
-    def add(resource: str, ok: np.ndarray, used_values: np.ndarray, capacity, fields, capacity_field=None):
+    def add(
+        resource: str,
+        ok: np.ndarray,
+        used_values: np.ndarray,
+        capacity: np.ndarray | float,
+        fields: tuple[int, ...],
+        capacity_field: int | None = None,
+    ) -> None:
         nonlocal duplicates
         index = np.flatnonzero(ok)
         index = index[~refuse_implausible(resource, index, used_values, capacity, fields, capacity_field)]
         first = first_of_equal(ts_s[index])
         duplicates += int((~first).sum())
         index = index[first]
-        capacity = capacity[index] if np.ndim(capacity) else capacity
+        capacity = capacity[index] if isinstance(capacity, np.ndarray) else capacity
         stamps = np.round(ts_s[index] * 1e9).astype(np.int64).astype("datetime64[ns]")
         parts.append(make_samples(stamps, entity, resource, used_values[index], capacity))
 
-    def refuse_implausible(resource, index, used_values, capacity, fields, capacity_field) -> np.ndarray:
+    def refuse_implausible(
+        resource: str,
+        index: np.ndarray,
+        used_values: np.ndarray,
+        capacity: np.ndarray | float,
+        fields: tuple[int, ...],
+        capacity_field: int | None,
+    ) -> np.ndarray:
         """Report the samples at ``index`` that no real system gives; return their mask."""
         with np.errstate(invalid="ignore", over="ignore"):
             # the common case, every value far below the bounds, costs three comparisons
@@ -147,17 +161,17 @@ def load_bitbrains_file(
                 or (used_values > MAX_UTILIZATION * np.asarray(capacity)).any()
             ):
                 return np.zeros(index.size, dtype=bool)
-        capacity = np.broadcast_to(np.asarray(capacity, dtype=np.float64), used_values.shape)[index]
+        capacities = np.broadcast_to(np.asarray(capacity, dtype=np.float64), used_values.shape)[index]
         used_here = used_values[index]
-        bad = implausible_of(resource, used_here, capacity)
+        bad = implausible_of(resource, used_here, capacities)
         for j in np.flatnonzero(bad):
             row = index[j]
             bound = MAX_VALUE[resource]
-            if capacity_field is not None and not used_here[j] > bound and capacity[j] > bound:
+            if capacity_field is not None and not used_here[j] > bound and capacities[j] > bound:
                 field = capacity_field
             else:
                 field = max(fields, key=lambda f: columns[f][row])  # the largest part of a sum or max
-            detail = describe_implausible(resource, used_here[j], capacity[j])
+            detail = describe_implausible(resource, used_here[j], capacities[j])
             rejections.append(Rejection(origin, int(lines[row]), HEADER[field], IMPLAUSIBLE, detail))
         return bad
 

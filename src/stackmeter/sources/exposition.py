@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
+from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.parser import text_fd_to_metric_families as _openmetrics_families
 from prometheus_client.parser import text_fd_to_metric_families as _text_families
 
@@ -16,8 +18,16 @@ from stackmeter.errors import ParseError
 
 # A series is a sample name and its sorted labels, as Prometheus identifies it.
 Series = tuple[str, tuple[tuple[str, str], ...]]
+# The valid samples of one name: their labels and value, by series.
+SeriesValues = dict[Series, tuple[dict[str, str], float]]
+# Per-second rates of counters, by series.
+Rates = dict[Series, float]
 
-OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text"
+# A prometheus_client parser: lines in, metric families out.
+FamilyParser = Callable[[Iterable[str]], Iterable[Metric]]
+# prometheus_client annotates the text parser's ``fd`` as TextIO, but it only iterates over the lines.
+_text_parser: FamilyParser = _text_families  # type: ignore[assignment]
+
 # Past this many bad lines a scrape is refused whole: it is not the format it claims to be.
 MAX_BAD_LINES = 50
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -47,7 +57,7 @@ class CounterState(NamedTuple):
     """
 
     scraped_at_ns: int | None = None
-    values: dict[Series, float] = {}
+    values: Mapping[Series, float] = MappingProxyType({})
 
 
 class _Lines:
@@ -121,11 +131,11 @@ def parse_exposition(
         lines, last_kept = _keep_families(lines, wanted, last_complete)
     else:
         last_kept = True
-    parse_families = _openmetrics_families if openmetrics else _text_families
+    parse_families: FamilyParser = _openmetrics_families if openmetrics else _text_parser
     skipped = {number for number, line in enumerate(lines, start=1) if openmetrics and line == ""}
     while True:
         feed = _Lines(lines, skipped)
-        families = []
+        families: list[Metric] = []
         try:
             families.extend(parse_families(feed))
         except (ValueError, IndexError, KeyError) as exc:  # what prometheus_client raises on bad lines
@@ -153,7 +163,9 @@ def parse_exposition(
     return Exposition(origin, values, tuple(rejections))
 
 
-def _culprit(lines: list[str], skipped: set[int], line: int, parse_families, openmetrics: bool) -> int:
+def _culprit(
+    lines: list[str], skipped: set[int], line: int, parse_families: FamilyParser, openmetrics: bool
+) -> int:
     """Return the number of the line a parser error is about.
 
     That is the line the parser stopped at, unless that line parses alone: then the error is about
@@ -207,14 +219,14 @@ def describe_series(series: Series) -> str:
 
 def pick_valid(
     exposition: Exposition, name: str, rejections: list[models.Rejection], negative_ok: bool = False
-) -> tuple[dict[Series, tuple[dict[str, str], float]], int]:
+) -> tuple[SeriesValues, int]:
     """Return the finite, non-negative samples of ``name`` by series, and how many duplicates were dropped.
 
     The first sample of a series wins; invalid values are added to ``rejections``.
 
     :param negative_ok: keep negative values (a metric that says "unknown" with -1)
     """
-    valid: dict[Series, tuple[dict[str, str], float]] = {}
+    valid: SeriesValues = {}
     seen: set[Series] = set()
     duplicates = 0
     for labels, value in exposition.values.get(name, ()):
@@ -291,12 +303,13 @@ def to_ns(scraped_at: datetime | np.datetime64 | int) -> int:
     if isinstance(scraped_at, np.datetime64):
         if np.isnat(scraped_at):
             raise ValueError("scrape time is NaT, not a time")
-        unit, count = np.datetime_data(scraped_at.dtype)
+        stamp = scraped_at
+        unit, count = np.datetime_data(stamp.dtype)
         if unit in ("Y", "M"):  # months and years vary in length: count the days
-            scraped_at, unit, count = scraped_at.astype("datetime64[D]"), "D", 1
+            stamp, unit, count = stamp.astype("datetime64[D]"), "D", 1
         elif unit not in _NS_PER_UNIT:  # finer than nanoseconds
-            scraped_at, unit, count = scraped_at.astype("datetime64[ns]"), "ns", 1
-        return int(scraped_at.astype(np.int64)) * count * _NS_PER_UNIT[unit]
+            stamp, unit, count = stamp.astype("datetime64[ns]"), "ns", 1
+        return int(stamp.astype(np.int64)) * count * _NS_PER_UNIT[unit]
     return int(scraped_at)
 
 

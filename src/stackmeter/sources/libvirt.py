@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -12,7 +13,9 @@ from stackmeter.sources.exposition import (
     MISSING_METRIC,
     CounterState,
     Exposition,
+    Rates,
     Series,
+    SeriesValues,
     instance_of,
     parse_exposition,
     pick_valid,
@@ -78,7 +81,7 @@ def convert_libvirt(
     if refused is not None:  # nothing to say at a time that cannot be stored; the next scrape rates
         return refused, previous
     rejections = list(exposition.rejections)
-    valid: dict[str, dict[Series, tuple[dict[str, str], float]]] = {}
+    valid: dict[str, SeriesValues] = {}
     duplicates = 0
     for name in NAMES:
         valid[name], dropped = pick_valid(exposition, name, rejections)
@@ -136,7 +139,7 @@ def convert_libvirt(
     return parsed, state
 
 
-def _name_domains(valid) -> dict[str, _Domain]:
+def _name_domains(valid: dict[str, SeriesValues]) -> dict[str, _Domain]:
     """Map each libvirt domain to its OpenStack uuid and project, from whichever labels carry them."""
     named: dict[str, _Domain] = {}
     for name in (OPENSTACK_INFO, TINKOFF_META, *COUNTERS):
@@ -151,7 +154,7 @@ def _name_domains(valid) -> dict[str, _Domain]:
     return named
 
 
-def _hosts(valid) -> dict[str, str]:
+def _hosts(valid: dict[str, SeriesValues]) -> dict[str, str]:
     return {
         labels["domain"]: labels["host"]
         for name in COUNTERS
@@ -160,25 +163,27 @@ def _hosts(valid) -> dict[str, str]:
     }
 
 
-def _first_series_by_domain(series_values) -> dict[str, Series]:
+def _first_series_by_domain(series_values: SeriesValues) -> dict[str, Series]:
     first: dict[str, Series] = {}
     for series, (labels, _) in series_values.items():
         first.setdefault(labels.get("domain", ""), series)
     return first
 
 
-def _domains_of(series_values) -> list[str]:
+def _domains_of(series_values: SeriesValues) -> list[str]:
     return list(dict.fromkeys(labels.get("domain", "") for labels, _ in series_values.values()))
 
 
-def _gauge(series_values, domain: str) -> float | None:
+def _gauge(series_values: SeriesValues, domain: str) -> float | None:
     for labels, value in series_values.values():
         if labels.get("domain", "") == domain:
             return value
     return None
 
 
-def _summed_rates(valid, rates, names) -> tuple[dict[str, float], set[str]]:
+def _summed_rates(
+    valid: dict[str, SeriesValues], rates: Rates, names: Iterable[str]
+) -> tuple[dict[str, float], set[str]]:
     """Σ rate per domain over the series of ``names``, and the domains with a series lacking a rate."""
     sums: dict[str, float] = {}
     incomplete: set[str] = set()

@@ -13,7 +13,8 @@ from stackmeter.sources.exposition import (
     MISSING_METRIC,
     CounterState,
     Exposition,
-    Series,
+    Rates,
+    SeriesValues,
     instance_of,
     parse_exposition,
     pick_valid,
@@ -84,7 +85,7 @@ def convert_node_exporter(
     if refused is not None:  # nothing to say at a time that cannot be stored; the next scrape rates
         return refused, previous
     rejections = list(exposition.rejections)
-    valid: dict[str, dict[Series, tuple[dict[str, str], float]]] = {}
+    valid: dict[str, SeriesValues] = {}
     duplicates = 0
     invalid: set[str] = set()
     for name in NAMES:
@@ -143,14 +144,14 @@ def convert_node_exporter(
     return parsed, state
 
 
-def _host_name(uname: dict[Series, tuple[dict[str, str], float]], origin: str) -> str:
+def _host_name(uname: SeriesValues, origin: str) -> str:
     for labels, _ in uname.values():
         if labels.get("nodename"):
             return labels["nodename"]
     return instance_of(origin)
 
 
-def _cpu_busy_cores(cpu, rates) -> tuple[float, float] | None:
+def _cpu_busy_cores(cpu: SeriesValues, rates: Rates) -> tuple[float, float] | None:
     """Σ rate over busy modes, and the CPU count; ``None`` unless every busy series has a rate."""
     cpus: set[str] = set()
     busy_cores = 0.0
@@ -167,7 +168,7 @@ def _cpu_busy_cores(cpu, rates) -> tuple[float, float] | None:
     return busy_cores, float(len(cpus))
 
 
-def _memory_used_bytes(total, available) -> tuple[float, float] | None:
+def _memory_used_bytes(total: SeriesValues, available: SeriesValues) -> tuple[float, float] | None:
     if not total or not available:
         return None
     total_bytes = next(iter(total.values()))[1]
@@ -175,7 +176,9 @@ def _memory_used_bytes(total, available) -> tuple[float, float] | None:
     return total_bytes - available_bytes, total_bytes
 
 
-def _disk_busy_fraction(io_time, rates, exclude: re.Pattern) -> tuple[float, float] | None:
+def _disk_busy_fraction(
+    io_time: SeriesValues, rates: Rates, exclude: re.Pattern[str]
+) -> tuple[float, float] | None:
     """The busiest device's share of time with I/O in flight; capacity 1."""
     busiest = None
     for series, (labels, _) in io_time.items():
@@ -186,7 +189,9 @@ def _disk_busy_fraction(io_time, rates, exclude: re.Pattern) -> tuple[float, flo
     return None if busiest is None else (busiest, 1.0)
 
 
-def _network_bytes_per_s(valid, rates, exclude: re.Pattern) -> tuple[float, float] | None:
+def _network_bytes_per_s(
+    valid: dict[str, SeriesValues], rates: Rates, exclude: re.Pattern[str]
+) -> tuple[float, float] | None:
     """The busiest physical interface's max(receive, transmit) bytes/s, and its speed (NaN unknown)."""
     transmit = {
         labels.get("device", ""): rates.get(series) for series, (labels, _) in valid[NET_TRANSMIT].items()

@@ -111,7 +111,10 @@ def parse_messages(
     dead: list[DeadLetter] = []
     for body in bodies:
         item = parse_message(body, origin, received)
-        (events if isinstance(item, Event) else dead).append(item)
+        if isinstance(item, Event):
+            events.append(item)
+        else:
+            dead.append(item)
     return events, dead
 
 

@@ -92,7 +92,9 @@ class RangeResult(NamedTuple):
     rejections: tuple[models.Rejection, ...] = ()
 
 
-def plan_chunks(start_s: float, end_s: float, step_s: float, max_points: int = MAX_POINTS_PER_SERIES):
+def plan_chunks(
+    start_s: float, end_s: float, step_s: float, max_points: int = MAX_POINTS_PER_SERIES
+) -> list[tuple[float, float]]:
     """Return ``(start_s, end_s)`` chunks covering the range, aligned to multiples of the step.
 
     Each chunk has at most ``max_points`` evaluation points and the next starts one step after it.
@@ -110,7 +112,7 @@ def plan_chunks(start_s: float, end_s: float, step_s: float, max_points: int = M
             f"more than {MAX_POINTS_PER_RANGE:.0e}: widen the step or shorten the range",
             "step",
         )
-    chunks = []
+    chunks: list[tuple[float, float]] = []
     while first <= last:
         chunk_end = min(first + (max_points - 1) * step_s, last)
         chunks.append((first, chunk_end))
@@ -178,7 +180,8 @@ def _query_once(client: httpx.Client, endpoint: str, params: dict[str, str]) -> 
         or not isinstance(data.get("result"), list)
     ):
         raise ParseError("answer is not a matrix (is this a range query endpoint?)", path=endpoint)
-    series, rejections = [], []
+    series: list[Series] = []
+    rejections: list[models.Rejection] = []
     try:
         for item in data["result"]:
             series.append(_parse_series(item, endpoint, rejections))
@@ -316,12 +319,14 @@ def fetch_utilization(
         for series in fetch_all(names_query, "host names"):
             if series.labels.get("nodename") and series.labels.get(entity_label):
                 names[series.labels[entity_label]] = series.labels["nodename"]
-    parts, entities = [], {}
+    parts: list[models.Samples] = []
+    entities: dict[str, models.Entity] = {}
     for resource, query in queries.items():
         used = fetch_all(query.used.replace("$window", window), resource)
         if not used and "$window" in query.used:
             hint = f"rate() over {window} needs two scrapes in each window: widen the rate window if the data is there"
             rejections.append(models.Rejection(url, None, resource, NO_SERIES, hint))
+        capacity: list[Series] | float
         if isinstance(query.capacity, str):
             capacity = fetch_all(query.capacity.replace("$window", window), f"{resource} capacity")
         else:

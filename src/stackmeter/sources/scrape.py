@@ -50,7 +50,7 @@ def parse_targets(urls: Iterable[str] = (), targets_file: Path | None = None) ->
 
     The exporter is ``node_exporter`` unless given as ``libvirt``, or as ``URL libvirt`` in the file.
     """
-    lines = [(None, url) for url in urls]
+    lines: list[tuple[int | None, str]] = [(None, url) for url in urls]
     if targets_file is not None:
         try:
             text = Path(targets_file).read_text(encoding="utf-8")
@@ -69,7 +69,7 @@ def parse_targets(urls: Iterable[str] = (), targets_file: Path | None = None) ->
         check_no_credentials(url, where)
         targets.setdefault(url, Target(url, exporter))
     if not targets:
-        raise ConfigError("no targets: give --target URL or --targets-file FILE")
+        raise ConfigError("no targets: give target URLs or a targets file", "targets")
     return list(targets.values())
 
 
@@ -89,7 +89,12 @@ def fetch_expositions(
     return asyncio.run(_fetch_all(targets, timeout_s, transport, clock_ns))
 
 
-async def _fetch_all(targets, timeout_s, transport, clock_ns) -> list[Fetched]:
+async def _fetch_all(
+    targets: list[Target],
+    timeout_s: float,
+    transport: httpx.AsyncBaseTransport | None,
+    clock_ns: Callable[[], int],
+) -> list[Fetched]:
     headers = {"Accept": "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"}
     # No connection limit: every target is asked at once, each within its own total timeout.
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
@@ -100,7 +105,9 @@ async def _fetch_all(targets, timeout_s, transport, clock_ns) -> list[Fetched]:
         return list(await asyncio.gather(*fetches))
 
 
-async def _fetch_one(client: httpx.AsyncClient, target: Target, timeout_s: float, clock_ns) -> Fetched:
+async def _fetch_one(
+    client: httpx.AsyncClient, target: Target, timeout_s: float, clock_ns: Callable[[], int]
+) -> Fetched:
     started_ns = clock_ns()
     try:
         # httpx times each read; this bounds the whole answer (an exporter that trickles bytes)

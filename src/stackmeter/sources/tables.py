@@ -114,7 +114,8 @@ def _gunzip_member(data: bytes, parts: list[bytes]) -> tuple[bytes, str | None]:
     return b"", "the file ends inside a gzip stream"
 
 
-def _salvage(inflater, data: bytes, parts: list[bytes], sizes: tuple[int, ...]) -> None:
+# zlib._Decompress is typeshed's name for what decompressobj() returns (not exposed at runtime).
+def _salvage(inflater: zlib._Decompress, data: bytes, parts: list[bytes], sizes: tuple[int, ...]) -> None:
     """Feed ``data`` again in smaller pieces, keeping what decompresses before the fault."""
     size, smaller = sizes[0], sizes[1:]
     for start in range(0, len(data), size):

@@ -160,7 +160,8 @@ def _parse_lines(lines: list[bytes], origin: str, rejections: list[Rejection]) -
 def _reported(rejections: list[Rejection], count: int) -> np.ndarray:
     mask = np.zeros(count, dtype=bool)
     for rejection in rejections:
-        mask[rejection.line - 1] = True
+        if rejection.line is not None:
+            mask[rejection.line - 1] = True
     return mask
 
 
@@ -190,8 +191,8 @@ def load_azure_file(path: Path, start: np.datetime64 = np.datetime64(0, "s")) ->
     if not raw.strip():
         return Parsed(origin, no_samples(), rejections=cut or (Rejection(origin, None, None, EMPTY_FILE),))
     if not raw.lstrip().startswith(b"t_index,"):
-        first = raw.split(b"\n", 1)[0][:60].decode("utf-8", "replace")
-        detail = f"line 1 should be the Azure header starting 't_index,', found {first!r}"
+        first_line = raw.split(b"\n", 1)[0][:60].decode("utf-8", "replace")
+        detail = f"line 1 should be the Azure header starting 't_index,', found {first_line!r}"
         return Parsed(origin, no_samples(), rejections=(Rejection(origin, 1, None, WRONG_FORMAT, detail),))
     table = split_table(raw, origin, b",")
     rejections = table.rejections
