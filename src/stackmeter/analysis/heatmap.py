@@ -27,7 +27,11 @@ def rank_entities(counts: WindowCounts, share: float) -> tuple[np.ndarray, np.nd
 
 
 def choose_columns(
-    first_window: np.datetime64, last_window: np.datetime64, timescale: str, count: int, end: np.datetime64 | None = None
+    first_window: np.datetime64,
+    last_window: np.datetime64,
+    timescale: str,
+    count: int,
+    end: np.datetime64 | None = None,
 ) -> np.ndarray:
     """Return up to ``count`` consecutive window starts ending at the window holding ``end``
     (the last window when ``None``), clipped to ``[first_window, last_window]``."""

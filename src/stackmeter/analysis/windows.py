@@ -77,7 +77,9 @@ def window_index(starts: np.ndarray, first_start: np.datetime64, timescale: str)
     starts = np.asarray(starts, dtype="datetime64[ns]")
     months = TIMESCALE_BY_NAME[check_timescale(timescale)].months
     if months:
-        return (starts.astype("datetime64[M]") - np.datetime64(first_start).astype("datetime64[M]")).astype(np.int64) // months
+        return (starts.astype("datetime64[M]") - np.datetime64(first_start).astype("datetime64[M]")).astype(
+            np.int64
+        ) // months
     length_ns = (TIMESCALE_BY_NAME[timescale].length_s or 0) * _NS_PER_S
     return ((starts - np.datetime64(first_start).astype("datetime64[ns]")).astype(np.int64)) // length_ns
 
