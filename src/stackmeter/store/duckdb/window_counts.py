@@ -39,12 +39,15 @@ def read_window_counts(
     judged = f"capacity IS NOT NULL AND resource_code IN ({', '.join(map(str, codes))})"
     over = f"used / capacity >= {threshold_sql}"
     levels: dict[str, str] = {}
-    for timescale in _levels_needed(timescales):
+    needed = _levels_needed(timescales)
+    summed_from = {LEVEL_SOURCES[timescale][0] for timescale in needed}
+    for timescale in needed:
         source, window_sql = LEVEL_SOURCES[timescale]
         table = levels[timescale] = f"_level_{timescale}"
-        if timescale == "5m":
+        if timescale == TIMESCALE_TABLE[0].name and timescale not in summed_from:
             # The finest level has about one group per sample: aggregate only the windows
-            # holding a sample over θ, and count the windows per entity separately.
+            # holding a sample over θ, and count the windows per entity separately (which no
+            # coarser level can be summed from).
             con.execute(
                 f"""
                 CREATE OR REPLACE TEMP TABLE {table} AS
