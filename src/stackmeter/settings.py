@@ -20,6 +20,7 @@ from stackmeter.models import (
     MAX_TOP,
     RAW,
     RESOURCES,
+    ROLLUP_LEVELS,
     TIMESCALES,
 )
 from stackmeter.units import parse_duration_seconds
@@ -153,7 +154,7 @@ SETTINGS = (
     ),
     Setting(
         "rollup_levels",
-        "5m,1h,1d",
+        ",".join(ROLLUP_LEVELS),
         parse_rollup_levels,
         "Rollup levels of the store, empty for none; the commands that write samples or compact build the new ones and drop the others",
     ),

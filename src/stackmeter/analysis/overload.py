@@ -7,6 +7,7 @@ import numpy as np
 from stackmeter.analysis.windows import window_end, window_index, window_starts_between
 from stackmeter.errors import ConfigError
 from stackmeter.models import (
+    DEFAULT_TOP,
     MAX_THRESHOLD,
     RESOURCES,
     MultiResourceOverload,
@@ -53,7 +54,7 @@ def detect_overloaded(counts: WindowCounts, share: float) -> tuple[np.ndarray, n
 
 
 def summarize_overload(
-    counts: WindowCounts, coverage: ResourceCoverage | None, share: float, top: int = 10
+    counts: WindowCounts, coverage: ResourceCoverage | None, share: float, top: int = DEFAULT_TOP
 ) -> OverloadCell:
     """Return the :class:`OverloadCell` of one resource at one timescale."""
     entity, window = detect_overloaded(counts, share)
@@ -132,7 +133,7 @@ def _worst_entities(
 
 
 def summarize_multi_resource(
-    timescale: str, overloaded: list[tuple[np.ndarray, np.ndarray]], names: np.ndarray, top: int = 10
+    timescale: str, overloaded: list[tuple[np.ndarray, np.ndarray]], names: np.ndarray, top: int = DEFAULT_TOP
 ) -> MultiResourceOverload:
     """Return how many entities were overloaded in ≥ 2 resources in the same window.
 

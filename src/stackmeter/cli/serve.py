@@ -22,6 +22,7 @@ from stackmeter.cli._common import (
     stdout_console,
 )
 from stackmeter.cli.tables import ingest_summary_table, overload_tables
+from stackmeter.models import DEFAULT_TIMESCALES
 from stackmeter.settings import Settings, help_for
 
 # Each demo data set: its title, the timescales of its report, and what its ingest assumes.
@@ -29,7 +30,7 @@ DEMO_SETS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "planetlab": ("PlanetLab, 2011-03-03, 1052 VMs, cpu", "5m,1h,1d", {}),
     "bitbrains": (
         "Bitbrains Rnd, August 2013, 20 VMs, cpu/memory/disk/network",
-        "5m,1h,1d,1w,1mo",
+        DEFAULT_TIMESCALES,
         {"disk_capacity_bytes_s": 100 * 2**20, "network_capacity_bytes_s": 125e6},
     ),
 }
