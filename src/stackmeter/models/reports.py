@@ -181,6 +181,15 @@ class QuantileReport(NamedTuple):
     windows: tuple[WindowQuantile, ...]
 
 
+class Dropped(NamedTuple):
+    """What the store dropped (or, in a dry run, would drop) for retention: raw samples, rows per
+    rollup level, and the first window each level still keeps."""
+
+    samples: int
+    rollup_rows: dict[str, int]
+    kept_from: dict[str, np.datetime64]
+
+
 class CompactSummary(NamedTuple):
     """What ``compact`` dropped (or, with ``dry_run``, would drop): rows older than each retention,
     counted back from ``as_of``.

@@ -175,5 +175,5 @@ def compact(
     raw_s = retention.get(RAW)
     raw_before = None if raw_s is None else horizon(raw_s)
     level_before = {level: horizon(retention[level]) for level in levels if level in retention}
-    samples, rows, kept_from = store.drop_older(raw_before, level_before, dry_run)
-    return CompactSummary(as_of, raw_before, samples, rows, kept_from, dry_run)
+    dropped = store.drop_older(raw_before, level_before, dry_run)
+    return CompactSummary(as_of, raw_before, dropped.samples, dropped.rollup_rows, dropped.kept_from, dry_run)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from stackmeter.models import (
     DeadLetter,
+    Dropped,
     EntitySummary,
     Event,
     Parsed,
@@ -108,10 +109,9 @@ class Store(Protocol):
         raw_before: np.datetime64 | None,
         level_before: Mapping[str, np.datetime64],
         dry_run: bool = False,
-    ) -> tuple[int, dict[str, int], dict[str, np.datetime64]]:
+    ) -> Dropped:
         """Drop raw samples and rollup windows older than their horizons, in one transaction (with
-        ``dry_run``, only count what would be dropped); return the samples dropped, the rows
-        dropped per level and each level's first kept window."""
+        ``dry_run``, only count what would be dropped)."""
 
     # -- notifications
 

@@ -13,6 +13,7 @@ from stackmeter.errors import StackmeterError, StoreError, StoreNotFound
 from stackmeter.models import (
     RAW,
     DeadLetter,
+    Dropped,
     EntitySummary,
     Event,
     Parsed,
@@ -183,7 +184,7 @@ class DuckDBStore:
         raw_before: np.datetime64 | None,
         level_before: Mapping[str, np.datetime64],
         dry_run: bool = False,
-    ) -> tuple[int, dict[str, int], dict[str, np.datetime64]]:
+    ) -> Dropped:
         return retention.drop_older(self._con, self.path, raw_before, level_before, dry_run)
 
     # -- notifications --------------------------------------------------------------------

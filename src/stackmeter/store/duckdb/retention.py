@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 
 from stackmeter.errors import StoreError
+from stackmeter.models import Dropped
 from stackmeter.store.duckdb.rollup_writes import read_levels
 from stackmeter.store.duckdb.sql import datetime_of, time_of, timestamp_param, us_of, window_start_sql
 
@@ -29,13 +30,11 @@ def drop_older(
     raw_before: np.datetime64 | None,
     level_before: Mapping[str, np.datetime64],
     dry_run: bool = False,
-) -> tuple[int, dict[str, int], dict[str, np.datetime64]]:
+) -> Dropped:
     """Drop raw samples before ``raw_before`` (none when ``None``) and the windows of each
     level that end before its horizon, in one transaction. Raw samples older than what was
-    dropped are refused by later writes.
-
-    Returns the samples dropped, the rows dropped per level and each level's first kept window;
-    with ``dry_run``, what would be dropped, the store left unchanged.
+    dropped are refused by later writes. With ``dry_run``, return what would be dropped and
+    leave the store unchanged.
     """
     raw_us = None if raw_before is None else us_of(raw_before)
     level_us = {level: us_of(t) for level, t in level_before.items()}
@@ -49,7 +48,7 @@ def drop_older(
         raise StoreError(f"compaction of {path} failed, store unchanged: {exc}") from exc
     if not dry_run:
         con.execute("CHECKPOINT")
-    return samples, rows, {level: time_of(us) for level, us in kept_from.items()}
+    return Dropped(samples, rows, {level: time_of(us) for level, us in kept_from.items()})
 
 
 def _drop_older(
