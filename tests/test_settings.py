@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from stackmeter.errors import ConfigError
@@ -77,6 +79,12 @@ def test_settings_defaults_are_the_table_parsed():
         **{setting.name: setting.parse(setting.default_text) for setting in SETTINGS}
     )
     assert Settings().timescales == ("5m", "1h", "1d", "1w", "1mo") and Settings().back_window == 7 * 86_400
+
+
+def test_the_settings_fields_are_the_table_rows():
+    fields = dataclasses.fields(Settings)
+    assert [field.name for field in fields] == [setting.name for setting in SETTINGS]
+    assert {field.name for field in fields if not field.repr} == {s.name for s in SETTINGS if s.secret}
 
 
 def test_help_gives_the_default_and_the_variable():

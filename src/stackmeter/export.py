@@ -7,14 +7,12 @@ import io
 import json
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from stackmeter.models import (
-    CompactSummary,
     DeadLetter,
     OperationTimings,
     OverloadReport,
@@ -59,6 +57,16 @@ def format_time(value: np.datetime64 | None) -> str | None:
     moment: Any = value  # numpy's stubs refuse a datetime64 of any unit here
     text = np.datetime_as_string(np.datetime64(moment, "s"), unit="s")
     return text + "Z"
+
+
+def format_iso(value: np.datetime64, sep: str = "T") -> str:
+    """Return a time as ISO 8601 UTC text with its fraction, as ``datetime.isoformat`` writes it
+    (``2026-03-02T10:00:00+00:00``, ``2026-03-02T10:00:00.250000+00:00``; nine digits only for a
+    fraction finer than the microsecond, as pandas writes it). ``sep`` goes between date and time."""
+    moment: Any = value  # numpy's stubs refuse a datetime64 of any unit here
+    whole, ns = str(np.datetime_as_string(np.datetime64(moment, "ns"), unit="ns")).split(".")
+    fraction = "" if ns == "000000000" else f".{ns[:6]}" if ns.endswith("000") else f".{ns}"
+    return whole.replace("T", sep) + fraction + "+00:00"
 
 
 def rows_csv(rows: Sequence[Any], columns: Iterable[str] | None = None) -> str:
@@ -119,16 +127,6 @@ def served_by_text(report: OverloadReport) -> str:
     return text + (f" ({report.served_note})" if report.served_note else "")
 
 
-def rejection_lines(summary: Any, limit: int = 5) -> list[str]:
-    """Return the first rejections of an ingest, one located line each."""
-    lines = [f"  {rejection}" for rejection in summary.rejection_examples[:limit]]
-    if lines and summary.rejected > len(lines):
-        lines.append(
-            f"  … and {summary.rejected - len(lines):,} more (all kept in the store's rejections table)"
-        )
-    return (["Rejected input (first ones):"] + lines) if lines else []
-
-
 def quantile_rows(report: QuantileReport) -> list[dict]:
     """Return one flat dict per (entity, window) of a quantile report, for CSV."""
     return [
@@ -138,29 +136,15 @@ def quantile_rows(report: QuantileReport) -> list[dict]:
     ]  # fmt: skip
 
 
-def compact_plan_line(plan: CompactSummary) -> str:
-    """Say in one line what a compaction is about to drop (from its dry run)."""
-    if plan.as_of is None:
-        return "compact: the store holds no samples, nothing to drop"
-    parts = [f"{plan.samples_dropped:,} raw samples before {format_time(plan.raw_before) or '-'}"]
-    parts += [
-        f"{rows:,} {level} windows before {format_time(plan.rollup_before.get(level)) or '-'}"
-        for level, rows in plan.rollup_rows_dropped.items()
-    ]
-    return f"compact as of {format_time(plan.as_of)}: dropping " + ", ".join(parts)
-
-
-def target_rows(statuses: Iterable[TargetStatus], now_ns: int) -> list[dict]:
-    """Return target statuses as plain rows: times in ISO 8601 UTC, lag in seconds."""
+def target_rows(statuses: Iterable[TargetStatus], now: np.datetime64) -> list[dict]:
+    """Return target statuses as plain rows: times in ISO 8601 UTC, lag in seconds before ``now``."""
     return [
         {
             "target": s.target,
             "exporter": s.exporter,
             "state": s.state,
-            "last_success": format_time(
-                None if s.last_success_ns is None else np.datetime64(s.last_success_ns, "ns")
-            ),
-            "lag_s": _rounded(s.lag_s(now_ns)),
+            "last_success": format_time(s.last_success),
+            "lag_s": _rounded(s.lag_s(now)),
             "failures": s.failures,
             "samples": s.samples,
             "last_error": s.last_error,
@@ -173,21 +157,6 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def collect_status_line(summary: Any) -> str:
-    """Return one line on how a collection run goes: rounds, targets up, samples, what is down."""
-    up = sum(1 for s in summary.statuses if s.state == "up")
-    down = [s for s in summary.statuses if s.state == "down"]
-    line = (
-        f"round {summary.rounds} · {up}/{len(summary.statuses)} targets up · "
-        f"{summary.samples_added:,} samples added · {summary.rejected:,} rejected"
-    )
-    if down:
-        line += f" · down: {down[0].target} ({down[0].last_error})" + (
-            f" +{len(down) - 1}" if len(down) > 1 else ""
-        )
-    return line
-
-
 def frame_records(frame: Any) -> list[dict]:
     """Return the rows of a pandas frame as plain dicts: windows as ISO 8601 UTC, NaN as None."""
     if "window" in frame and len(frame):
@@ -197,13 +166,12 @@ def frame_records(frame: Any) -> list[dict]:
 
 def operation_timings_jsonable(timings: OperationTimings) -> dict:
     """Return :class:`~stackmeter.models.OperationTimings` as JSON types (CLI ``--json`` and API)."""
-    as_of: Any = timings.as_of  # a pandas Timestamp
     return {
         "timescale": timings.timescale,
         "by": timings.by,
         "operation": timings.operation,
         "timeout_s": timings.timeout_s,
-        "as_of": as_of.isoformat() if as_of is not None else None,
+        "as_of": None if timings.as_of is None else format_iso(timings.as_of),
         "operations": timings.operations,
         "stats": frame_records(timings.stats),
         "failures": frame_records(timings.failures),
@@ -211,9 +179,9 @@ def operation_timings_jsonable(timings: OperationTimings) -> dict:
 
 
 def dead_letter_rows(letters: Iterable[DeadLetter]) -> tuple[DeadLetter, ...]:
-    """Return dead letters with their time (an aware datetime) as ISO 8601 text, for JSON, CSV and tables."""
-    return tuple(letter._replace(received=_iso(letter.received)) for letter in letters)
+    """Return dead letters with their time as ISO 8601 text (:func:`format_iso`), for JSON, CSV and tables."""
+    return tuple(letter._replace(received=_iso_text(letter.received)) for letter in letters)
 
 
-def _iso(received: object) -> str:
-    return received.isoformat() if isinstance(received, datetime) else str(received)
+def _iso_text(received: np.datetime64) -> Any:
+    return format_iso(received)  # text where the record holds a time: these rows are for output only

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from stackmeter.analysis.windows import parse_timescales
 from stackmeter.errors import ConfigError
 from stackmeter.models import (
+    DEFAULT_BACK_WINDOW_S,
     DEFAULT_SHARE,
     DEFAULT_THRESHOLDS,
     DEFAULT_TIMESCALES,
@@ -110,8 +111,9 @@ def _bounded_int(low: int, high: int) -> Callable[[str | int], int]:
 class Setting(NamedTuple):
     """One setting: its name, its default as text, how its text is read, and what it means.
 
-    ``parse(text)`` returns the typed value; numeric settings also take numbers (TOML, typed flags).
-    A ``secret`` never appears in a ``repr``.
+    ``parse(text)`` returns the typed value; with ``takes_numbers`` it also takes numbers (from TOML
+    or a typed flag) and checks them as such. A ``secret`` never appears in a ``repr`` (its field
+    in :class:`Settings` has ``repr=False``; a test holds the two together).
     """
 
     name: str
@@ -119,6 +121,7 @@ class Setting(NamedTuple):
     parse: Callable[[Any], Any]
     help: str
     secret: bool = False
+    takes_numbers: bool = False
 
 
 SETTINGS = (
@@ -134,9 +137,16 @@ SETTINGS = (
         f"{DEFAULT_SHARE:g}",
         _share,
         "Share *s* of a window's samples at or above θ that makes it overloaded",
+        takes_numbers=True,
     ),
     Setting("timescales", DEFAULT_TIMESCALES, parse_timescales, "Timescales of the overload report"),
-    Setting("top", str(DEFAULT_TOP), _bounded_int(0, MAX_TOP), "How many worst entities a report lists"),
+    Setting(
+        "top",
+        str(DEFAULT_TOP),
+        _bounded_int(0, MAX_TOP),
+        "How many worst entities a report lists",
+        takes_numbers=True,
+    ),
     Setting(
         "tokens_file",
         "",
@@ -151,6 +161,7 @@ SETTINGS = (
         "64",
         _bounded_int(0, 1_000_000),
         "How many reports the server keeps until the store changes, 0 for none",
+        takes_numbers=True,
     ),
     Setting(
         "rollup_levels",
@@ -160,7 +171,7 @@ SETTINGS = (
     ),
     Setting(
         "back_window",
-        "7d",
+        f"{DEFAULT_BACK_WINDOW_S // 86_400}d",
         parse_back_window,
         "How much older than its series' latest sample a sample of `collect` or `ingest prometheus` may be; `none` for no limit",
     ),
@@ -229,8 +240,6 @@ def help_for(name: str, help: str | None = None, environment: bool = False) -> s
 
 
 _NO_ENVIRONMENT: Mapping[str, str] = MappingProxyType({})
-# Settings whose parse also takes numbers (from TOML or a typed flag) and checks them as such.
-_TAKE_NUMBERS = frozenset({"share", "top", "report_cache"})
 
 
 def load_settings(
@@ -276,7 +285,7 @@ def _parsed(name: str, raw: object, wrap: bool = True) -> object:
     """Return the value of setting ``name`` read from ``raw``; a failure names the setting."""
     setting = SETTINGS_BY_NAME[name]
     text = _listed(raw)
-    if not isinstance(text, str) and name not in _TAKE_NUMBERS:
+    if not isinstance(text, str) and not setting.takes_numbers:
         text = str(text)
     try:
         return setting.parse(text)

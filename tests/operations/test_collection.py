@@ -50,7 +50,7 @@ def test_collect_writes_each_round_and_the_status_of_every_target(store):
     statuses = {s.target: s for s in operations.list_sources(store)}
     assert statuses["http://up-1:9100/metrics"].state == UP
     down = statuses["http://down:9100/metrics"]
-    assert down.state == DOWN and down.last_error == "HTTP 500: boom" and down.last_success_ns is None
+    assert down.state == DOWN and down.last_error == "HTTP 500: boom" and down.last_success is None
     assert summary.rejected >= 2  # the down target, once per attempt (it backs off)
 
 

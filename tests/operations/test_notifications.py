@@ -89,7 +89,7 @@ def test_timeout_decides_what_timed_out(store, tmp_path):
     operations.ingest_notifications(store, path)
     assert operations.operation_timings(store).stats["running"].tolist() == [1]  # 20 min < 30 min
     assert operations.operation_timings(store, timeout_s=600).stats["timed_out"].tolist() == [1]
-    as_of = pd.Timestamp("2026-03-02 11:00", tz="UTC")
+    as_of = np.datetime64("2026-03-02T11:00", "ns")
     assert operations.operation_timings(store, as_of=as_of).stats["timed_out"].tolist() == [1]
 
 

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from stackmeter.errors import ConfigError
@@ -148,17 +149,17 @@ def test_a_target_back_from_failure_starts_afresh():
     assert "disk" not in set(parts[0].samples.resource)
     status = statuses[target[0].url]
     assert status.state == UP and status.last_error == "HTTP 503: busy"
-    assert status.lag_s(clock() + 5 * NS) == 5.0
+    assert status.lag_s(np.datetime64(clock() + 5 * NS, "ns")) == 5.0
 
 
 def test_backoff_doubles_up_to_a_ceiling():
     status = TargetStatus("http://x:9100/metrics", "node_exporter")
-    assert status.state == PENDING and status.lag_s(0) is None
-    fetched = Fetched(Target("http://x:9100/metrics"), 0, None, "", "cannot connect")
+    assert status.state == PENDING and status.lag_s(np.datetime64(0, "ns")) is None
+    fetched = Fetched(Target("http://x:9100/metrics"), np.datetime64(0, "ns"), None, "", "cannot connect")
     waits = []
     for _ in range(8):
         status = update_status(status, fetched, 10)
-        waits.append(status.next_attempt_ns / NS)
+        waits.append((status.next_attempt - fetched.scraped) / np.timedelta64(1, "s"))
     assert waits == [10, 20, 40, 80, 160, 300, 300, 300]
 
 
@@ -244,11 +245,17 @@ def test_no_targets_is_a_config_error():
 def test_openmetrics_answers_are_parsed_as_openmetrics():
     body = (LIBVIRT + "# EOF\n").encode()
     fetched = Fetched(
-        Target("http://vms:9177/metrics", "libvirt"), 0, body, "application/openmetrics-text", None
+        Target("http://vms:9177/metrics", "libvirt"),
+        np.datetime64(0, "ns"),
+        body,
+        "application/openmetrics-text",
+        None,
     )
     parsed, state = parse_fetched(fetched, CounterState())
     assert "memory" in set(parsed.samples.resource) and state.values
-    cut = Fetched(fetched.target, 0, LIBVIRT.encode(), "application/openmetrics-text; version=1.0.0", None)
+    cut = Fetched(
+        fetched.target, fetched.scraped, LIBVIRT.encode(), "application/openmetrics-text; version=1.0.0", None
+    )
     parsed, _ = parse_fetched(cut, CounterState())
     assert [r.reason for r in parsed.rejections if r.reason == "exposition truncated"] == [
         "exposition truncated"

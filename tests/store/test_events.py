@@ -1,5 +1,3 @@
-from datetime import UTC, datetime, timedelta
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,13 +7,15 @@ from stackmeter.store import open_store
 from stackmeter.store.duckdb.schema import MIGRATIONS, read_schema_version
 from tests.store.sql import connection_of
 
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+T0 = np.datetime64("2026-03-02T10:00", "ns")
+
+
+def seconds(n):
+    return np.timedelta64(round(n * 1e9), "ns")
 
 
 def event(n, event_type="instance.reboot.start", fault=None):
-    return Event(
-        T0 + timedelta(seconds=n), event_type, "vm-1", "req-1", "cn-1", "p", "m1", "active", fault, f"m{n}"
-    )
+    return Event(T0 + seconds(n), event_type, "vm-1", "req-1", "cn-1", "p", "m1", "active", fault, f"m{n}")
 
 
 def letter(n):
@@ -33,7 +33,10 @@ def test_events_round_trip(store):
     assert store.write_notifications(written, []) == (2, 0)
     frame = store.read_events()
     assert list(frame["message_id"]) == ["m0", "m7.25"]
-    assert list(frame["ts"]) == [pd.Timestamp(T0), pd.Timestamp(T0) + pd.Timedelta(seconds=7.25)]
+    assert list(frame["ts"]) == [
+        pd.Timestamp(T0, tz="UTC"),
+        pd.Timestamp(T0, tz="UTC") + pd.Timedelta(seconds=7.25),
+    ]
     assert frame["fault"].tolist() == [None, "Boom"]
     assert frame.iloc[0][["instance", "request_id", "host", "project", "flavor", "state"]].tolist() == [
         "vm-1", "req-1", "cn-1", "p", "m1", "active",
@@ -56,7 +59,7 @@ def test_a_failed_batch_leaves_the_store_unchanged(store):
 
 
 def test_dead_letters_latest_first(store):
-    later = letter(2)._replace(received=T0 + timedelta(minutes=1))
+    later = letter(2)._replace(received=T0 + np.timedelta64(1, "m"))
     store.write_notifications([], [letter(1), later])
     assert [d.body for d in store.read_dead_letters()] == ["{bad 2", "{bad 1"]
     assert store.read_dead_letters(limit=1)[0].received == later.received
@@ -88,6 +91,6 @@ def test_a_project_reader_sees_its_events_only_and_no_dead_letters(tmp_path):
         try:
             assert reader.count_notifications() == (2, 0)
             assert set(reader.read_events()["project"]) == {"p"}
-            assert reader.read_last_event_time() == pd.Timestamp(T0 + timedelta(seconds=9))
+            assert reader.read_last_event_time() == T0 + seconds(9)
         finally:
             reader.close()

@@ -135,12 +135,12 @@ def events_frame(events: Iterable[Event]) -> pd.DataFrame:
 
 
 def pair_operations(
-    events: pd.DataFrame, as_of: pd.Timestamp, timeout_s: float = DEFAULT_TIMEOUT_S
+    events: pd.DataFrame, as_of: np.datetime64, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> pd.DataFrame:
     """Return one row per operation (columns :data:`OPERATION_COLUMNS`), ordered by start.
 
     :param events: a frame with the columns of :class:`~stackmeter.models.Event`
-    :param as_of: the time the question is asked at; an operation still open more than
+    :param as_of: the time the question is asked at (UTC); an operation still open more than
         ``timeout_s`` before it has timed out
     :param timeout_s: seconds after which an operation with no end has timed out
     """
@@ -163,7 +163,7 @@ def pair_operations(
     unmatched = closes[~(first_close & (closes["attempt"] > 0))]
 
     operations = starts.merge(matched, on=[*key, "attempt"], how="left", suffixes=("", "_close"))
-    operations = _with_outcome(operations, pd.Timestamp(as_of), timeout_s)
+    operations = _with_outcome(operations, _utc_timestamp(as_of), timeout_s)
     orphans = _orphans(unmatched)
     result = pd.concat([operations, orphans], ignore_index=True) if len(orphans) else operations
     result = _with_scheduling(result, events)
@@ -189,6 +189,12 @@ def _classify_column(events: pd.DataFrame) -> pd.DataFrame:
         },
         index=events.index,
     )
+
+
+def _utc_timestamp(as_of: np.datetime64) -> pd.Timestamp:
+    """``as_of`` as an aware pandas time, to compare with the frame's ``datetime64[ns, UTC]``."""
+    moment = pd.Timestamp(as_of)
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
 
 
 def _with_outcome(operations: pd.DataFrame, as_of: pd.Timestamp, timeout_s: float) -> pd.DataFrame:

@@ -95,8 +95,9 @@ def reader_of(request: Request) -> Iterator[Reader]:
     """Return a :class:`Reader` for the request (raises ``Unauthenticated``), closed on leaving the context."""
     access = access_of(request)
     state = request.app.state
+    shared: Store = state.store  # app.state is untyped: the annotation keeps calls to the protocol
     with state.reader_lock:
-        store = state.store.reader(access.project)
+        store = shared.reader(access.project)
     try:
         yield Reader(store, access, state.cache)
     finally:

@@ -24,7 +24,7 @@ from stackmeter.export import (
     rows_csv,
     series_rows,
 )
-from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD, MAX_TOP, RESOURCES, HeatMap
+from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD, MAX_TOP, RESOURCES, TIMESCALE_CHOICES, HeatMap
 from stackmeter.settings import Settings, help_for, parse_thresholds
 from stackmeter.units import parse_utc_time
 
@@ -144,7 +144,7 @@ def quantile(
     entity: str | None = Query(None, description="One entity [default: every entity the token may see]."),
     resource: str = Query("cpu", description=f"One of {', '.join(RESOURCES)}."),
     q: float = Query(0.95, ge=0, le=1, allow_inf_nan=False, description="The quantile, from 0 to 1."),
-    timescale: str = Query("1d", description="Window length: 5m, 1h, 1d, 1w or 1mo."),
+    timescale: str = Query("1d", description=f"Window length: {TIMESCALE_CHOICES}."),
     from_raw: bool = Query(False, description="Exact, from raw samples, not the rollup levels."),
     format: Format = FORMAT,
     reader: Reader = Depends(open_reader),
@@ -295,7 +295,7 @@ def entity_overload(
 @router.get("/operations")
 def operation_timings(
     request: Request,
-    timescale: str = Query("1h", description="Window length: 5m, 1h, 1d, 1w or 1mo."),
+    timescale: str = Query("1h", description=f"Window length: {TIMESCALE_CHOICES}."),
     operation: str | None = Query(None, description="Only this operation, e.g. create [default: all]."),
     by: str | None = Query(None, description=f"Also group by {', '.join(GROUPINGS)}."),
     timeout: float = Query(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -16,9 +17,9 @@ from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from stackmeter.cli.tables import ingest_summary_table
+from stackmeter.cli.tables import ingest_summary_table, rejection_lines
 from stackmeter.errors import ConfigError, SourceError, StackmeterError, StoreError
-from stackmeter.export import rejection_lines, to_json
+from stackmeter.export import to_json
 from stackmeter.operations import IngestSummary
 from stackmeter.settings import Settings, help_for, load_settings
 from stackmeter.store import Store, open_store
@@ -109,6 +110,31 @@ def opened_store(
         yield store
     finally:
         store.close()
+
+
+@contextlib.contextmanager
+def store_per_batch(
+    settings: Settings,
+    wait_s: float | None,
+    reopen_wait_s: float | None,
+    writes: bool = False,
+    hold: bool = False,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[Store | Callable[[], Store]]:
+    """Create or migrate the store of a long-running command (``listen``, ``collect``), then yield
+    what it writes through: the store itself when it must ``hold`` it (or the store is in memory),
+    else an opener that opens the file for each batch only, so that other commands read it between
+    batches (waiting up to ``reopen_wait_s`` for the lock, or until ``stop()``)."""
+    levels = settings.rollup_levels if writes else None
+    store = open_when_free(settings.store, stop, wait_s, rollup_levels=levels, create=True)
+    if hold or settings.store == ":memory:":
+        try:
+            yield store
+        finally:
+            store.close()
+        return
+    store.close()
+    yield functools.partial(open_when_free, settings.store, stop, reopen_wait_s)
 
 
 # -- output

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
-from typing import Any
 
 import typer
 from rich.table import Table
@@ -18,14 +17,14 @@ from stackmeter.cli._common import (
     chosen_output,
     command_settings,
     emit,
-    open_when_free,
     opened_store,
     stderr_console,
     stdout_console,
+    store_per_batch,
 )
 from stackmeter.cli.tables import dead_letters_table, failures_table, notifications_table, timings_table
 from stackmeter.export import dead_letter_rows, frame_records, operation_timings_jsonable, rows_csv
-from stackmeter.models import NotificationsSummary
+from stackmeter.models import TIMESCALE_CHOICES, NotificationsSummary
 
 AMQP_HELP = "AMQP URL of the bus, e.g. amqp://user:password@rabbit:5672/ (or STACKMETER_AMQP_URL)."
 
@@ -84,14 +83,7 @@ def listen(
         )
 
     settings = command_settings(store=store)
-    location = settings.store
-    with opened_store(settings, wait_s=LOCK_WAIT_S, create=True) as opened:
-        # The first open creates or migrates the store; then, unless told to hold it (or it lives
-        # in memory), the file is opened again for each batch only.
-        shared = not hold_store and location != ":memory:"
-        if shared:
-            opened.close()
-        target = (lambda: open_when_free(location, lambda: bool(stopping), None)) if shared else opened
+    with store_per_batch(settings, LOCK_WAIT_S, None, hold=hold_store, stop=lambda: bool(stopping)) as target:
         consumer = operations.connect_bus(
             amqp,
             exchange,
@@ -119,7 +111,7 @@ def listen(
 
 
 def operation_timings(
-    timescale: str = typer.Option("1h", help="Window length: 5m, 1h, 1d, 1w or 1mo."),
+    timescale: str = typer.Option("1h", help=f"Window length: {TIMESCALE_CHOICES}."),
     operation: str = typer.Option(None, help="Only this operation, e.g. create, resize_prep. [default: all]"),
     by: str = typer.Option(None, help=f"Also group by one of {', '.join(operations.GROUPINGS)}."),
     timeout: float = typer.Option(
@@ -142,11 +134,9 @@ def operation_timings(
     with opened_store(command_settings(store=store), wait_s=LOCK_WAIT_S) as opened:
         timings = operations.operation_timings(opened, timescale, operation, by, timeout)
 
-    failures: Any = timings.failures  # a pandas DataFrame
-
     def tables() -> Iterator[Table]:
         yield timings_table(timings)
-        if len(failures):
+        if len(timings.failures):
             yield failures_table(timings)
 
     emit(output, operation_timings_jsonable(timings), tables, lambda: rows_csv(frame_records(timings.stats)))

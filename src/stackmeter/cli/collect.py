@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import signal
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.live import Live
 from rich.text import Text
@@ -22,15 +21,14 @@ from stackmeter.cli._common import (
     chosen_output,
     command_settings,
     emit,
-    open_when_free,
     opened_store,
     stderr_console,
+    store_per_batch,
 )
 from stackmeter.cli.ingest import LiveBackWindowOption
-from stackmeter.cli.tables import sources_table
+from stackmeter.cli.tables import collect_status_line, sources_table
 from stackmeter.errors import ConfigError
-from stackmeter.export import collect_status_line, rows_csv, target_rows
-from stackmeter.store import Store
+from stackmeter.export import rows_csv, target_rows
 from stackmeter.units import parse_duration_seconds
 
 
@@ -78,7 +76,7 @@ def collect(
     err = stderr_console()
     try:
         with (
-            opened_store(settings, wait_s=SHARED_WAIT_S, writes=True, create=True) as opened,
+            store_per_batch(settings, SHARED_WAIT_S, SHARED_WAIT_S, writes=True) as store_or_opener,
             Live(console=err, transient=True, auto_refresh=False) as live,
         ):
 
@@ -87,11 +85,6 @@ def collect(
                 if not err.is_terminal:
                     err.print(collect_status_line(summary), markup=False, highlight=False)
 
-            store_or_opener: Store | Callable[[], Store] = opened
-            if settings.store != ":memory:":
-                # Hold the store only while writing a round, so `stackmeter sources` can read it.
-                opened.close()
-                store_or_opener = functools.partial(open_when_free, settings.store, wait_s=SHARED_WAIT_S)
             summary = operations.collect(
                 store_or_opener,
                 targets,
@@ -106,7 +99,7 @@ def collect(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    rows = target_rows(summary.statuses, time.time_ns())
+    rows = target_rows(summary.statuses, np.datetime64(time.time_ns(), "ns"))
     ending = "stopped" if summary.stopped else "done"
     emit(
         output,
@@ -128,5 +121,5 @@ def sources(store: str = StoreOption, as_json: bool = JsonOption, as_csv: bool =
     output = chosen_output(as_json, as_csv)
     with opened_store(command_settings(store=store), wait_s=SHARED_WAIT_S) as opened:
         statuses = operations.list_sources(opened)
-    rows = target_rows(statuses, time.time_ns())
+    rows = target_rows(statuses, np.datetime64(time.time_ns(), "ns"))
     emit(output, rows, lambda: [sources_table(rows)], lambda: rows_csv(rows))

@@ -14,8 +14,7 @@ from stackmeter.cli._common import (
     opened_store,
     stderr_console,
 )
-from stackmeter.cli.tables import compact_table
-from stackmeter.export import compact_plan_line
+from stackmeter.cli.tables import compact_plan_line, compact_table
 from stackmeter.settings import help_for
 from stackmeter.units import parse_utc_time
 

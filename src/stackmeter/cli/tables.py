@@ -1,4 +1,5 @@
-"""Every Rich table the commands print: reports, ingest and compact summaries, sources, notifications."""
+"""What people read: every Rich table the commands print (reports, ingest and compact summaries,
+sources, notifications) and their one-line summaries."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pandas as pd
 from rich.console import JustifyMethod
 from rich.table import Table
 
-from stackmeter.export import format_time, served_by_text
+from stackmeter.export import format_iso, format_time, served_by_text
 from stackmeter.models import (
     CompactSummary,
     DeadLetter,
@@ -19,6 +20,7 @@ from stackmeter.models import (
     OverloadReport,
     QuantileReport,
 )
+from stackmeter.operations import CollectSummary, IngestSummary
 
 
 def overload_tables(report: OverloadReport) -> list[Table]:
@@ -201,9 +203,8 @@ def notifications_table(summary: NotificationsSummary, title: str) -> Table:
 
 def timings_table(timings: OperationTimings) -> Table:
     """Return operation statistics as a Rich table, one row per window × operation (× group)."""
-    moment: Any = timings.as_of  # pandas: a Timestamp, a DataFrame
-    stats: Any = timings.stats
-    as_of = moment.isoformat() if moment is not None else "-"
+    stats = timings.stats
+    as_of = "-" if timings.as_of is None else format_iso(timings.as_of)
     title = f"{timings.operations:,} operations, {timings.timescale} windows (timeout {timings.timeout_s:g} s, as of {as_of})"
     table = Table(title=title, title_justify="left")
     columns = ["window", "operation"] + ([timings.by] if timings.by else [])
@@ -242,8 +243,7 @@ def failures_table(timings: OperationTimings) -> Table:
     table = Table(title="Most frequent failures", title_justify="left")
     for column in ("operation", "fault", "count"):
         table.add_column(column, justify="right" if column == "count" else "left", overflow="fold")
-    failures: Any = timings.failures  # a pandas DataFrame
-    for row in failures.itertuples(index=False):
+    for row in timings.failures.itertuples(index=False):
         table.add_row(row.operation, row.fault, str(row.count))
     return table
 
@@ -263,3 +263,40 @@ def dead_letters_table(count: int, rows: Sequence[DeadLetter]) -> Table:
         body = row.body if len(row.body) <= 80 else row.body[:79] + "…"
         table.add_row(str(row.received)[:19], row.origin, row.reason, row.detail, body)
     return table
+
+
+def rejection_lines(summary: IngestSummary, limit: int = 5) -> list[str]:
+    """Return the first rejections of an ingest, one located line each."""
+    lines = [f"  {rejection}" for rejection in summary.rejection_examples[:limit]]
+    if lines and summary.rejected > len(lines):
+        lines.append(
+            f"  … and {summary.rejected - len(lines):,} more (all kept in the store's rejections table)"
+        )
+    return (["Rejected input (first ones):"] + lines) if lines else []
+
+
+def compact_plan_line(plan: CompactSummary) -> str:
+    """Say in one line what a compaction is about to drop (from its dry run)."""
+    if plan.as_of is None:
+        return "compact: the store holds no samples, nothing to drop"
+    parts = [f"{plan.samples_dropped:,} raw samples before {format_time(plan.raw_before) or '-'}"]
+    parts += [
+        f"{rows:,} {level} windows before {format_time(plan.rollup_before.get(level)) or '-'}"
+        for level, rows in plan.rollup_rows_dropped.items()
+    ]
+    return f"compact as of {format_time(plan.as_of)}: dropping " + ", ".join(parts)
+
+
+def collect_status_line(summary: CollectSummary) -> str:
+    """Return one line on how a collection run goes: rounds, targets up, samples, what is down."""
+    up = sum(1 for s in summary.statuses if s.state == "up")
+    down = [s for s in summary.statuses if s.state == "down"]
+    line = (
+        f"round {summary.rounds} · {up}/{len(summary.statuses)} targets up · "
+        f"{summary.samples_added:,} samples added · {summary.rejected:,} rejected"
+    )
+    if down:
+        line += f" · down: {down[0].target} ({down[0].last_error})" + (
+            f" +{len(down) - 1}" if len(down) > 1 else ""
+        )
+    return line

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # --- Notification bus: events, dead letters, operations -------------------------------------
 
@@ -24,13 +29,13 @@ OUTCOMES = (SUCCESS, ERROR, TIMED_OUT, RUNNING)
 class Event(NamedTuple):
     """One notification from the bus, reduced to what operation timings need.
 
-    ``ts`` is a timezone-aware UTC ``datetime`` (the notification's own timestamp); every other
+    ``ts`` is the notification's own timestamp (UTC ``datetime64[ns]``, to the microsecond); every other
     field is ``None`` when the message does not carry it. ``message_id`` identifies the message
     (its oslo ``message_id``, or a digest of its text when it has none): two events with the same
     ``message_id`` are one event.
     """
 
-    ts: object
+    ts: np.datetime64
     event_type: str
     instance: str | None
     request_id: str | None
@@ -45,11 +50,12 @@ class Event(NamedTuple):
 class DeadLetter(NamedTuple):
     """A message that could not be read as a notification, kept with the reason.
 
-    ``origin`` says where it came from (a queue name, or ``file:line``); ``digest`` identifies the
-    text so a redelivered message is kept once.
+    ``received`` is when it came (UTC ``datetime64[ns]``, to the microsecond); ``origin`` says
+    where from (a queue name, or ``file:line``); ``digest`` identifies the text so a redelivered
+    message is kept once.
     """
 
-    received: object
+    received: np.datetime64
     origin: str
     reason: str
     detail: str
@@ -76,7 +82,7 @@ class OperationTimings(NamedTuple):
     by: str | None
     operation: str | None
     timeout_s: float
-    as_of: object  # pandas Timestamp (UTC), or None when the store holds no events
+    as_of: np.datetime64 | None  # UTC; None when the store holds no events
     operations: int
-    stats: object  # pandas DataFrame, one row per window × operation (× group)
-    failures: object  # pandas DataFrame: operation, fault, count
+    stats: pd.DataFrame  # one row per window × operation (× group)
+    failures: pd.DataFrame  # operation, fault, count

@@ -7,6 +7,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 from numpy.typing import ArrayLike
 
 RESOURCES = ("cpu", "memory", "disk", "network")
@@ -37,6 +38,13 @@ HISTOGRAM_OVERFLOW_BIN = 200
 ROLLUP_LEVELS = ("5m", "1h", "1d")
 # Live sources (collect, ingest prometheus) refuse a sample older than its series' latest less this.
 DEFAULT_BACK_WINDOW_S = 7 * 86_400
+
+
+class SampleSpan(NamedTuple):
+    """The times of the oldest and newest samples a store has received (``None`` before any)."""
+
+    first: np.datetime64 | None
+    last: np.datetime64 | None
 
 
 class Samples(NamedTuple):
@@ -71,7 +79,7 @@ def make_samples(
     ts = np.asarray(ts, dtype="datetime64[ns]")
     n = ts.shape[0]
 
-    def column(value, dtype):
+    def column(value: npt.ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
         if np.ndim(value) == 0:
             array = np.empty(n, dtype=dtype)
             array.fill(value)  # much faster than np.full for object arrays

@@ -40,6 +40,8 @@ TIMESCALE_BY_NAME: MappingProxyType[str, Timescale] = MappingProxyType({t.name: 
 TIMESCALES: tuple[str, ...] = tuple(t.name for t in TIMESCALE_TABLE)
 # The default of every ``timescales`` option and setting: all of them, finest first.
 DEFAULT_TIMESCALES = ",".join(TIMESCALES)
+# The timescales in help text: "5m, 1h, 1d, 1w or 1mo".
+TIMESCALE_CHOICES = ", ".join(TIMESCALES[:-1]) + " or " + TIMESCALES[-1]
 
 
 def nests_in(inner: Timescale, outer: Timescale) -> bool:

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
 
 from stackmeter.analysis.operation_stats import (
     check_grouping,
@@ -61,7 +61,7 @@ def ingest_notifications(store: Store, path: Path, batch_messages: int = 5_000) 
     Valid notifications land even when other lines are bad; each bad line is kept as a dead
     letter with its ``file:line``. Reading the same file again adds nothing.
     """
-    received = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    received = _now()
     tally = _NotificationTally()
     events: list[Event] = []
     dead: list[DeadLetter] = []
@@ -120,7 +120,7 @@ def listen(
                     break
                 continue
             idle_since = time.monotonic()
-            received = pd.Timestamp.now(tz="UTC").to_pydatetime()
+            received = _now()
             events: list[Event] = []
             dead: list[DeadLetter] = []
             for delivery in batch.deliveries:
@@ -144,7 +144,7 @@ def operation_timings(
     operation: str | None = None,
     by: str | None = None,
     timeout_s: float = OPERATION_TIMEOUT_S,
-    as_of: pd.Timestamp | None = None,
+    as_of: np.datetime64 | None = None,
     top_failures: int = 10,
 ) -> OperationTimings:
     """Return per-window counts, failures and duration quantiles of cloud operations.
@@ -152,7 +152,7 @@ def operation_timings(
     :param operation: only this action (``create``, ``delete``, ``resize_prep``, …)
     :param by: also group by ``host``, ``flavor`` or ``project``
     :param timeout_s: an operation with no end this long after its start has timed out
-    :param as_of: when an operation still open is judged; defaults to the latest event stored
+    :param as_of: when an operation still open is judged (UTC); defaults to the latest event stored
     """
     check_timescale(timescale)
     if not 0 < timeout_s <= MAX_DURATION_S:
@@ -166,9 +166,7 @@ def operation_timings(
     events = store.read_events()
     if as_of is None:
         as_of = store.read_last_event_time()
-    operations = pair_operations(
-        events, as_of if as_of is not None else pd.Timestamp.now(tz="UTC"), timeout_s
-    )
+    operations = pair_operations(events, as_of if as_of is not None else _now(), timeout_s)
     if operation is not None:
         operations = operations[operations["operation"] == operation]
     stats = operation_stats(operations, timescale, by)
@@ -183,6 +181,11 @@ def operation_timings(
         stats,
         failure_kinds(operations, top_failures),
     )
+
+
+def _now() -> np.datetime64:
+    """The time now (UTC ``datetime64[ns]``) to the microsecond, as the store keeps times."""
+    return np.datetime64(time.time_ns() // 1_000, "us").astype("datetime64[ns]")
 
 
 def dead_letters(store: Store, limit: int | None = 50) -> tuple[int, list[DeadLetter]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,13 +49,22 @@ HEAT_MAP_MAX_COLUMNS = 400
 HEAT_MAP_MAX_PAGE = 1_000_000
 
 
+class ReportChoices(NamedTuple):
+    """What an overload report is asked for, checked: timescales and resources in canonical
+    order, and the threshold of each resource."""
+
+    timescales: tuple[str, ...]
+    resources: tuple[str, ...]
+    thresholds: dict[str, float]
+
+
 def check_report_choices(
     timescales: str | Iterable[str],
     resources: Iterable[str],
     thresholds: Mapping[str, float] | None,
     share: float,
     top: int,
-) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, float]]:
+) -> ReportChoices:
     """Return the timescales, resources and thresholds an overload report is asked for, checked
     (before any store is opened); raise :class:`ConfigError` naming the choice at fault."""
     scales = parse_timescales(timescales if isinstance(timescales, str) else ",".join(timescales))
@@ -65,7 +75,7 @@ def check_report_choices(
     check_share(share)
     if not 0 <= top <= MAX_TOP:
         raise ConfigError(f"top must be between 0 and {MAX_TOP:,}, got {top}", "top")
-    return scales, resources, {resource: thresholds[resource] for resource in resources}
+    return ReportChoices(scales, resources, {resource: thresholds[resource] for resource in resources})
 
 
 def overload_report(

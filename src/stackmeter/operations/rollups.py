@@ -71,15 +71,20 @@ def read_counts(
     return ServedCounts(counts, coverage, {scale: served_text(served_by[scale]) for scale in scales}, note)
 
 
-def read_utilization(
-    store: Store, query: WindowQuery, from_raw: bool = False
-) -> tuple[WindowUtilization, str]:
+class ServedUtilization(NamedTuple):
+    """Per-(entity, window) utilization, and what served it (``rollup <level>`` or ``raw``)."""
+
+    utilization: WindowUtilization
+    served_by: str
+
+
+def read_utilization(store: Store, query: WindowQuery, from_raw: bool = False) -> ServedUtilization:
     """Return per (entity, window) utilization of the query's entities (samples, samples ≥ θ,
     mean, max) and what served it: the coarsest level nesting in the timescale when θ is on a bin
     edge, else raw samples. Counts are exact either way; means may differ in their last bits."""
     levels = () if from_raw or threshold_bin(query.threshold) is None else store.read_levels()
     served_by = serving_level(query.timescale, levels) or RAW
-    return store.read_window_utilization(query, served_by), served_text(served_by)
+    return ServedUtilization(store.read_window_utilization(query, served_by), served_text(served_by))
 
 
 def utilization_quantiles(

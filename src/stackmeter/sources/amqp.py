@@ -13,7 +13,7 @@ consumer reconnects with exponential backoff.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
 from kombu import Connection, Consumer, Exchange, Queue
@@ -66,7 +66,7 @@ class Backoff(NamedTuple):
     first_s: float = 0.5
     max_s: float = 30.0
 
-    def delays(self):
+    def delays(self) -> Iterator[float]:
         delay = self.first_s
         while True:
             yield delay

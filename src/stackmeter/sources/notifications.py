@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from stackmeter.errors import SourceUnavailable
@@ -50,13 +51,13 @@ def digest(text: str | bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
-def parse_message(body: str | bytes | dict, origin: str, received: datetime) -> Event | DeadLetter:
+def parse_message(body: str | bytes | dict, origin: str, received: np.datetime64) -> Event | DeadLetter:
     """Return the event a message carries, or a dead letter saying why it carries none.
 
     :param body: the message as received: JSON text (``str`` or UTF-8 ``bytes``) or already
         decoded (a ``dict``, as some AMQP clients deliver it)
     :param origin: where the message came from, kept in a dead letter (queue name, ``file:line``)
-    :param received: when it was received, kept in a dead letter
+    :param received: when it was received (UTC ``datetime64``), kept in a dead letter
     """
     message: object = body
     if isinstance(body, dict):
@@ -86,7 +87,7 @@ def parse_message(body: str | bytes | dict, origin: str, received: datetime) -> 
         return _dead(received, origin, exc.reason, exc.detail, _text_of(raw))
 
 
-def read_jsonl(path: str | Path, received: datetime) -> Iterator[tuple[int, Event | DeadLetter]]:
+def read_jsonl(path: str | Path, received: np.datetime64) -> Iterator[tuple[int, Event | DeadLetter]]:
     """Yield ``(line number, event or dead letter)`` for each non-blank line of a captured stream.
 
     :raises SourceUnavailable: when the file cannot be opened
@@ -104,7 +105,7 @@ def read_jsonl(path: str | Path, received: datetime) -> Iterator[tuple[int, Even
 
 
 def parse_messages(
-    bodies: Iterable[str | bytes | dict], origin: str, received: datetime
+    bodies: Iterable[str | bytes | dict], origin: str, received: np.datetime64
 ) -> tuple[list[Event], list[DeadLetter]]:
     """Return the events and the dead letters of many messages from one origin."""
     events: list[Event] = []
@@ -132,8 +133,10 @@ def _text_of(raw: str | bytes) -> str:
     return raw.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _dead(received: datetime, origin: str, reason: str, detail: str, text: str) -> DeadLetter:
-    return DeadLetter(received, origin, reason, detail[:_MAX_FIELD], text, digest(text))
+def _dead(received: np.datetime64, origin: str, reason: str, detail: str, text: str) -> DeadLetter:
+    return DeadLetter(
+        received.astype("datetime64[ns]"), origin, reason, detail[:_MAX_FIELD], text, digest(text)
+    )
 
 
 def _open_envelope(message: dict) -> tuple[dict, str]:
@@ -196,8 +199,8 @@ def _fault(event_type: str, fault: str | None) -> str:
     return f"{event_type}: {fault}" if fault else event_type
 
 
-def _parse_timestamp(value: object) -> datetime:
-    """Return an aware UTC datetime from an oslo timestamp (``2013-04-02 18:23:47.123456``, ISO 8601).
+def _parse_timestamp(value: object) -> np.datetime64:
+    """Return the UTC ``datetime64[ns]`` of an oslo timestamp (``2013-04-02 18:23:47.123456``, ISO 8601).
 
     A time outside the domain (``0001-01-01``, ``9999-12-31``) is unreadable too: nothing later
     could hold it as nanoseconds.
@@ -211,7 +214,7 @@ def _parse_timestamp(value: object) -> datetime:
         raise _Unreadable(BAD_TIMESTAMP, f"timestamp {value[:60]!r}") from exc
     if not _TIME_MIN <= ts < _TIME_MAX:
         raise _Unreadable(BAD_TIMESTAMP, f"timestamp {value[:60]!r} is outside {TIME_DOMAIN}")
-    return ts
+    return np.datetime64(ts.replace(tzinfo=None), "ns")
 
 
 def _versioned_fields(event_type: str, data: dict) -> dict:

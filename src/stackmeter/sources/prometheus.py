@@ -338,14 +338,22 @@ def fetch_utilization(
     return models.Parsed(url, models.concat_samples(parts), tuple(entities.values()), tuple(rejections))
 
 
-def _combine(resource, used, capacity, entity_label, names, step_s, url):
+def _combine(
+    resource: str,
+    used: list[Series],
+    capacity: list[Series] | float,
+    entity_label: str,
+    names: Mapping[str, str],
+    step_s: float,
+    url: str,
+) -> tuple[models.Samples, list[models.Rejection]]:
     """Samples of one resource: capacity joined to each used series, then the largest per entity and time."""
     by_labels = {} if not isinstance(capacity, list) else {_key(s.labels): s for s in capacity}
     by_entity: dict[str, list[Series]] = {}
     for series in by_labels.values():
         by_entity.setdefault(series.labels.get(entity_label, ""), []).append(series)
     columns: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    rejections = []
+    rejections: list[models.Rejection] = []
     for series in used:
         instance = series.labels.get(entity_label)
         if instance is None:

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import httpx
+import numpy as np
 
 from stackmeter import models
 from stackmeter.errors import ConfigError, ParseError
 from stackmeter.models import DOWN, UP, TargetStatus
+from stackmeter.models.targets import DUE_AT_ONCE
 from stackmeter.sources.exposition import CounterState, instance_of
 from stackmeter.sources.libvirt import parse_libvirt
 from stackmeter.sources.node_exporter import HostRules, parse_node_exporter
@@ -34,12 +36,13 @@ class Target(NamedTuple):
 class Fetched(NamedTuple):
     """The answer of one scrape: the body and its content type, or the error, and when it happened.
 
-    ``scraped_ns`` is the middle of the request for an answer (the exporter reads its counters
-    somewhere in between; the middle halves the error on a loaded machine), its start for a failure.
+    ``scraped`` (UTC ``datetime64[ns]``) is the middle of the request for an answer (the exporter
+    reads its counters somewhere in between; the middle halves the error on a loaded machine), its
+    start for a failure.
     """
 
     target: Target
-    scraped_ns: int
+    scraped: np.datetime64
     body: bytes | None
     content_type: str
     error: str | None
@@ -109,22 +112,21 @@ async def _fetch_one(
     client: httpx.AsyncClient, target: Target, timeout_s: float, clock_ns: Callable[[], int]
 ) -> Fetched:
     started_ns = clock_ns()
+    started = np.datetime64(started_ns, "ns")
     try:
         # httpx times each read; this bounds the whole answer (an exporter that trickles bytes)
         response = await asyncio.wait_for(client.get(target.url), timeout_s)
     except (httpx.TimeoutException, TimeoutError) as exc:
-        return Fetched(
-            target, started_ns, None, "", f"timed out after {timeout_s:g} s ({type(exc).__name__})"
-        )
+        return Fetched(target, started, None, "", f"timed out after {timeout_s:g} s ({type(exc).__name__})")
     except httpx.ConnectError as exc:
-        return Fetched(target, started_ns, None, "", f"cannot connect ({exc or type(exc).__name__})")
+        return Fetched(target, started, None, "", f"cannot connect ({exc or type(exc).__name__})")
     except httpx.TransportError as exc:  # e.g. the answer was cut short
-        return Fetched(target, started_ns, None, "", f"{type(exc).__name__} ({exc})")
+        return Fetched(target, started, None, "", f"{type(exc).__name__} ({exc})")
     if response.status_code != 200:
         excerpt = " ".join(response.text[:120].split())
-        return Fetched(target, started_ns, None, "", f"HTTP {response.status_code}: {excerpt}")
-    scraped_ns = (started_ns + clock_ns()) // 2
-    return Fetched(target, scraped_ns, response.content, response.headers.get("content-type", ""), None)
+        return Fetched(target, started, None, "", f"HTTP {response.status_code}: {excerpt}")
+    scraped = np.datetime64((started_ns + clock_ns()) // 2, "ns")
+    return Fetched(target, scraped, response.content, response.headers.get("content-type", ""), None)
 
 
 def parse_fetched(
@@ -140,8 +142,8 @@ def parse_fetched(
     origin = fetched.target.url
     if fetched.target.exporter == "libvirt":
         host = instance_of(origin).rsplit(":", 1)[0]
-        return parse_libvirt(fetched.body, fetched.scraped_ns, previous, origin, host, openmetrics)
-    return parse_node_exporter(fetched.body, fetched.scraped_ns, previous, origin, rules, openmetrics)
+        return parse_libvirt(fetched.body, fetched.scraped, previous, origin, host, openmetrics)
+    return parse_node_exporter(fetched.body, fetched.scraped, previous, origin, rules, openmetrics)
 
 
 def update_status(status: TargetStatus, fetched: Fetched, every_s: float, samples: int = 0) -> TargetStatus:
@@ -149,20 +151,20 @@ def update_status(status: TargetStatus, fetched: Fetched, every_s: float, sample
     if fetched.error is None:
         return status._replace(
             state=UP,
-            last_attempt_ns=fetched.scraped_ns,
-            last_success_ns=fetched.scraped_ns,
+            last_attempt=fetched.scraped,
+            last_success=fetched.scraped,
             failures=0,
-            next_attempt_ns=0,
+            next_attempt=DUE_AT_ONCE,
             samples=status.samples + samples,
         )
     failures = status.failures + 1
     backoff_s = min(every_s * 2 ** (failures - 1), max(MAX_BACKOFF_S, every_s))
     return status._replace(
         state=DOWN,
-        last_attempt_ns=fetched.scraped_ns,
+        last_attempt=fetched.scraped,
         last_error=fetched.error,
         failures=failures,
-        next_attempt_ns=fetched.scraped_ns + int(backoff_s * 1e9),
+        next_attempt=fetched.scraped + np.timedelta64(int(backoff_s * 1e9), "ns"),
     )
 
 
@@ -184,8 +186,8 @@ def scrape_round(
     """
     # Due within half a round: a retry planned from a scrape that started a few ms into its round
     # must not slip a whole round.
-    due_by_ns = clock_ns() + int(every_s * 1e9 / 2)
-    due = [t for t in targets if statuses.get(t.url, _new_status(t)).next_attempt_ns <= due_by_ns]
+    due_by = np.datetime64(clock_ns() + int(every_s * 1e9 / 2), "ns")
+    due = [t for t in targets if statuses.get(t.url, _new_status(t)).next_attempt <= due_by]
     statuses = {t.url: statuses.get(t.url, _new_status(t)) for t in targets}
     states = dict(states)
     parts = []

@@ -16,6 +16,7 @@ from stackmeter.models import (
     Parsed,
     ResourceCoverage,
     Samples,
+    SampleSpan,
     StoreStatus,
     TargetStatus,
     WindowCounts,
@@ -98,10 +99,7 @@ class Store(Protocol):
 
     # -- retention
 
-    def read_newest_sample(self) -> np.datetime64 | None:
-        """The time of the newest sample received."""
-
-    def read_sample_span(self) -> tuple[np.datetime64 | None, np.datetime64 | None]:
+    def read_sample_span(self) -> SampleSpan:
         """The times of the oldest and newest samples received."""
 
     def drop_older(
@@ -122,7 +120,7 @@ class Store(Protocol):
     def read_events(self) -> pd.DataFrame:
         """Every event, with the columns of :class:`~stackmeter.models.Event` (``ts`` UTC)."""
 
-    def read_last_event_time(self) -> pd.Timestamp | None:
+    def read_last_event_time(self) -> np.datetime64 | None:
         """The time of the latest event in the whole store, even through a project's reader."""
 
     def read_fleet_cpu_utilization(self, timescale: str) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -20,15 +20,12 @@ from stackmeter import operations
 from stackmeter.analysis.operation_stats import GROUPINGS
 from stackmeter.analysis.pairing import ACTIONS
 from stackmeter.errors import ConfigError
-from stackmeter.export import format_time, jsonable, operation_timings_jsonable, served_by_text
+from stackmeter.export import format_iso, format_time, jsonable, operation_timings_jsonable, served_by_text
 from stackmeter.models import RESOURCES, TIMESCALE_TABLE, TIMESCALES, HeatMap, OverloadReport
 from stackmeter.settings import Settings
 from stackmeter.store import Store
 from stackmeter.units import parse_utc_time
 from stackmeter.web.controls import Controls, parse_int, parse_timeout_s
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -230,7 +227,7 @@ def operation_timings(request: Request, reader: PageReader = Depends(_open_reade
         parse_timeout_s(query.get("timeout")),
     )
     result = operation_timings_jsonable(timings)
-    stats: pd.DataFrame = timings.stats
+    stats = timings.stats
     chart = None
     if timings.operation and not timings.by and len(stats):
         chart = {
@@ -242,7 +239,7 @@ def operation_timings(request: Request, reader: PageReader = Depends(_open_reade
     return _render(
         request,
         "operations.html",
-        timings=timings,
+        timings=timings._replace(as_of=_as_of_text(timings.as_of)),
         rows=result["stats"],
         failures=result["failures"],
         actions=sorted(ACTIONS),
@@ -250,6 +247,11 @@ def operation_timings(request: Request, reader: PageReader = Depends(_open_reade
         chart=json.dumps(chart) if chart else None,
         access=reader.access,
     )
+
+
+def _as_of_text(as_of: np.datetime64 | None) -> Any:
+    """The page's "as of" (``2026-03-02 10:00:00+00:00``), put in the record it shows."""
+    return None if as_of is None else format_iso(as_of, sep=" ")
 
 
 @page_router.get("/login", response_class=HTMLResponse)

@@ -19,6 +19,7 @@ from stackmeter.models import (
     Parsed,
     ResourceCoverage,
     Samples,
+    SampleSpan,
     StoreStatus,
     TargetStatus,
     WindowCounts,
@@ -173,10 +174,7 @@ class DuckDBStore:
 
     # -- retention ------------------------------------------------------------------------
 
-    def read_newest_sample(self) -> np.datetime64 | None:
-        return retention.read_newest_sample(self._con)
-
-    def read_sample_span(self) -> tuple[np.datetime64 | None, np.datetime64 | None]:
+    def read_sample_span(self) -> SampleSpan:
         return retention.read_sample_span(self._con)
 
     def drop_older(
@@ -195,7 +193,7 @@ class DuckDBStore:
     def read_events(self) -> pd.DataFrame:
         return notifications.read_events(self._con)
 
-    def read_last_event_time(self) -> pd.Timestamp | None:
+    def read_last_event_time(self) -> np.datetime64 | None:
         return notifications.read_last_event_time(self._con)
 
     def read_fleet_cpu_utilization(self, timescale: str) -> pd.DataFrame:

@@ -8,19 +8,25 @@ acknowledged — adds nothing.
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime, timedelta
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from stackmeter.errors import StoreError
 from stackmeter.models import TIMESCALE_BY_NAME, DeadLetter, Event
-from stackmeter.store.duckdb.sql import window_start_sql, windows_of
+from stackmeter.store.duckdb.sql import (
+    datetime_of,
+    time_of,
+    timestamp_array,
+    utc_times_of,
+    utc_windows_of,
+    window_start_sql,
+)
 
 _EVENT_COLUMNS = list(Event._fields)
 _DEAD_COLUMNS = list(DeadLetter._fields)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def write_notifications(
@@ -46,24 +52,25 @@ def write_notifications(
 
 
 def read_events(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Return every event, with the columns of :class:`~stackmeter.models.Event` (``ts`` UTC)."""
+    """Return every event, with the columns of :class:`~stackmeter.models.Event` (``ts``
+    ``datetime64[ns, UTC]``)."""
     frame = (
         con.sql(f"SELECT {', '.join(_EVENT_COLUMNS)} FROM events ORDER BY ts").to_arrow_table().to_pandas()
     )
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    frame["ts"] = utc_times_of(frame["ts"])
     return frame.astype({column: object for column in _EVENT_COLUMNS if column != "ts"}).where(
         frame.notna(), None
     )
 
 
-def read_last_event_time(con: duckdb.DuckDBPyConnection) -> pd.Timestamp | None:
+def read_last_event_time(con: duckdb.DuckDBPyConnection) -> np.datetime64 | None:
     """Return the time of the latest event in the whole store, even through a project-scoped reader:
     it says how fresh the bus data is (as the store's last write does), and open operations of every
     project are judged against the same clock."""
     (db,) = con.execute("SELECT current_database()").fetchall()[0]
     quoted = '"' + db.replace('"', '""') + '"'
     (last,) = con.execute(f"SELECT epoch_us(max(ts)) FROM {quoted}.main.events").fetchall()[0]
-    return None if last is None else pd.Timestamp(last, unit="us", tz="UTC")
+    return datetime_of(last)
 
 
 def count_notifications(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
@@ -80,7 +87,7 @@ def read_dead_letters(con: duckdb.DuckDBPyConnection, limit: int | None = None) 
         "ORDER BY received DESC, origin" + (" LIMIT ?" if limit is not None else "")
     )
     rows = con.execute(sql, [limit] if limit is not None else []).fetchall()
-    return [DeadLetter(_EPOCH + timedelta(microseconds=row[0]), *row[1:]) for row in rows]
+    return [DeadLetter(time_of(row[0]), *row[1:]) for row in rows]
 
 
 def read_fleet_cpu_utilization(con: duckdb.DuckDBPyConnection, timescale: str) -> pd.DataFrame:
@@ -101,8 +108,7 @@ def read_fleet_cpu_utilization(con: duckdb.DuckDBPyConnection, timescale: str) -
         .to_arrow_table()
         .to_pandas()
     )
-    window = pd.to_datetime(windows_of(frame.pop("window_us")), utc=True).astype("datetime64[ns, UTC]")
-    frame.insert(0, "window", window)
+    frame.insert(0, "window", utc_windows_of(frame.pop("window_us")))
     return frame
 
 
@@ -120,7 +126,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table, key: st
 def _events_table(events: list[Event]) -> pa.Table:
     frame = pd.DataFrame.from_records(events, columns=_EVENT_COLUMNS).drop_duplicates("message_id")
     columns = {"message_id": pa.array(frame["message_id"], pa.string())}
-    columns["ts"] = pa.array(pd.to_datetime(frame["ts"], utc=True), pa.timestamp("us", tz="UTC"))
+    columns["ts"] = timestamp_array(frame["ts"])
     for name in _EVENT_COLUMNS[1:-1]:
         columns[name] = pa.array(frame[name], pa.string(), from_pandas=True)
     return pa.table(columns)
@@ -131,7 +137,7 @@ def _dead_table(dead_letters: list[DeadLetter]) -> pa.Table:
     return pa.table(
         {
             "digest": pa.array(frame["digest"], pa.string()),
-            "received": pa.array(pd.to_datetime(frame["received"], utc=True), pa.timestamp("us", tz="UTC")),
+            "received": timestamp_array(frame["received"]),
             "origin": pa.array(frame["origin"], pa.string()),
             "reason": pa.array(frame["reason"], pa.string()),
             "detail": pa.array(frame["detail"], pa.string()),

@@ -8,20 +8,15 @@ import duckdb
 import numpy as np
 
 from stackmeter.errors import StoreError
-from stackmeter.models import Dropped
+from stackmeter.models import Dropped, SampleSpan
 from stackmeter.store.duckdb.rollup_writes import read_levels
 from stackmeter.store.duckdb.sql import datetime_of, time_of, timestamp_param, us_of, window_start_sql
 
 
-def read_newest_sample(con: duckdb.DuckDBPyConnection) -> np.datetime64 | None:
-    """Return the time of the newest sample the store has received."""
-    return datetime_of(con.execute("SELECT max(last_us) FROM series_extents").fetchall()[0][0])
-
-
-def read_sample_span(con: duckdb.DuckDBPyConnection) -> tuple[np.datetime64 | None, np.datetime64 | None]:
+def read_sample_span(con: duckdb.DuckDBPyConnection) -> SampleSpan:
     """Return the times of the oldest and newest samples the store has received."""
     first, last = con.execute("SELECT min(first_us), max(last_us) FROM series_extents").fetchall()[0]
-    return datetime_of(first), datetime_of(last)
+    return SampleSpan(datetime_of(first), datetime_of(last))
 
 
 def drop_older(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from stackmeter.errors import StoreError
-from stackmeter.models import COMPACTED, NESTS_IN, TIMESCALES, TOO_LATE, Rejection
+from stackmeter.models import COMPACTED, NESTS_IN, TIMESCALE_TABLE, TIMESCALES, TOO_LATE, Rejection
 from stackmeter.store.duckdb.rejections import insert_rejections
 from stackmeter.store.duckdb.rollup_sql import (
     KEYS,
@@ -169,9 +169,10 @@ def _fold_into_levels(con: duckdb.DuckDBPyConnection, source: str, levels: tuple
         return
     with_cells: list[str] = []
     for level in levels:
-        if level == "5m":
-            # Five-minute windows mostly hold one sample, or a few of one bin: rows straight from
-            # the samples, then histograms for the few rows that need one, cost one aggregation.
+        if level == TIMESCALE_TABLE[0].name:
+            # The finest windows (five minutes) mostly hold one sample, or a few of one bin: rows
+            # straight from the samples, then histograms for the few rows that need one, cost one
+            # aggregation.
             _merge_level(con, level, rows_from_judged_sql("_judged", level), bounds, fill_histograms=True)
             continue
         # Cells are regrouped from the coarsest finer level's cells that nest in this level.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 
 from stackmeter.models import TIMESCALE_BY_NAME, Timescale
 
@@ -51,20 +53,36 @@ def windows_of(window_us: object) -> np.ndarray:
     return np.asarray(window_us, dtype=np.int64).astype("datetime64[us]").astype("datetime64[ns]")
 
 
+def utc_windows_of(window_us: object) -> pd.DatetimeIndex:
+    """An array of epoch microseconds from SQL as window starts of a pandas frame (``datetime64[ns, UTC]``)."""
+    return pd.DatetimeIndex(windows_of(window_us)).tz_localize("UTC")
+
+
+def utc_times_of(column: pd.Series) -> pd.Series:
+    """A ``TIMESTAMPTZ`` column read from SQL into pandas as ``datetime64[ns, UTC]``."""
+    return pd.to_datetime(column, utc=True).astype("datetime64[ns, UTC]")
+
+
 def us_of(value: np.datetime64) -> int:
     """A time as epoch microseconds (floored), for SQL parameters."""
     return int(np.asarray(value, dtype="datetime64[us]").astype(np.int64))
+
+
+def optional_us_of(value: np.datetime64 | None) -> int | None:
+    """A time as epoch microseconds (floored), for SQL parameters; ``None`` stays ``None``."""
+    return None if value is None else us_of(value)
+
+
+def timestamp_array(values: object) -> pa.Array:
+    """Times (``datetime64``) as an Arrow ``timestamp[us, UTC]`` column (floored to the µs), for writes
+    to ``TIMESTAMPTZ`` columns."""
+    return pa.array(np.asarray(values, dtype="datetime64[us]"), pa.timestamp("us", tz="UTC"))
 
 
 def timestamp_param(value: np.datetime64 | int) -> datetime:
     """A time (or epoch µs) as a naive UTC ``datetime``, for ``TIMESTAMPTZ`` parameters (the
     store's connections are set to UTC)."""
     return np.asarray(value, dtype="datetime64[us]").item()
-
-
-def ns_to_us(ns: int | None) -> int | None:
-    """Epoch nanoseconds as epoch microseconds (floored), for SQL parameters."""
-    return None if ns is None else int(ns) // 1000
 
 
 def utc_literal(ts: np.datetime64) -> str:

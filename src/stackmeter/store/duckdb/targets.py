@@ -8,11 +8,11 @@ import duckdb
 
 from stackmeter.errors import StoreError
 from stackmeter.models import TargetStatus
-from stackmeter.store.duckdb.sql import ns_to_us
+from stackmeter.store.duckdb.sql import datetime_of, optional_us_of, time_of, us_of
 
 _COLUMNS = (
-    "target, exporter, state, epoch_ns(last_attempt), epoch_ns(last_success), last_error, failures, "
-    "epoch_ns(next_attempt), samples"
+    "target, exporter, state, epoch_us(last_attempt), epoch_us(last_success), last_error, failures, "
+    "epoch_us(next_attempt), samples"
 )
 
 
@@ -25,11 +25,11 @@ def write_target_statuses(
             s.target,
             s.exporter,
             s.state,
-            ns_to_us(s.last_attempt_ns),
-            ns_to_us(s.last_success_ns),
+            optional_us_of(s.last_attempt),
+            optional_us_of(s.last_success),
             s.last_error,
             s.failures,
-            ns_to_us(s.next_attempt_ns),
+            us_of(s.next_attempt),
             s.samples,
         )
         for s in statuses
@@ -57,6 +57,16 @@ def read_target_statuses(con: duckdb.DuckDBPyConnection) -> list[TargetStatus]:
     """Return the stored status of every target, by target URL."""
     rows = con.execute(f"SELECT {_COLUMNS} FROM target_status ORDER BY target").fetchall()
     return [
-        TargetStatus(target, exporter, state, attempt, success, error, failures, next_attempt or 0, samples)
+        TargetStatus(
+            target,
+            exporter,
+            state,
+            datetime_of(attempt),
+            datetime_of(success),
+            error,
+            failures,
+            time_of(next_attempt or 0),
+            samples,
+        )  # fmt: skip
         for target, exporter, state, attempt, success, error, failures, next_attempt, samples in rows
     ]
