@@ -25,6 +25,7 @@ Nothing is written to BENCHMARKS.md: the results table is printed, and ``--json`
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import signal
 import sys
@@ -123,8 +124,14 @@ def build_store(folder: Path, entities: int, data: Path, jobs: int | None, raw_b
 
 def _connection(store) -> duckdb.DuckDBPyConnection:
     """A connection of the benchmark's own to the store's file, for the SQL it runs itself (the
-    store has no public connection; DuckDB shares the open database within the process)."""
-    return duckdb.connect(store.path)
+    store has no public connection; DuckDB shares the open database within the process), one per
+    file for the whole run."""
+    return _connect(str(store.path))
+
+
+@functools.cache
+def _connect(path: str) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(path)
 
 
 def _ingest(files: Path, path: Path, rollup_levels: tuple[str, ...] | None):

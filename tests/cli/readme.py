@@ -35,12 +35,16 @@ def _workdir() -> Path:
     return _folder
 
 
+# The README shows the defaults: settings a developer has in the environment are left out.
+_NO_SETTINGS: dict[str, str | None] = {environment_variable(setting.name): None for setting in SETTINGS}
+
+
 def output(command: str, fence: str = "") -> None:
     """Write to the README what ``command`` (``stackmeter …``) prints on stdout, in a code block."""
     words = shlex.split(command)
     assert words[0] == "stackmeter", command
     with contextlib.chdir(_workdir()):
-        result = CliRunner().invoke(app, words[1:])
+        result = CliRunner().invoke(app, words[1:], env=_NO_SETTINGS)
     assert result.exit_code == 0, (command, result.output)
     cog.outl(f"```{fence}")
     for line in result.stdout.splitlines():
@@ -52,7 +56,7 @@ def run(command: str) -> None:
     """Run ``command`` for what later blocks show, printing nothing into the README."""
     words = shlex.split(command)
     with contextlib.chdir(_workdir()):
-        result = CliRunner().invoke(app, words[1:])
+        result = CliRunner().invoke(app, words[1:], env=_NO_SETTINGS)
     assert result.exit_code == 0, (command, result.output)
 
 

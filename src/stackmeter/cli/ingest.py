@@ -158,8 +158,9 @@ def prometheus(
     """Read host cpu, memory, disk and network utilization from a Prometheus-compatible server.
 
     Works with Prometheus, Thanos, Mimir and VictoriaMetrics (query_range only). Long ranges are
-    fetched in chunks under the 11,000-points limit. A bearer token is read from the environment
-    variable STACKMETER_PROMETHEUS_TOKEN, never from the command line.
+    fetched in chunks under the 11,000-points limit. A bearer token is read from the
+    prometheus_token setting (STACKMETER_PROMETHEUS_TOKEN or stackmeter.toml), never from the
+    command line.
 
     Example:
 

@@ -22,10 +22,10 @@ from stackmeter.store.duckdb.schema import CODE_RESOURCES, RESOURCE_CODES
 from stackmeter.store.duckdb.sql import (
     datetime_of,
     time_of,
+    times_of,
     timestamp_param,
     us_of,
     window_start_sql,
-    windows_of,
 )
 
 
@@ -124,9 +124,7 @@ def read_series(
         [entity, RESOURCE_CODES[resource], bounds[0], bounds[0], bounds[1], bounds[1]],
     ).fetchnumpy()
     capacity = np.ma.filled(np.ma.asarray(rows["capacity"], dtype=np.float64), np.nan)
-    return make_samples(
-        np.asarray(rows["ts_us"], dtype="datetime64[us]"), entity, resource, rows["used"], capacity
-    )
+    return make_samples(times_of(rows["ts_us"]), entity, resource, rows["used"], capacity)
 
 
 def has_entity(con: duckdb.DuckDBPyConnection, entity: str) -> bool:
@@ -189,7 +187,7 @@ def window_utilization_of(rows: dict, query: WindowQuery) -> WindowUtilization:
         resource=query.resource,
         threshold=query.threshold,
         entity=np.asarray(rows["entity"], dtype=object),
-        window=windows_of(rows["window_us"]),
+        window=times_of(rows["window_us"]),
         samples=np.asarray(rows["n"], dtype=np.int64),
         at_or_above=np.asarray(rows["k"], dtype=np.int64),
         mean_utilization=np.asarray(rows["mean_u"], dtype=np.float64),

@@ -30,7 +30,7 @@ from stackmeter.store.duckdb.reads import (
 )
 from stackmeter.store.duckdb.rollup_sql import MAX_SQL, SUM_SQL, bin_sql
 from stackmeter.store.duckdb.schema import RESOURCE_CODES
-from stackmeter.store.duckdb.sql import us_of, window_start_sql, windows_of
+from stackmeter.store.duckdb.sql import times_of, us_of, window_start_sql
 from stackmeter.store.duckdb.window_counts import window_counts_of
 
 
@@ -237,7 +237,7 @@ def read_histograms(
     rows = _histogram_rows(con, level, timescale, RESOURCE_CODES[resource], read_entity_id(con, entity))
     return WindowHistograms(
         entity=read_entity_names(con)[rows["entity_id"]],
-        window=windows_of(rows["window_us"]),
+        window=times_of(rows["window_us"]),
         samples=rows["samples"],
         minimum=rows["minimum"],
         maximum=rows["maximum"],
@@ -256,7 +256,7 @@ def read_raw_quantiles(
     return tuple(
         WindowQuantile(str(name), window, int(n), float(value), float(value), float(value))
         for name, window, n, value in zip(
-            names, windows_of(rows["window_us"]), rows["samples"], rows["quantile"], strict=True
+            names, times_of(rows["window_us"]), rows["samples"], rows["quantile"], strict=True
         )
     )
 

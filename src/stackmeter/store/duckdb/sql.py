@@ -48,14 +48,14 @@ def datetime_of(us: int | None) -> np.datetime64 | None:
     return None if us is None else time_of(us)
 
 
-def windows_of(window_us: object) -> np.ndarray:
-    """An array of epoch microseconds from SQL as ``datetime64[ns]`` window starts."""
-    return np.asarray(window_us, dtype=np.int64).astype("datetime64[us]").astype("datetime64[ns]")
+def times_of(us: object) -> np.ndarray:
+    """An array of epoch microseconds from SQL (times, window starts) as ``datetime64[ns]``."""
+    return np.asarray(us, dtype=np.int64).astype("datetime64[us]").astype("datetime64[ns]")
 
 
 def utc_windows_of(window_us: object) -> pd.DatetimeIndex:
     """An array of epoch microseconds from SQL as window starts of a pandas frame (``datetime64[ns, UTC]``)."""
-    return pd.DatetimeIndex(windows_of(window_us)).tz_localize("UTC")
+    return pd.DatetimeIndex(times_of(window_us)).tz_localize("UTC")
 
 
 def utc_times_of(column: pd.Series) -> pd.Series:

@@ -9,7 +9,7 @@ import numpy as np
 
 from stackmeter.models import TIMESCALE_TABLE, WindowCounts
 from stackmeter.store.duckdb.schema import RESOURCE_CODES
-from stackmeter.store.duckdb.sql import datetime_of, window_start_sql, windows_of
+from stackmeter.store.duckdb.sql import datetime_of, times_of, window_start_sql
 
 # Each timescale's windows: the level they are summed from (``samples``, or a finer timescale
 # whose windows nest in them), and the SQL of a window's start (epoch microseconds, UTC).
@@ -136,7 +136,7 @@ def window_counts_of(
             entity_names=names,
             entity_windows=entity_windows,
             entity_code=np.asarray(over["entity_id"][rows], dtype=np.int64),
-            window=windows_of(over["window_us"][rows]),
+            window=times_of(over["window_us"][rows]),
             samples=np.asarray(over["n"][rows], dtype=np.int64),
             at_or_above=np.asarray(over["k"][rows], dtype=np.int64),
             first_window=datetime_of(first),

@@ -22,7 +22,7 @@ from stackmeter.store.batches import entities_overlap, first_of_duplicates, refu
 from stackmeter.store.duckdb import rollup_writes
 from stackmeter.store.duckdb.rejections import insert_rejections
 from stackmeter.store.duckdb.schema import RESOURCE_CODES
-from stackmeter.store.duckdb.sql import utc_literal
+from stackmeter.store.duckdb.sql import timestamp_array, utc_literal
 
 
 def write_parsed(
@@ -110,7 +110,7 @@ def _insert_samples(
         {
             "entity_id": entity_ids,
             "resource_code": codes[resource_codes],
-            "ts": pa.array(samples.ts.astype("datetime64[us]"), pa.timestamp("us", tz="UTC")),
+            "ts": timestamp_array(samples.ts),
             "used": samples.used,
             "capacity": pa.array(samples.capacity, from_pandas=True),
             "part": part_index,
