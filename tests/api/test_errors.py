@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from stackmeter import operations
 from stackmeter.api import create_app
+from stackmeter.api.paging import MAX_PAGE, MAX_PAGE_SIZE
 from stackmeter.errors import StoreError
 from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD
 from stackmeter.operations import HEAT_MAP_MAX_PAGE
@@ -28,6 +29,9 @@ NOT_RESOURCES = ["", " ", "gpu", "cpu,gpu", ",", "%00"]
 NOT_A_RESOURCE = [*NOT_RESOURCES, "cpu,memory"]
 NOT_FORMATS = ["", "xml", "CSV", "%00"]
 NOT_BOOLEANS = ["", "maybe", "2", "%00"]
+NOT_PAGES = [*NOT_NUMBERS, "0", "1.5", str(MAX_PAGE + 1)]
+NOT_PAGE_SIZES = [*NOT_NUMBERS, "0", "1.5", str(MAX_PAGE_SIZE + 1)]
+PAGING = {"page": NOT_PAGES, "page_size": NOT_PAGE_SIZES}
 
 # Every query parameter of every route, with values it must refuse with a 422 naming it.
 BAD_PARAMETERS = {
@@ -46,13 +50,15 @@ BAD_PARAMETERS = {
         "timescale": NOT_A_TIMESCALE,
         "from_raw": NOT_BOOLEANS,
         "format": NOT_FORMATS,
+        **PAGING,
     },
-    "/api/v1/entities": {"format": NOT_FORMATS},
+    "/api/v1/entities": {"format": NOT_FORMATS, **PAGING},
     "/api/v1/series/{entity}": {
         "resource": NOT_A_RESOURCE,
         "from": NOT_TIMES,
         "to": NOT_TIMES,
         "format": NOT_FORMATS,
+        **PAGING,
     },
     "/api/v1/status": {},
     "/api/v1/heatmap": {
@@ -77,7 +83,9 @@ BAD_PARAMETERS = {
         "by": ["", "colour", "%00"],
         "timeout": [*NOT_NUMBERS, "0", "-0", str(MAX_DURATION_S * 1.01)],
         "format": NOT_FORMATS,
+        **PAGING,
     },
+    "/api/v1/deadletters": {"format": NOT_FORMATS, **PAGING},
 }
 # Query parameters naming an entity: one the token cannot see is a 404 (as below), not a 422.
 ENTITY_PARAMETERS = {"/api/v1/quantile": {"entity"}}
@@ -112,7 +120,7 @@ def assert_error_body(response, status: int, error: str | tuple[str, ...], where
 
 
 def test_the_table_covers_every_query_parameter_of_every_route(client):
-    paths = client.get("/openapi.json").json()["paths"]
+    paths = client.get("/openapi.json", headers=bearer()).json()["paths"]
     assert set(paths) == set(BAD_PARAMETERS)
     for route, methods in paths.items():
         query = {item["name"] for item in methods["get"].get("parameters", []) if item["in"] == "query"}
@@ -192,7 +200,7 @@ def test_a_store_failure_is_a_503_and_anything_unexpected_a_logged_500(caplog):
 
 
 def test_openapi_lists_the_error_body_on_every_route(client):
-    schema = client.get("/openapi.json").json()
+    schema = client.get("/openapi.json", headers=bearer()).json()
     error_body = schema["components"]["schemas"]["ErrorBody"]
     assert set(error_body["properties"]) == set(error_body["required"]) == {"error", "detail", "where"}
     assert "HTTPValidationError" not in schema["components"]["schemas"]
@@ -214,10 +222,16 @@ def test_openapi_lists_the_error_body_on_every_route(client):
         ("/api/v1/heatmap", "page_size", {"minimum": 1, "maximum": operations.HEAT_MAP_MAX_ROWS}),
         ("/api/v1/heatmap", "columns", {"minimum": 1, "maximum": operations.HEAT_MAP_MAX_COLUMNS}),
         ("/api/v1/operations", "timeout", {"exclusiveMinimum": 0, "maximum": MAX_DURATION_S}),
+        *[
+            (route, name, {"minimum": 1, "maximum": maximum})
+            for route, parameters in BAD_PARAMETERS.items()
+            if "page" in parameters and route != "/api/v1/heatmap"
+            for name, maximum in (("page", MAX_PAGE), ("page_size", MAX_PAGE_SIZE))
+        ],
     ],
 )
 def test_openapi_states_the_bounds(client, route, name, bounds):
-    parameters = client.get("/openapi.json").json()["paths"][route]["get"]["parameters"]
+    parameters = client.get("/openapi.json", headers=bearer()).json()["paths"][route]["get"]["parameters"]
     (schema,) = [item["schema"] for item in parameters if item["name"] == name]
     number = next(option for option in schema.get("anyOf", [schema]) if option["type"] != "null")
     assert {key: number[key] for key in bounds} == bounds

@@ -27,6 +27,7 @@ EXAMPLES = {
     "/api/v1/heatmap": "/api/v1/heatmap?timescale=1d&resource=cpu&columns=10",
     "/api/v1/entities/{entity}/overload": "/api/v1/entities/196/overload?timescale=1d",
     "/api/v1/operations": "/api/v1/operations?timescale=1d&by=host",
+    "/api/v1/deadletters": "/api/v1/deadletters?page_size=5",
 }
 
 

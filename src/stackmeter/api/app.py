@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from stackmeter.api.auth import TOKEN_COOKIE, Token, Unauthenticated, authenticate, load_tokens
-from stackmeter.api.reader import ReportCache, reader_of
+from stackmeter.api.reader import ReportCache, access_of, reader_of
 from stackmeter.api.routes import ErrorBody, router
 from stackmeter.errors import ConfigError, StackmeterError, StoreError, UnknownEntity
 from stackmeter.settings import Settings
@@ -54,6 +54,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served from vendored files below, so /docs works offline
         redoc_url=None,
+        openapi_url=None,  # served below, behind the token rule of every route
     )
     app.state.settings = settings
     app.state.store = served
@@ -64,6 +65,7 @@ def create_app(
     app.include_router(router)
     app.include_router(page_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_route(OPENAPI_URL, _openapi, include_in_schema=False)
     app.add_route("/docs", _swagger_ui, include_in_schema=False)
     for error, status in ERROR_STATUS.items():
         app.add_exception_handler(error, _handler(status))
@@ -84,6 +86,8 @@ ERROR_STATUS: dict[type[Exception], int] = {
 }
 
 
+OPENAPI_URL = "/openapi.json"
+
 # Values quoted in an error are cut to this many characters: the detail says what, not all of it.
 QUOTED_CHARS = 40
 
@@ -97,7 +101,7 @@ def _error(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """Return the error as :class:`ErrorBody` JSON under ``/api/``, else as the dashboard's error page."""
-    if not request.url.path.startswith("/api/"):
+    if not (request.url.path.startswith("/api/") or request.url.path == OPENAPI_URL):
         page = render_error(request, status, detail, where)
         page.headers.update(headers or {})
         return page
@@ -149,11 +153,24 @@ def _unexpected(request: Request, exc: Exception) -> Response:
     return _error(request, 500, "InternalError", "internal error; the server log has the details")
 
 
+async def _openapi(request: Request) -> JSONResponse:
+    """The OpenAPI schema, to a request with a token as every route asks (FastAPI's own route, gated)."""
+    access_of(request)  # raises Unauthenticated: a 401 like any route's
+    schema = request.app.openapi()
+    root = request.scope.get("root_path", "").rstrip("/")
+    if root and root not in {server.get("url") for server in schema.get("servers", [])}:
+        schema = {**schema, "servers": [{"url": root}, *schema.get("servers", [])]}
+    return JSONResponse(schema)
+
+
 async def _swagger_ui(request: Request) -> HTMLResponse:
-    """Swagger UI over ``/openapi.json``, its script and style from ``/static/vendor``: nothing from a CDN."""
+    """Swagger UI over ``/openapi.json``, its script and style from ``/static/vendor``: nothing from a CDN.
+
+    Without a token it is the login form (401), which comes back here once signed in."""
+    access_of(request)
     root = request.scope.get("root_path", "").rstrip("/")
     return get_swagger_ui_html(
-        openapi_url=root + request.app.openapi_url,
+        openapi_url=root + OPENAPI_URL,
         title="stackmeter API",
         swagger_js_url=f"{root}/static/vendor/swagger-ui-bundle.js",
         swagger_css_url=f"{root}/static/vendor/swagger-ui.css",

@@ -9,10 +9,11 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.security import HTTPBearer
 
 from stackmeter import operations
 from stackmeter.api.auth import TOKEN_COOKIE, Access, authenticate
-from stackmeter.models import HeatMap, OverloadReport
+from stackmeter.models import EntitySummary, HeatMap, OverloadReport, QuantileReport
 from stackmeter.store import Store
 
 T = TypeVar("T")
@@ -75,6 +76,26 @@ class Reader:
     def heat_map(self, **params: Any) -> HeatMap:
         """:func:`stackmeter.operations.heat_map` of ``store``, cached."""
         return self._cached("heat_map", params, lambda: operations.heat_map(self.store, **params))
+
+    def quantiles(self, **params: Any) -> QuantileReport:
+        """:func:`stackmeter.operations.utilization_quantiles` of ``store``, cached: each page of a
+        large answer is a slice of one computation."""
+        return self._cached(
+            "quantile", params, lambda: operations.utilization_quantiles(self.store, **params)
+        )
+
+    def entities(self) -> list[EntitySummary]:
+        """:func:`stackmeter.operations.list_entities` of ``store``, cached."""
+        return self._cached("entities", {}, lambda: operations.list_entities(self.store))
+
+
+# How OpenAPI (and so Swagger UI's Authorize button) is told to send a token; auto_error is off
+# because token_of reads the header itself, and the dashboard's cookie besides.
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="A token of the server's tokens file, sent as `Authorization: Bearer TOKEN`.",
+    auto_error=False,
+)
 
 
 def token_of(request: Request) -> str | None:

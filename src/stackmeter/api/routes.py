@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
@@ -13,9 +13,11 @@ from stackmeter.analysis.operation_stats import GROUPINGS
 from stackmeter.analysis.overload import check_resource
 from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S
 from stackmeter.analysis.windows import check_timescale, parse_timescales
-from stackmeter.api.reader import Reader, open_reader
+from stackmeter.api.paging import Page, page_of, paged_responses, paging_headers
+from stackmeter.api.reader import BEARER, Reader, open_reader
 from stackmeter.errors import ConfigError
 from stackmeter.export import (
+    dead_letter_rows,
     frame_records,
     jsonable,
     operation_timings_jsonable,
@@ -55,7 +57,9 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     503: {"model": ErrorBody, "description": "The store refused or failed."},
 }
 
-router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERROR_RESPONSES)
+# The bearer scheme is declared on every route so Swagger UI sends the token it is given; the
+# check itself is open_reader's, which also takes the dashboard's cookie.
+router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERROR_RESPONSES, dependencies=[Security(BEARER)])
 Format = Literal["json", "csv"] | None
 FORMAT = Query(None, description="json or csv; without it, CSV when the Accept header asks for text/csv.")
 SHARE = Query(
@@ -94,8 +98,8 @@ def _wants_csv(request: Request, format: Format) -> bool:
     return "text/csv" in request.headers.get("accept", "")
 
 
-def _csv(text: str) -> Response:
-    return PlainTextResponse(text, media_type="text/csv")
+def _csv(text: str, headers: dict[str, str] | None = None) -> Response:
+    return PlainTextResponse(text, media_type="text/csv", headers=headers)
 
 
 def _settings(request: Request) -> Settings:
@@ -138,7 +142,7 @@ def overload(
     return JSONResponse(jsonable(report))
 
 
-@router.get("/quantile")
+@router.get("/quantile", responses=paged_responses("the windows"))
 def quantile(
     request: Request,
     entity: str | None = Query(None, description="One entity [default: every entity the token may see]."),
@@ -147,35 +151,45 @@ def quantile(
     timescale: str = Query("1d", description=f"Window length: {TIMESCALE_CHOICES}."),
     from_raw: bool = Query(False, description="Exact, from raw samples, not the rollup levels."),
     format: Format = FORMAT,
+    page: Page = Depends(page_of),
     reader: Reader = Depends(open_reader),
 ) -> Response:
     """Quantile of utilization per entity and window, within one 1 % bin from rollups:
-    `stackmeter quantile`."""
-    report = operations.utilization_quantiles(
-        reader.store,
-        check_resource(resource),
-        q,
-        check_timescale(timescale),
-        entity,
-        from_raw,
+    `stackmeter quantile`. Paged over `windows`."""
+    report = reader.quantiles(
+        resource=check_resource(resource),
+        q=q,
+        timescale=check_timescale(timescale),
+        entity=entity,
+        from_raw=from_raw,
     )
+    headers = paging_headers(request, page, len(report.windows))
+    report = report._replace(windows=tuple(page.of(report.windows)))
     if _wants_csv(request, format):
-        return _csv(rows_csv(quantile_rows(report)))
-    return JSONResponse(jsonable(report))
+        return _csv(rows_csv(quantile_rows(report)), headers)
+    return JSONResponse(jsonable(report), headers=headers)
 
 
-@router.get("/entities")
-def entities(request: Request, format: Format = FORMAT, reader: Reader = Depends(open_reader)) -> Response:
-    """The entities the token may see, with resources, sample counts and time span: `stackmeter entities`."""
-    rows = operations.list_entities(reader.store)
+@router.get("/entities", responses=paged_responses("the entities"))
+def entities(
+    request: Request,
+    format: Format = FORMAT,
+    page: Page = Depends(page_of),
+    reader: Reader = Depends(open_reader),
+) -> Response:
+    """The entities the token may see, with resources, sample counts and time span: `stackmeter entities`.
+
+    Paged: the body is the page's list, the total and links are in the headers."""
+    everyone = reader.entities()
+    headers = paging_headers(request, page, len(everyone))
+    rows = page.of(everyone)
     if _wants_csv(request, format):
-        return _csv(
-            rows_csv(rows, ("entity", "kind", "project", "resources", "samples", "first_ts", "last_ts"))
-        )
-    return JSONResponse(jsonable(rows))
+        columns = ("entity", "kind", "project", "resources", "samples", "first_ts", "last_ts")
+        return _csv(rows_csv(rows, columns), headers)
+    return JSONResponse(jsonable(rows), headers=headers)
 
 
-@router.get("/series/{entity}")
+@router.get("/series/{entity}", responses=paged_responses("the samples"))
 def series(
     request: Request,
     entity: str,
@@ -187,9 +201,10 @@ def series(
     ),
     end: str | None = Query(None, alias="to", description="Last time (UTC, exclusive)."),
     format: Format = FORMAT,
+    page: Page = Depends(page_of),
     reader: Reader = Depends(open_reader),
 ) -> Response:
-    """One entity's samples of one resource: `stackmeter series`."""
+    """One entity's samples of one resource, in time order: `stackmeter series`. Paged over `samples`."""
     samples = operations.read_series(
         reader.store,
         entity,
@@ -197,10 +212,11 @@ def series(
         parse_utc_time(start, "from"),
         parse_utc_time(end, "to"),
     )
-    rows = series_rows(samples)
+    headers = paging_headers(request, page, len(samples))
+    rows = page.of(series_rows(samples))
     if _wants_csv(request, format):
-        return _csv(rows_csv(rows, ("ts", "used", "capacity", "utilization")))
-    return JSONResponse(jsonable({"entity": entity, "resource": resource, "samples": rows}))
+        return _csv(rows_csv(rows, ("ts", "used", "capacity", "utilization")), headers)
+    return JSONResponse(jsonable({"entity": entity, "resource": resource, "samples": rows}), headers=headers)
 
 
 @router.get("/status")
@@ -215,7 +231,7 @@ def status(reader: Reader = Depends(open_reader)) -> Response:
     return JSONResponse(body)
 
 
-@router.get("/heatmap")
+@router.get("/heatmap", responses=paged_responses("the entities, worst first"))
 def heat_map(
     request: Request,
     timescale: str = Query("1h", description="One timescale."),
@@ -255,9 +271,11 @@ def heat_map(
         columns=columns,
         end=parse_utc_time(end, "end"),
     )
+    headers = paging_headers(request, Page(page, page_size), result.entities)
     if _wants_csv(request, format):
-        return _csv(rows_csv(_heat_map_cells(result), ("entity", "window", "mean_utilization", "overloaded")))
-    return JSONResponse(jsonable(result))
+        fields = ("entity", "window", "mean_utilization", "overloaded")
+        return _csv(rows_csv(_heat_map_cells(result), fields), headers)
+    return JSONResponse(jsonable(result), headers=headers)
 
 
 def _heat_map_cells(result: HeatMap) -> list[dict]:
@@ -292,7 +310,7 @@ def entity_overload(
     return JSONResponse(jsonable(result))
 
 
-@router.get("/operations")
+@router.get("/operations", responses=paged_responses("the `stats` rows"))
 def operation_timings(
     request: Request,
     timescale: str = Query("1h", description=f"Window length: {TIMESCALE_CHOICES}."),
@@ -306,11 +324,33 @@ def operation_timings(
         description="Seconds after which an operation with no end has timed out (above 0).",
     ),
     format: Format = FORMAT,
+    page: Page = Depends(page_of),
     reader: Reader = Depends(open_reader),
 ) -> Response:
     """Cloud operations per window from the notification bus: counts, failures, duration percentiles
-    and the fleet's CPU utilization beside them: `stackmeter operations`."""
+    and the fleet's CPU utilization beside them: `stackmeter operations`. Paged over `stats`; the
+    most frequent `failures` come whole on every page."""
     timings = operations.operation_timings(reader.store, check_timescale(timescale), operation, by, timeout)
+    headers = paging_headers(request, page, len(timings.stats))
+    timings = timings._replace(stats=timings.stats.iloc[page.rows])
     if _wants_csv(request, format):
-        return _csv(rows_csv(frame_records(timings.stats)))
-    return JSONResponse(operation_timings_jsonable(timings))
+        return _csv(rows_csv(frame_records(timings.stats)), headers)
+    return JSONResponse(operation_timings_jsonable(timings), headers=headers)
+
+
+@router.get("/deadletters", responses=paged_responses("the dead letters, latest first"))
+def dead_letters(
+    request: Request,
+    format: Format = FORMAT,
+    page: Page = Depends(page_of),
+    reader: Reader = Depends(open_reader),
+) -> Response:
+    """Messages of the bus that could not be read as notifications, latest first, with where they
+    came from and why: `stackmeter deadletters`. Paged over `latest`; a project token sees none."""
+    # The store reads the latest n, so a page reads the pages before it too: a few MB at most.
+    count, letters = operations.dead_letters(reader.store, page.number * page.size)
+    headers = paging_headers(request, page, count)
+    rows = dead_letter_rows(page.of(letters))
+    if _wants_csv(request, format):
+        return _csv(rows_csv(rows), headers)
+    return JSONResponse(jsonable({"dead_letters": count, "latest": rows}), headers=headers)

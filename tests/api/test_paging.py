@@ -1,0 +1,228 @@
+"""Paging of every list route: each page is a slice of the whole answer (the CLI's, unpaged), with
+its total in ``X-Total-Count`` and GitHub-style ``Link`` headers; bounds refused with the error body."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from benchmarks.notification_stream import build_stream
+from fastapi.testclient import TestClient
+
+from stackmeter import operations
+from stackmeter.api import create_app
+from stackmeter.api.paging import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, Page
+from stackmeter.settings import Settings
+from stackmeter.store import open_store
+from tests.conftest import ADMIN, ALPHA, TOKENS, cli_json, run_cli
+
+LINK = re.compile(r'<([^>]+)>; rel="(\w+)"')
+
+
+@pytest.mark.parametrize(
+    "number, size, items, expected, last",
+    [
+        (1, 3, range(10), [0, 1, 2], 4),
+        (4, 3, range(10), [9], 4),
+        (5, 3, range(10), [], 4),
+        (1, 10, range(10), list(range(10)), 1),
+        (1, 5, range(0), [], 1),
+        (2, 1, range(2), [1], 2),
+    ],
+)
+def test_a_page_is_a_slice_of_the_list(number, size, items, expected, last):
+    page = Page(number, size)
+    assert list(page.of(list(items))) == expected
+    assert page.last(len(items)) == last
+
+
+@pytest.fixture(scope="module")
+def bus_path(tmp_path_factory) -> str:
+    """A store of bus notifications, with dead letters: 300 operations and 40 malformed messages."""
+    stream = build_stream(300, seed=11, malformed=40)
+    folder = tmp_path_factory.mktemp("paging-bus")
+    capture = folder / "capture.jsonl"
+    capture.write_text("\n".join(body for _, body in stream.messages) + "\n")
+    path = str(folder / "bus.duckdb")
+    with open_store(path) as store:
+        operations.ingest_notifications(store, capture)
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(fleet_path):
+    with TestClient(create_app(Settings(store=fleet_path), tokens=TOKENS)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def bus_client(bus_path):
+    with TestClient(create_app(Settings(store=bus_path), tokens=TOKENS)) as test_client:
+        yield test_client
+
+
+def get(client, url: str, token: str = ADMIN, **headers: str):
+    response = client.get(url, headers={"Authorization": f"Bearer {token}", **headers})
+    assert response.status_code == 200, response.text
+    return response
+
+
+def links(response) -> dict[str, int]:
+    """The pages the ``Link`` header points to, by rel; each link is the request's URL but for ``page``."""
+    found = {}
+    asked = parse_qs(urlsplit(str(response.url)).query)
+    asked.pop("page", None)
+    for url, rel in LINK.findall(response.headers["link"]):
+        query = parse_qs(urlsplit(url).query)
+        assert urlsplit(url).path == urlsplit(str(response.url)).path
+        found[rel] = int(query.pop("page")[0])
+        assert query == asked, (url, rel)
+    return found
+
+
+def assert_pages_slice(client, url: str, whole, key: str | None, page_size: int) -> None:
+    """Every page of ``url`` (and one past the end) is ``whole``'s slice of the list under ``key``
+    (the body itself when ``None``), the rest of the body as in ``whole``; following ``next``
+    from page 1 gives the whole list back."""
+    everything = whole if key is None else whole[key]
+    last = max(1, -(-len(everything) // page_size))
+    assert last >= 3, "the test wants several pages"
+    for number in range(1, last + 2):
+        response = get(client, f"{url}&page={number}&page_size={page_size}")
+        body = response.json()
+        shown = body if key is None else body.pop(key)
+        assert shown == everything[(number - 1) * page_size : number * page_size], number
+        if key is not None:
+            assert body == {name: value for name, value in whole.items() if name != key}
+        assert int(response.headers["x-total-count"]) == len(everything)
+        expected = {"first": 1, "last": last}
+        if number > 1:
+            expected["prev"] = min(number - 1, last)
+        if number < last:
+            expected["next"] = number + 1
+        assert links(response) == expected, number
+    followed, next_url = [], f"{url}&page_size={page_size}"
+    while next_url:
+        response = get(client, next_url)
+        followed += response.json() if key is None else response.json()[key]
+        next_url = next((link for link, rel in LINK.findall(response.headers["link"]) if rel == "next"), None)
+    assert followed == everything
+
+
+def test_quantile_pages_are_slices_of_the_cli_answer(client, fleet_path):
+    whole = cli_json("quantile", "--all", "--timescale", "1d", "--store", fleet_path)
+    assert len(whole["windows"]) > 250
+    assert_pages_slice(client, "/api/v1/quantile?timescale=1d", whole, "windows", 100)
+
+
+def test_entities_pages_are_slices_of_the_cli_answer(client, fleet_path):
+    whole = cli_json("entities", "--store", fleet_path)
+    assert_pages_slice(client, "/api/v1/entities?format=json", whole, None, 1)
+
+
+def test_series_pages_are_slices_of_the_cli_answer(client, fleet_path):
+    whole = cli_json("series", "196", "--resource", "cpu", "--from", "2013-08-01", "--to", "2013-08-03",
+                     "--store", fleet_path)  # fmt: skip
+    url = "/api/v1/series/196?resource=cpu&from=2013-08-01&to=2013-08-03"
+    assert_pages_slice(client, url, whole, "samples", 250)
+
+
+def test_operations_pages_are_slices_of_the_cli_answer(bus_client, bus_path):
+    whole = cli_json("operations", "--timescale", "1h", "--by", "host", "--store", bus_path)
+    assert_pages_slice(bus_client, "/api/v1/operations?timescale=1h&by=host", whole, "stats", 20)
+
+
+def test_dead_letters_pages_are_slices_of_the_cli_answer(bus_client, bus_path):
+    whole = cli_json("deadletters", "--limit", "1000", "--store", bus_path)
+    assert whole["dead_letters"] == len(whole["latest"]) == 40
+    assert_pages_slice(bus_client, "/api/v1/deadletters?format=json", whole, "latest", 15)
+
+
+def test_a_project_token_sees_no_dead_letters(bus_client):
+    response = get(bus_client, "/api/v1/deadletters", ALPHA)
+    assert response.json() == {"dead_letters": 0, "latest": []}
+    assert response.headers["x-total-count"] == "0"
+    assert links(response) == {"first": 1, "last": 1}
+
+
+def test_heat_map_headers_count_every_entity(client):
+    with open_store(client.app.state.settings.store) as store:
+        everyone = operations.heat_map(store, "1d", "cpu", page_size=200).rows
+    response = get(client, "/api/v1/heatmap?timescale=1d&page=2&page_size=1&columns=3")
+    assert int(response.headers["x-total-count"]) == response.json()["entities"] == len(everyone) == 4
+    assert links(response) == {"first": 1, "prev": 1, "next": 3, "last": 4}
+    assert [row["entity"] for row in response.json()["rows"]] == [everyone[1].entity]
+
+
+@pytest.mark.parametrize(
+    "url, args",
+    [
+        ("/api/v1/quantile?timescale=1w&format=csv", ["quantile", "--all", "--timescale", "1w", "--csv"]),
+        ("/api/v1/entities?format=csv", ["entities", "--csv"]),
+    ],
+)
+def test_csv_pages_are_slices_of_the_cli_csv(client, fleet_path, url, args):
+    header, *rows = list(csv.reader(io.StringIO(run_cli(*args, "--store", fleet_path))))
+    for number in (1, 2, 3):
+        response = get(client, f"{url}&page={number}&page_size=2")
+        assert response.headers["content-type"].startswith("text/csv")
+        assert response.headers["x-total-count"] == str(len(rows))
+        assert list(csv.reader(io.StringIO(response.text))) == [header, *rows[(number - 1) * 2 : number * 2]]
+
+
+def test_without_paging_parameters_a_small_store_is_whole_on_page_1(client, fleet_path):
+    response = get(client, "/api/v1/quantile?timescale=1d")
+    assert response.json() == cli_json("quantile", "--all", "--timescale", "1d", "--store", fleet_path)
+    assert len(response.json()["windows"]) < DEFAULT_PAGE_SIZE
+    assert links(response) == {"first": 1, "last": 1}
+    assert response.headers["x-total-count"] == str(len(response.json()["windows"]))
+
+
+def test_a_project_token_counts_its_project_only(client):
+    response = get(client, "/api/v1/entities?page_size=1", ALPHA)
+    assert response.headers["x-total-count"] == "2"
+    assert links(response) == {"first": 1, "next": 2, "last": 2}
+
+
+@pytest.mark.parametrize(
+    "query, where, detail",
+    [
+        ("page=0", "page", "page: Input should be greater than or equal to 1, got '0'"),
+        ("page=-1", "page", "page: Input should be greater than or equal to 1, got '-1'"),
+        (f"page={MAX_PAGE + 1}", "page",
+         f"page: Input should be less than or equal to {MAX_PAGE}, got '{MAX_PAGE + 1}'"),
+        ("page_size=0", "page_size", "page_size: Input should be greater than or equal to 1, got '0'"),
+        (f"page_size={MAX_PAGE_SIZE + 1}", "page_size",
+         f"page_size: Input should be less than or equal to {MAX_PAGE_SIZE}, got '{MAX_PAGE_SIZE + 1}'"),
+        ("page=two", "page", "page: Input should be a valid integer, unable to parse string as an integer, "
+         "got 'two'"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    "route", ["/api/v1/quantile", "/api/v1/entities", "/api/v1/series/196", "/api/v1/operations",
+              "/api/v1/deadletters"],
+)  # fmt: skip
+def test_out_of_bounds_paging_is_a_422_with_the_error_body(client, route, query, where, detail):
+    response = client.get(f"{route}?{query}", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert response.status_code == 422
+    assert response.json() == {"error": "ValidationError", "detail": detail, "where": where}
+    assert "link" not in response.headers and "x-total-count" not in response.headers
+
+
+def test_openapi_documents_paging_on_every_list_route(client):
+    schema = client.get("/openapi.json", headers={"Authorization": f"Bearer {ADMIN}"}).json()
+    paged = {"/api/v1/quantile", "/api/v1/entities", "/api/v1/series/{entity}", "/api/v1/heatmap",
+             "/api/v1/operations", "/api/v1/deadletters"}  # fmt: skip
+    for path, item in schema["paths"].items():
+        operation = item["get"]
+        names = {parameter["name"] for parameter in operation.get("parameters", [])}
+        headers = operation["responses"]["200"].get("headers", {})
+        if path in paged:
+            assert {"page", "page_size"} <= names, path
+            assert set(headers) == {"X-Total-Count", "Link"}, path
+            assert headers["X-Total-Count"]["schema"]["type"] == "integer"
+        else:
+            assert not {"page", "page_size"} & names and not headers, path
