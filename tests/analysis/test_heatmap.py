@@ -16,8 +16,9 @@ from stackmeter.analysis.heatmap import (
     build_heat_map_rows,
     choose_columns,
     rank_entities,
+    summarize_used,
 )
-from stackmeter.models import WindowCounts, WindowUtilization
+from stackmeter.models import WindowCounts, WindowUtilization, make_samples
 from tests.reference import window_of, window_range
 
 THRESHOLD = 0.8
@@ -263,4 +264,33 @@ def test_cells_hold_mean_utilization_and_the_rule_of_each_shown_window(timescale
             [u for u in expected_u if u is not None]
         )
         assert list(row.overloaded) == expected_o, row.entity
+        for field in ("samples", "at_or_above"):
+            expected = [
+                int(cells.loc[(row.entity, w), field]) if (row.entity, w) in cells.index else 0 for w in shown
+            ]
+            assert list(getattr(row, field)) == expected, (row.entity, field)
     assert rows[-1].utilization == (None,) * len(shown)  # an entity without samples is all gaps
+
+
+# --- a resource without capacity ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("timescale", ["5m", "1h", "1d", "1w", "1mo"])
+def test_used_values_per_window_of_a_resource_without_capacity(timescale):
+    rng = np.random.default_rng(11)
+    ts = np.sort(np.datetime64("2013-07-29T22:00", "ns") + rng.integers(0, 40 * 86_400, 500) * 10**9)
+    used = rng.exponential(2e5, ts.size)
+    usage = summarize_used(make_samples(ts, "51", "disk", used, np.nan), timescale)
+    frame = pd.DataFrame({"ts": pd.to_datetime(ts), "used": used})
+    expected = frame.groupby(window_of(frame["ts"], timescale))["used"].agg(["mean", "max"])
+    assert (usage.resource, usage.used_unit, usage.samples) == ("disk", "bytes/s", 500)
+    assert usage.windows == len(expected)
+    assert usage.window.tolist() == expected.index.values.astype("datetime64[ns]").tolist()
+    assert usage.mean_used == pytest.approx(expected["mean"].to_numpy(), rel=1e-12)
+    assert usage.max_used.tolist() == expected["max"].tolist()
+
+
+def test_used_values_of_no_samples():
+    empty = make_samples(np.empty(0, "datetime64[ns]"), "51", "disk", np.empty(0), np.nan)
+    usage = summarize_used(empty, "1h")
+    assert (usage.windows, usage.samples, usage.window.size, usage.mean_used.size) == (0, 0, 0, 0)

@@ -58,10 +58,14 @@ def test_the_page_shows_the_api_numbers(client, query):
     assert f"{api['operations']} operations from the notification bus" in page.text
 
 
-def test_one_operation_gets_a_chart_of_its_windows(client):
-    page = client.get("/operations?timescale=1h&operation=reboot", headers=HEADERS).text
-    assert 'id="operation-data"' in page and "/static/operations.js" in page
-    assert 'id="operation-data"' not in client.get("/operations", headers=HEADERS).text
+def test_the_charts_lead_for_one_operation_and_for_all(client):
+    for query in ("timescale=1h&operation=reboot", "timescale=1h"):
+        page = client.get(f"/operations?{query}", headers=HEADERS).text
+        assert 'id="operation-data"' in page and "/static/operations.js" in page
+        assert page.index('id="charts"') < page.index('id="operations"')  # charts first, the table below
+    # Grouped rows get no chart (a line per host would be unreadable); the page says how to see them.
+    grouped = client.get("/operations?timescale=1d&by=flavor", headers=HEADERS).text
+    assert 'id="operation-data"' not in grouped and "without grouping" in grouped
 
 
 def test_bad_choices_are_explained(client):
@@ -104,7 +108,7 @@ def test_the_chart_draws_in_chromium(tmp_path):
             page.click("#sign-in")
             page.wait_for_url(f"{base}/operations")
             page.select_option("#operation", "reboot")  # applies at once
-            page.wait_for_selector("body[data-charts-drawn='1']")
+            page.wait_for_selector("body[data-charts-drawn='2']")  # durations, and failure rate with CPU
             assert page.locator("#operation-chart canvas").count() == 1
             assert page.locator("#operations tbody tr").count() >= 1
             assert errors == []

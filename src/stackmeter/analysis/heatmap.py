@@ -6,7 +6,15 @@ import numpy as np
 
 from stackmeter.analysis.overload import detect_overloaded
 from stackmeter.analysis.windows import window_index, window_start, window_starts_between
-from stackmeter.models import HeatMapRow, ResourceOverload, WindowCounts, WindowUtilization
+from stackmeter.models import (
+    USED_UNITS,
+    HeatMapRow,
+    ResourceOverload,
+    ResourceUsage,
+    Samples,
+    WindowCounts,
+    WindowUtilization,
+)
 
 
 def rank_entities(counts: WindowCounts, share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -56,14 +64,21 @@ def build_heat_map_rows(
         mine = utilization.entity == name
         cells: list[float | None] = [None] * columns.size
         marks = [False] * columns.size
+        samples = [0] * columns.size
+        at_or_above = [0] * columns.size
         if columns.size and mine.any():
             index = window_index(utilization.window[mine], columns[0], timescale)
-            fired = utilization.at_or_above[mine] / utilization.samples[mine] >= share
+            counted, hits = utilization.samples[mine], utilization.at_or_above[mine]
+            fired = hits / counted >= share
             means = utilization.mean_utilization[mine]
             inside = (index >= 0) & (index < columns.size)
-            for i, mean, hot in zip(index[inside], means[inside], fired[inside], strict=True):
+            for i, mean, hot, n, n_hot in zip(
+                index[inside], means[inside], fired[inside], counted[inside], hits[inside], strict=True
+            ):
                 cells[i] = float(mean)
                 marks[i] = bool(hot)
+                samples[i] = int(n)
+                at_or_above[i] = int(n_hot)
         rows.append(
             HeatMapRow(
                 entity=name,
@@ -72,6 +87,8 @@ def build_heat_map_rows(
                 share=float(windows_overloaded / entity_windows) if entity_windows else 0.0,
                 utilization=tuple(cells),
                 overloaded=tuple(marks),
+                samples=tuple(samples),
+                at_or_above=tuple(at_or_above),
             )
         )
     return tuple(rows)
@@ -89,4 +106,25 @@ def apply_overload_rule(utilization: WindowUtilization, share: float) -> Resourc
         mean_utilization=utilization.mean_utilization,
         max_utilization=utilization.max_utilization,
         overloaded=overloaded,
+    )
+
+
+def summarize_used(samples: Samples, timescale: str) -> ResourceUsage:
+    """Return one entity's used values of one resource per window of ``timescale`` (mean, max),
+    for a resource without capacity: what its page shows instead of an overload it cannot judge.
+
+    ``samples`` are of one entity and one resource, in time order (as ``Store.read_series`` returns them).
+    """
+    resource = str(samples.resource[0]) if samples.ts.size else ""
+    starts = window_start(samples.ts, timescale)
+    window, first, counts = np.unique(starts, return_index=True, return_counts=True)
+    used = samples.used.astype(np.float64)
+    return ResourceUsage(
+        resource=resource,
+        used_unit=USED_UNITS.get(resource, ""),
+        windows=int(window.size),
+        samples=int(samples.ts.size),
+        window=window,
+        mean_used=np.add.reduceat(used, first) / counts if first.size else np.empty(0),
+        max_used=np.maximum.reduceat(used, first) if first.size else np.empty(0),
     )

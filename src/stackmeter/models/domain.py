@@ -40,6 +40,8 @@ MAX_VALUE = {
     "disk": 1e15,  # bytes/s (a petabyte a second), or a busy fraction
     "network": 1e15,  # bytes/s: 8 Pbit/s
 }
+# The base unit of a resource's used values, as the sources write them.
+USED_UNITS = {"cpu": "cores or MHz", "memory": "bytes", "disk": "bytes/s", "network": "bytes/s"}
 # The highest threshold θ a report takes (100 times the capacity).
 MAX_THRESHOLD = 100.0
 

@@ -228,8 +228,9 @@ class WindowUtilization(NamedTuple):
 class HeatMapRow(NamedTuple):
     """One entity of a heat map: its overload over all its windows, and its cells on the page.
 
-    ``utilization[i]`` is the mean utilization in column ``i`` (``None`` for a gap) and
-    ``overloaded[i]`` whether the overload rule fired there.
+    ``utilization[i]`` is the mean utilization in column ``i`` (``None`` for a gap),
+    ``overloaded[i]`` whether the overload rule fired there, and ``samples[i]`` and
+    ``at_or_above[i]`` the window's sample counts (all and ≥ θ; 0 in a gap) the rule was applied to.
     """
 
     entity: str
@@ -238,6 +239,8 @@ class HeatMapRow(NamedTuple):
     share: float
     utilization: tuple[float | None, ...]
     overloaded: tuple[bool, ...]
+    samples: tuple[int, ...]
+    at_or_above: tuple[int, ...]
 
 
 class HeatMap(NamedTuple):
@@ -274,11 +277,32 @@ class ResourceOverload(NamedTuple):
     overloaded: np.ndarray
 
 
+class ResourceUsage(NamedTuple):
+    """One entity's used values of a resource it never reported a capacity for, per window at one
+    timescale: no utilization, so the overload rule cannot judge it.
+
+    ``used_unit`` is the base unit of ``mean_used`` and ``max_used`` (:data:`USED_UNITS`).
+    """
+
+    resource: str
+    used_unit: str
+    windows: int
+    samples: int
+    window: np.ndarray
+    mean_used: np.ndarray
+    max_used: np.ndarray
+
+
 class EntityOverload(NamedTuple):
-    """An entity's utilization per resource over time at one timescale (what its page plots)."""
+    """An entity's utilization per resource over time at one timescale (what its page plots).
+
+    ``resources`` are the resources judged (a capacity known); ``unjudged`` those the entity has
+    samples of but no capacity for, with their used values.
+    """
 
     entity: str
     timescale: str
     share: float
     resources: tuple[ResourceOverload, ...]
     served_by: Mapping[str, str] = MappingProxyType({})
+    unjudged: tuple[ResourceUsage, ...] = ()

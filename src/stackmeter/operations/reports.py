@@ -12,6 +12,7 @@ from stackmeter.analysis.heatmap import (
     build_heat_map_rows,
     choose_columns,
     rank_entities,
+    summarize_used,
 )
 from stackmeter.analysis.overload import (
     check_resource,
@@ -29,6 +30,7 @@ from stackmeter.models import (
     DEFAULT_TIMESCALES,
     DEFAULT_TOP,
     MAX_TOP,
+    RAW,
     RESOURCES,
     EntityOverload,
     EntitySummary,
@@ -36,6 +38,7 @@ from stackmeter.models import (
     HeatMapRow,
     OverloadReport,
     ResourceOverload,
+    ResourceUsage,
     Samples,
     StoreStatus,
     WindowQuery,
@@ -217,7 +220,8 @@ def entity_overload(
 ) -> EntityOverload:
     """Return ``entity``'s mean and max utilization per window of each resource it has, and
     which windows were overloaded, from the rollup level that serves ``timescale`` (see
-    :func:`overload_report`) or raw samples; ``served_by`` says which, per resource.
+    :func:`overload_report`) or raw samples; ``served_by`` says which, per resource. A resource
+    with samples but no capacity is in ``unjudged``, with its used values per window (raw samples).
 
     Raises :class:`UnknownEntity` when the store does not know ``entity``.
     """
@@ -230,6 +234,7 @@ def entity_overload(
     if not store.has_entity(entity):
         raise UnknownEntity(f"no entity {entity!r} in the store")
     per_resource: list[ResourceOverload] = []
+    unjudged: list[ResourceUsage] = []
     served_by: dict[str, str] = {}
     for resource in resources:
         query = WindowQuery(timescale, resource, thresholds[resource], (entity,))
@@ -237,4 +242,10 @@ def entity_overload(
         if utilization.window.size:
             per_resource.append(apply_overload_rule(utilization, share))
             served_by[resource] = source
-    return EntityOverload(entity, timescale, share, tuple(per_resource), served_by)
+            continue
+        # No sample with a capacity: show what was used, from raw samples (rollups keep utilization only).
+        samples = store.read_series(entity, resource)
+        if samples.ts.size:
+            unjudged.append(summarize_used(samples, timescale))
+            served_by[resource] = RAW
+    return EntityOverload(entity, timescale, share, tuple(per_resource), served_by, tuple(unjudged))

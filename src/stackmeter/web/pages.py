@@ -19,12 +19,21 @@ from fastapi.templating import Jinja2Templates
 from stackmeter import operations
 from stackmeter.analysis.operation_stats import GROUPINGS
 from stackmeter.analysis.pairing import ACTIONS
+from stackmeter.analysis.windows import window_end
 from stackmeter.errors import ConfigError
 from stackmeter.export import format_iso, format_time, jsonable, operation_timings_jsonable, served_by_text
-from stackmeter.models import RESOURCES, TIMESCALE_TABLE, TIMESCALES, HeatMap, OverloadReport
+from stackmeter.models import (
+    RESOURCES,
+    TIMESCALE_BY_NAME,
+    TIMESCALE_TABLE,
+    TIMESCALES,
+    HeatMap,
+    OverloadReport,
+)
 from stackmeter.settings import Settings
 from stackmeter.store import Store
 from stackmeter.units import parse_utc_time
+from stackmeter.web.charts import operation_chart_data
 from stackmeter.web.controls import Controls, parse_int, parse_timeout_s
 
 HERE = Path(__file__).parent
@@ -70,9 +79,10 @@ class DashboardState(NamedTuple):
 
 
 def load_templates() -> Jinja2Templates:
-    """Return the pages' templates, with the filters they use (``number``, ``percent``, ``time``)."""
+    """Return the pages' templates, with the filters they use (``number``, ``percent``, ``time``, ``minute``)."""
     templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.filters.update(number=_number, percent=_percent, time=_time)
+    templates.env.filters.update(number=_number, percent=_percent, time=_time, minute=_minute)
+    templates.env.filters["used"] = _used
     return templates
 
 
@@ -88,6 +98,29 @@ def _percent(value: float | None) -> str:
 
 def _time(value: np.datetime64 | None) -> str:
     return format_time(value) or "-"
+
+
+def _minute(value: np.datetime64 | None) -> str:
+    """A time as the charts write it, ISO UTC 24 h to the minute: ``2013-08-01 14:00Z``."""
+    text = format_time(value)
+    return "-" if text is None else text[:16].replace("T", " ") + "Z"
+
+
+def _used(value: float | None, unit: str) -> str:
+    """A used value in its unit, bytes with binary prefixes (``1.5 MiB/s``), as the entity charts write it."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if unit not in ("bytes", "bytes/s"):
+        return f"{value:.3g} {unit}"
+    scaled, prefix = abs(value), 0
+    while scaled >= 1024 and prefix < len(_BINARY_PREFIXES) - 1:
+        scaled, prefix = scaled / 1024, prefix + 1
+    digits = 1 if scaled < 10 and prefix else 0
+    text = f"{'-' if value < 0 else ''}{scaled:.{digits}f} {_BINARY_PREFIXES[prefix]}"
+    return text + "/s" if unit == "bytes/s" else text
+
+
+_BINARY_PREFIXES = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
 def _dashboard(request: Request) -> DashboardState:
@@ -107,6 +140,8 @@ def _open_reader(request: Request) -> Iterator[PageReader]:
 def _render(request: Request, template: str, status_code: int = 200, **context: object) -> HTMLResponse:
     context.setdefault("timescales", TIMESCALES)
     context.setdefault("resources", RESOURCES)
+    # The header's sign-out link: only a browser that signed in through /login has a cookie to drop.
+    context.setdefault("signed_in", _dashboard(request).cookie in request.cookies)
     return _dashboard(request).templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
@@ -141,6 +176,8 @@ def overview(request: Request, reader: PageReader = Depends(_open_reader)) -> HT
         served_by=served_by_text(report),
         controls=controls,
         access=reader.access,
+        # Nothing the token may see: say so (and what to do) instead of rows of zeros.
+        empty=not any(cell.entities for cell in report.cells),
     )
 
 
@@ -160,13 +197,25 @@ def heat_map(request: Request, reader: PageReader = Depends(_open_reader)) -> HT
         columns=HEAT_MAP_COLUMNS[controls.timescale],
         end=parse_utc_time(query.get("end") or None, "end"),
     )
+    starts = np.array(result.columns, dtype="datetime64[ns]")
     cells = {
+        "timescale": result.timescale,
+        "threshold": result.threshold,
+        "share": result.share,
+        # The window's length, so the axis can label round times (midnights, Mondays, Januaries).
+        "window_s": TIMESCALE_BY_NAME[result.timescale].nominal_s,
+        "offset_s": TIMESCALE_BY_NAME[result.timescale].offset_s,
+        "months": TIMESCALE_BY_NAME[result.timescale].months,
         "columns": jsonable(result.columns),
+        # Where each window ends (calendar months vary), for the hover's "start–end".
+        "ends": jsonable(tuple(window_end(starts, result.timescale))),
         "rows": [
             {
                 "entity": row.entity,
                 "u": jsonable(row.utilization),
                 "o": [int(hot) for hot in row.overloaded],
+                "n": list(row.samples),
+                "h": list(row.at_or_above),
             }
             for row in result.rows
         ],
@@ -206,14 +255,40 @@ def entity(request: Request, entity: str, reader: PageReader = Depends(_open_rea
         }
         for item in result.resources
     ]
+    used = [
+        {
+            "resource": item.resource,
+            "unit": item.used_unit,
+            "window": _seconds(item.window),
+            "mean": jsonable(item.mean_used),
+            "max": jsonable(item.max_used),
+        }
+        for item in result.unjudged
+    ]
+    windows = [item.window for item in result.resources] + [item.window for item in result.unjudged]
+    span = _span_s(np.concatenate(windows) if windows else np.empty(0, "datetime64[ns]"), controls.timescale)
     return _render(
         request,
         "entity.html",
         result=result,
         controls=controls,
         access=reader.access,
-        charts=json.dumps(charts),
+        charts=json.dumps({"judged": charts, "unjudged": used, "span": span}),
     )
+
+
+def _seconds(times: np.ndarray) -> list[int]:
+    """Times as whole seconds since 1970 UTC (what the charts plot)."""
+    return times.astype("datetime64[s]").astype(np.int64).tolist()
+
+
+def _span_s(window: np.ndarray, timescale: str) -> list[int]:
+    """The time the charts' x-axis spans, in seconds: from the first window's start to the last one's
+    end, so that a single window fills the axis instead of sitting in years of padding, and every
+    chart of a page lines up with the others."""
+    if not window.size:
+        return []
+    return _seconds(np.array([window.min(), window_end(np.array([window.max()]), timescale)[0]]))
 
 
 @page_router.get("/operations", response_class=HTMLResponse)
@@ -228,14 +303,8 @@ def operation_timings(request: Request, reader: PageReader = Depends(_open_reade
     )
     result = operation_timings_jsonable(timings)
     stats = timings.stats
-    chart = None
-    if timings.operation and not timings.by and len(stats):
-        chart = {
-            "window": (stats["window"].astype("int64") // 1_000_000_000).tolist(),
-            "p50": jsonable(stats["p50_s"].tolist()),
-            "p95": jsonable(stats["p95_s"].tolist()),
-            "cpu": jsonable(stats["fleet_cpu_utilization"].tolist()),
-        }
+    # Grouped rows (per host, …) would need a line per group: the charts show ungrouped views.
+    chart = None if timings.by else operation_chart_data(stats, timings.operation)
     return _render(
         request,
         "operations.html",
@@ -256,7 +325,10 @@ def _as_of_text(as_of: np.datetime64 | None) -> Any:
 
 @page_router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
-    return _render(request, "login.html", message=None, next=request.query_params.get("next", "/"))
+    query = request.query_params
+    return _render(
+        request, "login.html", message=None, next=query.get("next", "/"), signed_out="out" in query
+    )
 
 
 @page_router.post("/login")
@@ -284,7 +356,8 @@ async def login(request: Request) -> Response:
 
 @page_router.get("/logout")
 def logout(request: Request) -> Response:
-    response = RedirectResponse("/login", status_code=303)
+    """Drop the pages' cookie and go back to the login form, which says so."""
+    response = RedirectResponse("/login?out", status_code=303)
     response.delete_cookie(_dashboard(request).cookie)
     return response
 

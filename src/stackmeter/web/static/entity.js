@@ -1,25 +1,36 @@
-// Plots an entity's mean and max utilization per window for each resource, with θ and overloaded windows.
+// Plots an entity's mean and max utilization per window for each resource, with θ and overloaded windows,
+// and the used values of each resource without capacity (which the overload rule cannot judge).
+// Times are ISO UTC 24 h and utilization is in % (window.stackmeterFormat, format.js).
 (function () {
   "use strict";
+  const f = window.stackmeterFormat;
   const charts = JSON.parse(document.getElementById("entity-data").textContent);
   const root = document.getElementById("charts");
   const plots = [];
+  const usedPlots = [];
 
   // Windows without samples are absent from the data: put a null where a gap is, so lines break there.
-  function withGaps(chart) {
+  // Points at the ends of the page's span (nulls but θ) let θ run across the whole axis, even when
+  // there is one window only.
+  const span = charts.span;
+
+  function withGaps(chart, fields) {
     const x = chart.window;
     const steps = x.slice(1).map((t, i) => t - x[i]).sort((a, b) => a - b);
     const step = steps.length ? steps[Math.floor(steps.length / 2)] : 0;
-    const out = { x: [], mean: [], max: [], over: [] };
-    x.forEach((t, i) => {
-      if (i > 0 && step && t - x[i - 1] > 1.5 * step) {
-        out.x.push(x[i - 1] + step); out.mean.push(null); out.max.push(null); out.over.push(null);
-      }
+    const out = { x: [] };
+    fields.forEach((name) => { out[name] = []; });
+    const push = (t, i) => {
       out.x.push(t);
-      out.mean.push(chart.mean[i]);
-      out.max.push(chart.max[i]);
-      out.over.push(chart.overloaded[i] ? chart.max[i] : null);
+      fields.forEach((name) => out[name].push(i === null ? null : chart[name][i]));
+    };
+    if (x.length && span[0] < x[0]) push(span[0], null);
+    x.forEach((t, i) => {
+      if (i > 0 && step && t - x[i - 1] > 1.5 * step) push(x[i - 1] + step, null);
+      push(t, i);
     });
+    const end = span[1];
+    if (x.length && end > x[x.length - 1]) push(end, null);
     return out;
   }
 
@@ -27,33 +38,99 @@
     return labels && labels.length ? 24 + 7.5 * Math.max(...labels.map((label) => String(label).length)) : 50;
   }
 
-  charts.forEach((chart) => {
+  // The x scale spans the windows shown, from the first's start to the last's end: one window fills the
+  // axis instead of sitting in years of automatic padding.
+  const timeScale = () => ({ time: true, range: () => [span[0], span[1]] });
+  // Few windows: larger points, so that a single window's values stand out at the axis' edge.
+  const pointSize = (chart) => (chart.window.length <= 3 ? 9 : 5);
+
+  function chartBox(resource, heading) {
     const box = document.createElement("div");
     box.className = "chart";
-    box.dataset.resource = chart.resource;
+    box.dataset.resource = resource;
     const title = document.createElement("h2");
-    title.textContent = `${chart.resource} (θ = ${chart.threshold})`;
+    title.textContent = heading;
     box.appendChild(title);
     root.appendChild(box);
-    const d = withGaps(chart);
+    return box;
+  }
+
+  const width = () => Math.max(320, root.clientWidth - 20);
+  // Room on the right for the last time label, which sits on the axis' end.
+  const padding = [8, 40, 0, 0];
+
+  charts.judged.forEach((chart) => {
+    const box = chartBox(chart.resource, `${chart.resource} utilization (θ = ${f.formatPercent(chart.threshold, 0)})`);
+    const d = withGaps(chart, ["mean", "max", "overloaded"]);
     const theta = d.x.map(() => chart.threshold);
+    const over = d.x.map((t, i) => (d.overloaded[i] ? d.max[i] : null));
     const options = {
-      width: Math.max(320, root.clientWidth - 20),
+      ...f.utcOptions(),
+      width: width(),
       height: 220,
-      scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(1.05, hi * 1.05, chart.threshold * 1.1)] } },
+      padding,
+      scales: { x: timeScale(), y: { range: (u, lo, hi) => [0, Math.max(1.05, hi * 1.05, chart.threshold * 1.1)] } },
       // Wide enough for the longest tick label: a disk can run at thousands of percent of its capacity.
-      axes: [{}, { values: (u, ticks) => ticks.map((v) => `${Math.round(v * 100)}%`), size: labelWidth }],
+      axes: [f.timeAxis(), f.percentAxis({ size: labelWidth })],
       series: [
-        {},
-        { label: "mean", stroke: "#0b5cad", width: 1, value: (u, v) => (v === null ? "-" : `${(100 * v).toFixed(1)}%`) },
-        { label: "max", stroke: "#f08c00", width: 1, value: (u, v) => (v === null ? "-" : `${(100 * v).toFixed(1)}%`) },
-        { label: "θ", stroke: "#b3261e", width: 1, dash: [6, 4], points: { show: false } },
-        { label: "overloaded", stroke: "#111", fill: "#111", paths: () => null, points: { show: true, size: 5 } },
+        f.timeSeries(),
+        { label: "mean", stroke: "#0b5cad", width: 1, value: f.percentValue, points: { size: pointSize(chart) } },
+        { label: "max", stroke: "#f08c00", width: 1, value: f.percentValue, points: { size: pointSize(chart) } },
+        { label: "θ", stroke: "#b3261e", width: 1, dash: [6, 4], points: { show: false }, value: f.percentValue },
+        {
+          label: "overloaded", stroke: "#111", fill: "#111", paths: () => null,
+          points: { show: true, size: pointSize(chart) - 2 },
+          // idx is null while the cursor is off the chart: say nothing rather than "no".
+          value: (u, v, si, idx) => (idx === null || idx === undefined ? "-" : v === null ? "no" : "yes"),
+        },
       ],
     };
-    plots.push({ resource: chart.resource, plot: new uPlot(options, [d.x, d.mean, d.max, theta, d.over], box) });
+    plots.push({ resource: chart.resource, plot: new uPlot(options, [d.x, d.mean, d.max, theta, over], box) });
+  });
+
+  // Used values in their unit: bytes and bytes/s with binary prefixes, cores or MHz as numbers.
+  function formatUsed(value, unit) {
+    if (value === null || value === undefined || !Number.isFinite(value)) return "-";
+    if (unit !== "bytes" && unit !== "bytes/s") return `${Number(value.toPrecision(3))}`;
+    const prefixes = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let scaled = Math.abs(value);
+    let i = 0;
+    while (scaled >= 1024 && i < prefixes.length - 1) { scaled /= 1024; i += 1; }
+    const text = `${value < 0 ? "-" : ""}${scaled.toFixed(scaled < 10 && i ? 1 : 0)} ${prefixes[i]}`;
+    return unit === "bytes/s" ? `${text}/s` : text;
+  }
+
+  // Tick steps of a bytes axis in powers of 1024 (1, 2, 5, … KiB, MiB), so ticks fall on round binary values.
+  function incrsOf(unit) {
+    if (unit !== "bytes" && unit !== "bytes/s") return {};
+    const steps = [];
+    for (let k = 0; k <= 5; k += 1) [1, 2, 5, 10, 20, 50, 100, 200, 500].forEach((m) => steps.push(m * 1024 ** k));
+    return { incrs: steps };
+  }
+
+  charts.unjudged.forEach((chart) => {
+    const box = chartBox(chart.resource, `${chart.resource} used (${chart.unit}): no capacity, cannot judge overload`);
+    const d = withGaps(chart, ["mean", "max"]);
+    const used = (u, v) => formatUsed(v, chart.unit);
+    const options = {
+      ...f.utcOptions(),
+      width: width(),
+      height: 180,
+      padding,
+      scales: { x: timeScale(), y: { range: (u, lo, hi) => [0, hi > 0 ? hi * 1.05 : 1] } },
+      axes: [f.timeAxis(), Object.assign(
+        { values: (u, ticks) => ticks.map((v) => formatUsed(v, chart.unit)), size: labelWidth }, incrsOf(chart.unit),
+      )],
+      series: [
+        f.timeSeries(),
+        { label: "mean used", stroke: "#0b5cad", width: 1, value: used, points: { size: pointSize(chart) } },
+        { label: "max used", stroke: "#f08c00", width: 1, value: used, points: { size: pointSize(chart) } },
+      ],
+    };
+    usedPlots.push({ resource: chart.resource, unit: chart.unit, plot: new uPlot(options, [d.x, d.mean, d.max], box) });
   });
   // The plots, so that what they draw can be read back (the browser tests compare it with the API).
   window.stackmeterPlots = plots;
-  document.body.dataset.chartsDrawn = String(charts.length);
+  window.stackmeterUsedPlots = usedPlots;
+  document.body.dataset.chartsDrawn = String(plots.length + usedPlots.length);
 })();

@@ -1,26 +1,57 @@
-// Plots one operation's p50 and p95 duration per window, with the fleet's mean CPU utilization on a second axis.
+// Plots the operations page's charts: duration percentiles per window (one operation's p50/p95/p99, or the
+// p95 of the most frequent operations), and the failure rate beside the fleet's mean CPU utilization.
 (function () {
   "use strict";
+  const f = window.stackmeterFormat;
   const data = JSON.parse(document.getElementById("operation-data").textContent);
-  const box = document.getElementById("operation-chart");
-  const seconds = (u, v) => (v === null ? "-" : `${v.toFixed(1)} s`);
-  const percent = (u, v) => (v === null ? "-" : `${(100 * v).toFixed(1)}%`);
-  const options = {
-    width: Math.max(320, box.clientWidth - 20),
-    height: 240,
-    scales: { x: { time: true }, s: {}, cpu: { range: [0, 1] } },
-    axes: [
-      {},
-      { scale: "s", values: (u, ticks) => ticks.map((v) => `${v} s`) },
-      { scale: "cpu", side: 1, grid: { show: false }, values: (u, ticks) => ticks.map((v) => `${Math.round(v * 100)}%`) },
+  // Okabe–Ito: told apart with every kind of colour vision.
+  const COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"];
+  const plots = [];
+
+  function plot(box, series, values, yAxis) {
+    const options = Object.assign(f.utcOptions(), {
+      width: Math.max(320, box.clientWidth - 12),
+      height: 240,
+      scales: { x: { time: true }, y: yAxis.range ? { range: yAxis.range } : {} },
+      axes: [f.timeAxis(), yAxis.axis],
+      series: [f.timeSeries(), ...series],
+    });
+    const made = new uPlot(options, [data.window, ...values], box);
+    plots.push({ id: box.id, plot: made });
+    return made;
+  }
+
+  const durationBox = document.getElementById("operation-chart");
+  plot(
+    durationBox,
+    data.durations.map((line, i) => ({
+      label: line.label, stroke: COLOURS[i % COLOURS.length], width: 1.5, value: f.durationValue, spanGaps: false,
+    })),
+    data.durations.map((line) => line.values),
+    // From 0, so that a line's height reads as a duration.
+    { axis: f.durationAxis(), range: (u, lo, hi) => [0, Math.max(1, (hi || 0) * 1.05)] },
+  );
+
+  const failureBox = document.getElementById("failure-chart");
+  plot(
+    failureBox,
+    [
+      { label: "failure rate", stroke: "#D55E00", width: 1.5, value: f.percentValue },
+      { label: "fleet cpu", stroke: "#5f6b76", dash: [4, 3], width: 1, value: f.percentValue },
     ],
-    series: [
-      {},
-      { label: "p50", scale: "s", stroke: "#0b5cad", width: 1, value: seconds },
-      { label: "p95", scale: "s", stroke: "#f08c00", width: 1, value: seconds },
-      { label: "fleet cpu", scale: "cpu", stroke: "#5f6b76", dash: [4, 3], width: 1, value: percent },
-    ],
-  };
-  new uPlot(options, [data.window, data.p50, data.p95, data.cpu], box);
-  document.body.dataset.chartsDrawn = "1";
+    [data.failure, data.cpu],
+    // As wide as the duration axis, so that both charts' windows line up.
+    { axis: f.percentAxis({ size: 72 }), range: (u, lo, hi) => [0, Math.max(1, hi || 0)] },
+  );
+
+  function resize() {
+    plots.forEach(({ id, plot: p }) => {
+      const box = document.getElementById(id);
+      p.setSize({ width: Math.max(320, box.clientWidth - 12), height: 240 });
+    });
+  }
+  window.addEventListener("resize", resize);
+  // The plots, so that what they draw can be read back (the browser tests do).
+  window.stackmeterPlots = plots;
+  document.body.dataset.chartsDrawn = String(plots.length);
 })();
