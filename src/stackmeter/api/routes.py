@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -98,8 +99,17 @@ def _wants_csv(request: Request, format: Format) -> bool:
     return "text/csv" in request.headers.get("accept", "")
 
 
-def _csv(text: str, headers: dict[str, str] | None = None) -> Response:
-    return PlainTextResponse(text, media_type="text/csv", headers=headers)
+def _answer(
+    request: Request,
+    format: Format,
+    csv: Callable[[], str],
+    body: Callable[[], Any],
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The route's answer as CSV (``format=csv`` or ``Accept: text/csv``) or JSON, whichever is asked."""
+    if _wants_csv(request, format):
+        return PlainTextResponse(csv(), media_type="text/csv", headers=headers)
+    return JSONResponse(body(), headers=headers)
 
 
 def _settings(request: Request) -> Settings:
@@ -137,9 +147,7 @@ def overload(
         top=settings.top if top is None else top,
         from_raw=from_raw,
     )
-    if _wants_csv(request, format):
-        return _csv(overload_csv(report))
-    return JSONResponse(jsonable(report))
+    return _answer(request, format, lambda: overload_csv(report), lambda: jsonable(report))
 
 
 @router.get("/quantile", responses=paged_responses("the windows"))
@@ -165,9 +173,9 @@ def quantile(
     )
     headers = paging_headers(request, page, len(report.windows))
     report = report._replace(windows=tuple(page.of(report.windows)))
-    if _wants_csv(request, format):
-        return _csv(rows_csv(quantile_rows(report)), headers)
-    return JSONResponse(jsonable(report), headers=headers)
+    return _answer(
+        request, format, lambda: rows_csv(quantile_rows(report)), lambda: jsonable(report), headers
+    )
 
 
 @router.get("/entities", responses=paged_responses("the entities"))
@@ -183,10 +191,8 @@ def entities(
     everyone = reader.entities()
     headers = paging_headers(request, page, len(everyone))
     rows = page.of(everyone)
-    if _wants_csv(request, format):
-        columns = ("entity", "kind", "project", "resources", "samples", "first_ts", "last_ts")
-        return _csv(rows_csv(rows, columns), headers)
-    return JSONResponse(jsonable(rows), headers=headers)
+    columns = ("entity", "kind", "project", "resources", "samples", "first_ts", "last_ts")
+    return _answer(request, format, lambda: rows_csv(rows, columns), lambda: jsonable(rows), headers)
 
 
 @router.get("/series/{entity}", responses=paged_responses("the samples"))
@@ -214,9 +220,13 @@ def series(
     )
     headers = paging_headers(request, page, len(samples))
     rows = page.of(series_rows(samples))
-    if _wants_csv(request, format):
-        return _csv(rows_csv(rows, ("ts", "used", "capacity", "utilization")), headers)
-    return JSONResponse(jsonable({"entity": entity, "resource": resource, "samples": rows}), headers=headers)
+    return _answer(
+        request,
+        format,
+        lambda: rows_csv(rows, ("ts", "used", "capacity", "utilization")),
+        lambda: jsonable({"entity": entity, "resource": resource, "samples": rows}),
+        headers,
+    )
 
 
 @router.get("/status")
@@ -272,10 +282,10 @@ def heat_map(
         end=parse_utc_time(end, "end"),
     )
     headers = paging_headers(request, Page(page, page_size), result.entities)
-    if _wants_csv(request, format):
-        fields = ("entity", "window", "mean_utilization", "overloaded")
-        return _csv(rows_csv(_heat_map_cells(result), fields), headers)
-    return JSONResponse(jsonable(result), headers=headers)
+    fields = ("entity", "window", "mean_utilization", "overloaded")
+    return _answer(
+        request, format, lambda: rows_csv(_heat_map_cells(result), fields), lambda: jsonable(result), headers
+    )
 
 
 def _heat_map_cells(result: HeatMap) -> list[dict]:
@@ -333,9 +343,13 @@ def operation_timings(
     timings = operations.operation_timings(reader.store, check_timescale(timescale), operation, by, timeout)
     headers = paging_headers(request, page, len(timings.stats))
     timings = timings._replace(stats=timings.stats.iloc[page.rows])
-    if _wants_csv(request, format):
-        return _csv(rows_csv(frame_records(timings.stats)), headers)
-    return JSONResponse(operation_timings_jsonable(timings), headers=headers)
+    return _answer(
+        request,
+        format,
+        lambda: rows_csv(frame_records(timings.stats)),
+        lambda: operation_timings_jsonable(timings),
+        headers,
+    )
 
 
 @router.get("/deadletters", responses=paged_responses("the dead letters, latest first"))
@@ -351,6 +365,10 @@ def dead_letters(
     count, letters = operations.dead_letters(reader.store, page.number * page.size)
     headers = paging_headers(request, page, count)
     rows = dead_letter_rows(page.of(letters))
-    if _wants_csv(request, format):
-        return _csv(rows_csv(rows), headers)
-    return JSONResponse(jsonable({"dead_letters": count, "latest": rows}), headers=headers)
+    return _answer(
+        request,
+        format,
+        lambda: rows_csv(rows),
+        lambda: jsonable({"dead_letters": count, "latest": rows}),
+        headers,
+    )
