@@ -9,7 +9,6 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from benchmarks.notification_stream import build_stream
 from fastapi.testclient import TestClient
 
 from stackmeter import operations
@@ -17,6 +16,7 @@ from stackmeter.api import create_app
 from stackmeter.api.paging import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, Page
 from stackmeter.settings import Settings
 from stackmeter.store import open_store
+from tests.bus_store import write_bus_store
 from tests.conftest import ADMIN, ALPHA, TOKENS, cli_json, run_cli
 
 LINK = re.compile(r'<([^>]+)>; rel="(\w+)"')
@@ -42,14 +42,7 @@ def test_a_page_is_a_slice_of_the_list(number, size, items, expected, last):
 @pytest.fixture(scope="module")
 def bus_path(tmp_path_factory) -> str:
     """A store of bus notifications, with dead letters: 300 operations and 40 malformed messages."""
-    stream = build_stream(300, seed=11, malformed=40)
-    folder = tmp_path_factory.mktemp("paging-bus")
-    capture = folder / "capture.jsonl"
-    capture.write_text("\n".join(body for _, body in stream.messages) + "\n")
-    path = str(folder / "bus.duckdb")
-    with open_store(path) as store:
-        operations.ingest_notifications(store, capture)
-    return path
+    return write_bus_store(tmp_path_factory.mktemp("paging-bus"), 300, seed=11, malformed=40)
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,12 @@ import csv
 import io
 
 import pytest
-from benchmarks.notification_stream import build_stream
 from fastapi.testclient import TestClient
 
-from stackmeter import operations
 from stackmeter.api import create_app
 from stackmeter.api.auth import Token
 from stackmeter.settings import Settings
-from stackmeter.store import open_store
+from tests.bus_store import write_bus_store
 from tests.conftest import ADMIN, cli_json
 
 PROJECT_TOKEN = "project3-0123456789abcdef"
@@ -21,14 +19,7 @@ PROJECT_TOKEN = "project3-0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def bus_path(tmp_path_factory) -> str:
-    stream = build_stream(200, seed=4, malformed=10)
-    folder = tmp_path_factory.mktemp("bus")
-    capture = folder / "capture.jsonl"
-    capture.write_text("\n".join(body for _, body in stream.messages) + "\n")
-    path = str(folder / "bus.duckdb")
-    with open_store(path) as store:
-        operations.ingest_notifications(store, capture)
-    return path
+    return write_bus_store(tmp_path_factory.mktemp("bus"), 200, seed=4, malformed=10)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from stackmeter import operations
 from stackmeter.store import open_store
 from stackmeter.web.charts import CHART_OPERATIONS, operation_chart_data
-from tests.web.test_operations_page import write_bus_store
+from tests.bus_store import write_bus_store
 
 
 @pytest.fixture(scope="module")

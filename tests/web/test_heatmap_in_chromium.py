@@ -10,7 +10,6 @@ import re
 
 import numpy as np
 import pytest
-from benchmarks.notification_stream import build_stream
 
 from stackmeter import operations
 from stackmeter.analysis.windows import window_end
@@ -20,6 +19,7 @@ from stackmeter.models import DEFAULT_SHARE, DEFAULT_THRESHOLDS
 from stackmeter.settings import Settings
 from stackmeter.store import open_store
 from stackmeter.web.pages import HEAT_MAP_COLUMNS, HEAT_MAP_ROWS
+from tests.bus_store import write_capture
 from tests.conftest import ADMIN
 from tests.fleet import write_fleet
 from tests.web.browser import WatchedPage, chromium, served
@@ -35,9 +35,7 @@ LABEL_FORMATS = {"5m": "%Y-%m-%d %H:%MZ", "1h": "%Y-%m-%d %H:%MZ", "1d": "%Y-%m-
 @pytest.fixture(scope="module")
 def heat_store(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("heatmap") / "fleet.duckdb")
-    capture = tmp_path_factory.mktemp("bus") / "capture.jsonl"
-    stream = build_stream(120, seed=12, malformed=0)
-    capture.write_text("\n".join(body for _, body in stream.messages) + "\n")
+    capture = write_capture(tmp_path_factory.mktemp("bus"), 120, seed=12, malformed=0)
     with open_store(path) as store:
         write_fleet(store)
         operations.ingest_notifications(store, capture)

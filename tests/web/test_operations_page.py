@@ -8,29 +8,17 @@ import subprocess
 import sys
 
 import pytest
-from benchmarks.notification_stream import build_stream
 from fastapi.testclient import TestClient
 
-from stackmeter import operations
 from stackmeter.api import create_app
 from stackmeter.api.auth import Token
 from stackmeter.settings import Settings
-from stackmeter.store import open_store
+from tests.bus_store import write_bus_store
 from tests.cli.test_serve import wait_until_up
 from tests.conftest import ADMIN
 from tests.rabbitmq_server import free_port, unavailable
 
 HEADERS = {"Authorization": f"Bearer {ADMIN}"}
-
-
-def write_bus_store(folder, operations_count: int) -> str:
-    stream = build_stream(operations_count, seed=12, malformed=5)
-    capture = folder / "capture.jsonl"
-    capture.write_text("\n".join(body for _, body in stream.messages) + "\n")
-    path = str(folder / "bus.duckdb")
-    with open_store(path) as store:
-        operations.ingest_notifications(store, capture)
-    return path
 
 
 @pytest.fixture(scope="module")
