@@ -32,6 +32,7 @@ def test_docs_load_swagger_ui_from_the_package_only(client):
     assert page.status_code == 200 and "SwaggerUIBundle" in page.text
     assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
     assert sorted(assets) == [
+        "/static/swagger-overrides.css",
         "/static/vendor/favicon-32x32.png",
         "/static/vendor/swagger-ui-bundle.js",
         "/static/vendor/swagger-ui.css",
@@ -41,6 +42,7 @@ def test_docs_load_swagger_ui_from_the_package_only(client):
         assert served.status_code == 200
         assert served.content == (STATIC_DIR / asset.removeprefix("/static/")).read_bytes()
     assert "url: '/openapi.json'" in page.text
+    assert '<html lang="en">' in page.text
     assert "://" not in page.text  # no other site named anywhere on the page
 
 

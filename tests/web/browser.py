@@ -1,4 +1,4 @@
-"""Headless Chromium (the system's, through Playwright) and an app served on loopback, for page tests."""
+"""Headless Chromium (the system's, via Playwright), an app on loopback and axe-core, for page tests."""
 
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ CHROMIUM_ARGS = [
 ]
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 LOCAL_SCHEMES = {"data", "blob", "about"}
+# axe-core as pinned by tests/web/axe/package-lock.json (scripts/install-test-deps.sh runs `npm ci` there).
+AXE_JS = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+SERIOUS = ("serious", "critical")
+# Each violation as the assertion message shows it: the rule, its impact, what it asks for, and where.
+RUN_AXE = """async ([context, impacts]) => {
+  const results = await axe.run(context, { resultTypes: ["violations"] });
+  return results.violations.filter((v) => impacts.includes(v.impact)).map((v) => ({
+    id: v.id, impact: v.impact, help: v.help,
+    targets: v.nodes.map((node) => node.target.flat().join(" >>> ")),
+  }));
+}"""
 
 
 @contextmanager
@@ -74,6 +85,30 @@ def on_loopback(url: str) -> bool:
 def query_of(url: str) -> dict[str, str]:
     """The query parameters of ``url``, one value each."""
     return {key: values[-1] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+def axe_violations(
+    page, impacts: tuple[str, ...] = SERIOUS, include: str | None = None, exclude: tuple[str, ...] = ()
+) -> list[dict]:
+    """The axe-core violations of the page as it stands, at ``impacts``: each ``{id, impact, help, targets}``,
+    ``targets`` the CSS selectors of the offending nodes. ``include`` limits axe to one subtree (the whole
+    document without it) and ``exclude`` leaves subtrees out: third-party markup the project cannot fix,
+    checked on its own. Skips (fails under CI=true) when axe-core is not installed."""
+    if not AXE_JS.is_file():
+        where = AXE_JS.relative_to(ARTIFACTS.parent)
+        unavailable(f"axe-core is not installed ({where}): run scripts/install-test-deps.sh")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE_JS))
+    context = {
+        "include": [[include]] if include else [["html"]],
+        "exclude": [[selector] for selector in exclude],
+    }
+    return page.evaluate(RUN_AXE, [context, list(impacts)])
+
+
+def describe_violations(violations: list[dict]) -> str:
+    """One line per violation, for an assertion message: ``color-contrast (serious) …: selector, …``."""
+    return "\n".join(f"{v['id']} ({v['impact']}) {v['help']}: {', '.join(v['targets'])}" for v in violations)
 
 
 class WatchedPage:

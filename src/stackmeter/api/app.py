@@ -169,7 +169,7 @@ async def _swagger_ui(request: Request) -> HTMLResponse:
     Without a token it is the login form (401), which comes back here once signed in."""
     access_of(request)
     root = request.scope.get("root_path", "").rstrip("/")
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=root + OPENAPI_URL,
         title="stackmeter API",
         swagger_js_url=f"{root}/static/vendor/swagger-ui-bundle.js",
@@ -179,6 +179,11 @@ async def _swagger_ui(request: Request) -> HTMLResponse:
         # No badge from the online validator: the page asks nothing of another site.
         swagger_ui_parameters={"validatorUrl": None},
     )
+    # The page's language, and darker shades of Swagger's colours for contrast (axe-core checks both).
+    html = page.body.decode().replace("<html>", '<html lang="en">', 1)
+    overrides = f'<link type="text/css" rel="stylesheet" href="{root}/static/swagger-overrides.css">'
+    html = html.replace("</head>", overrides + "\n</head>", 1)
+    return HTMLResponse(html, status_code=page.status_code)
 
 
 def _is_known_token(request: Request, secret: str) -> bool:

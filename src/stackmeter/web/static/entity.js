@@ -1,9 +1,13 @@
 // Plots an entity's mean and max utilization per window for each resource, with θ and overloaded windows,
 // and the used values of each resource without capacity (which the overload rule cannot judge).
-// Times are ISO UTC 24 h and utilization is in % (window.stackmeterFormat, format.js).
+// Times are ISO UTC 24 h and utilization is in % (window.stackmeterFormat, format.js). Each chart's canvas
+// is an image named by what it shows, for screen readers; the summary table above holds its numbers.
 (function () {
   "use strict";
   const f = window.stackmeterFormat;
+  // Okabe–Ito (Okabe and Ito 2008), told apart with every common kind of colour-blindness; the three
+  // used here also stand 3:1 or more against the white chart (WCAG's contrast for graphics).
+  const COLOURS = { mean: "#0072B2", max: "#D55E00", theta: "#000000", overloaded: "#000000" };
   const charts = JSON.parse(document.getElementById("entity-data").textContent);
   const root = document.getElementById("charts");
   const plots = [];
@@ -55,6 +59,17 @@
     return box;
   }
 
+  // The chart's canvas as an image with a name: its heading, the span, and its numbers in a sentence.
+  function nameCanvas(plot, heading, text) {
+    const canvas = plot.root.querySelector("canvas");
+    canvas.setAttribute("role", "img");
+    const from = f.formatTime(span[0]);
+    const to = f.formatTime(span[1]);
+    canvas.setAttribute("aria-label", `${heading}, ${from} to ${to} (UTC): ${text}`);
+  }
+
+  const maxOf = (values) => Math.max(...values.filter((v) => v !== null && v !== undefined));
+
   const width = () => Math.max(320, root.clientWidth - 20);
   // Room on the right for the last time label, which sits on the axis' end.
   const padding = [8, 40, 0, 0];
@@ -74,18 +89,22 @@
       axes: [f.timeAxis(), f.percentAxis({ size: labelWidth })],
       series: [
         f.timeSeries(),
-        { label: "mean", stroke: "#0b5cad", width: 1, value: f.percentValue, points: { size: pointSize(chart) } },
-        { label: "max", stroke: "#f08c00", width: 1, value: f.percentValue, points: { size: pointSize(chart) } },
-        { label: "θ", stroke: "#b3261e", width: 1, dash: [6, 4], points: { show: false }, value: f.percentValue },
+        { label: "mean", stroke: COLOURS.mean, width: 1, value: f.percentValue, points: { size: pointSize(chart) } },
+        { label: "max", stroke: COLOURS.max, width: 1, value: f.percentValue, points: { size: pointSize(chart) } },
+        { label: "θ", stroke: COLOURS.theta, width: 1, dash: [6, 4], points: { show: false }, value: f.percentValue },
         {
-          label: "overloaded", stroke: "#111", fill: "#111", paths: () => null,
+          label: "overloaded", stroke: COLOURS.overloaded, fill: COLOURS.overloaded, paths: () => null,
           points: { show: true, size: pointSize(chart) - 2 },
           // idx is null while the cursor is off the chart: say nothing rather than "no".
           value: (u, v, si, idx) => (idx === null || idx === undefined ? "-" : v === null ? "no" : "yes"),
         },
       ],
     };
-    plots.push({ resource: chart.resource, plot: new uPlot(options, [d.x, d.mean, d.max, theta, over], box) });
+    const plot = new uPlot(options, [d.x, d.mean, d.max, theta, over], box);
+    const overloaded = chart.overloaded.filter(Boolean).length;
+    nameCanvas(plot, box.firstChild.textContent, `${overloaded} of ${chart.window.length} windows overloaded, ` +
+      `highest max ${f.formatPercent(chart.window.length ? maxOf(chart.max) : null)}`);
+    plots.push({ resource: chart.resource, plot });
   });
 
   // Used values in their unit: bytes and bytes/s with binary prefixes, cores or MHz as numbers.
@@ -123,11 +142,14 @@
       )],
       series: [
         f.timeSeries(),
-        { label: "mean used", stroke: "#0b5cad", width: 1, value: used, points: { size: pointSize(chart) } },
-        { label: "max used", stroke: "#f08c00", width: 1, value: used, points: { size: pointSize(chart) } },
+        { label: "mean used", stroke: COLOURS.mean, width: 1, value: used, points: { size: pointSize(chart) } },
+        { label: "max used", stroke: COLOURS.max, width: 1, value: used, points: { size: pointSize(chart) } },
       ],
     };
-    usedPlots.push({ resource: chart.resource, unit: chart.unit, plot: new uPlot(options, [d.x, d.mean, d.max], box) });
+    const plot = new uPlot(options, [d.x, d.mean, d.max], box);
+    nameCanvas(plot, box.firstChild.textContent, `${chart.window.length} windows, ` +
+      `highest max ${chart.window.length ? formatUsed(maxOf(chart.max), chart.unit) : "-"}`);
+    usedPlots.push({ resource: chart.resource, unit: chart.unit, plot });
   });
   // The plots, so that what they draw can be read back (the browser tests compare it with the API).
   window.stackmeterPlots = plots;

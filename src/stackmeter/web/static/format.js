@@ -108,9 +108,10 @@
     return { tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC") };
   }
 
-  /** A uPlot x axis in UTC 24 h; extra options are merged in (e.g. { space: 80 }). */
+  /** A uPlot x axis in UTC 24 h; extra options are merged in (e.g. { space: 120 }). Ticks at least 90 px
+   * apart: a "2013-08-01" label is about 75 px wide, and labels that touch cannot be read. */
   function timeAxis(extra) {
-    return Object.assign({ values: timeTicks, space: 70, size: 44 }, extra || {});
+    return Object.assign({ values: timeTicks, space: 90, size: 44 }, extra || {});
   }
 
   /** A uPlot y axis in whole percentages; extra options are merged in (e.g. { scale: "cpu", side: 1 }). */

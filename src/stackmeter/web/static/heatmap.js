@@ -1,6 +1,8 @@
 // Draws the heat map: one canvas strip per entity, one cell per window coloured by mean utilization
 // (viridis, readable with colour-blindness), a hatched grey where a window has no samples, a time axis of
 // window starts (ISO UTC 24 h, thinned to fit) above and below, and a tip with the window's numbers.
+// Each strip is also a keyboard slider over its windows (arrows, Home, End): the focused window is
+// outlined, the tip shows under it, and its numbers are the slider's aria-valuetext for screen readers.
 (function () {
   "use strict";
   const f = window.stackmeterFormat;
@@ -46,6 +48,7 @@
 
   function draw(canvas) {
     const row = data.rows[Number(canvas.dataset.row)];
+    const focused = canvas.dataset.keyboard ? Number(canvas.getAttribute("aria-valuenow")) : null;
     const width = canvas.clientWidth;
     const ratio = window.devicePixelRatio || 1;
     canvas.width = Math.max(1, Math.round(width * ratio));
@@ -65,6 +68,17 @@
         ctx.fillRect(i * cell, STRIP_PX - 4, Math.ceil(cell), 4);
       }
     }
+    if (focused !== null) outline(ctx, focused * cell, Math.max(cell, 3));
+  }
+
+  // The window a keyboard user is on: black inside white, seen on both ends of the scale.
+  function outline(ctx, x, w) {
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#fff";
+    ctx.strokeRect(x + 1, 1, w - 2, STRIP_PX - 2);
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = "#000";
+    ctx.strokeRect(x + 2.5, 2.5, w - 5, STRIP_PX - 5);
   }
 
   // --- the time axis ------------------------------------------------------------------------
@@ -149,18 +163,62 @@
     return lines.join("\n");
   }
 
-  function show(event) {
-    const canvas = event.target;
-    const row = data.rows[Number(canvas.dataset.row)];
-    const i = Math.floor((event.offsetX / canvas.clientWidth) * n);
-    if (i < 0 || i >= n) return;
-    tip.textContent = describe(row, i);
+  /** Shows the tip of window `i` of `canvas`'s row near the point (x, y) of the viewport. */
+  function showTip(canvas, i, x, y) {
+    tip.textContent = describe(data.rows[Number(canvas.dataset.row)], i);
     tip.dataset.column = String(i);
     tip.hidden = false;
-    // Keep the tip inside the window: to the left of the pointer near the right edge.
-    const left = event.clientX + 12 + tip.offsetWidth > window.innerWidth ? event.clientX - 12 - tip.offsetWidth : event.clientX + 12;
+    // Keep the tip inside the window: to the left of the point near the right edge.
+    const left = x + 12 + tip.offsetWidth > window.innerWidth ? x - 12 - tip.offsetWidth : x + 12;
     tip.style.left = `${Math.max(0, left)}px`;
-    tip.style.top = `${event.clientY + 12}px`;
+    tip.style.top = `${y + 12}px`;
+  }
+
+  function show(event) {
+    const i = Math.floor((event.offsetX / event.target.clientWidth) * n);
+    if (i < 0 || i >= n) return;
+    showTip(event.target, i, event.clientX, event.clientY);
+  }
+
+  // --- the keyboard -------------------------------------------------------------------------
+  // A slider's value is the window shown; its text, for screen readers, is what the tip says.
+  function choose(canvas, i) {
+    canvas.setAttribute("aria-valuenow", String(i));
+    canvas.setAttribute("aria-valuetext", describe(data.rows[Number(canvas.dataset.row)], i).replace(/\n/g, "; "));
+  }
+
+  function showFocused(canvas) {
+    const i = Number(canvas.getAttribute("aria-valuenow"));
+    canvas.dataset.keyboard = "1";
+    draw(canvas);
+    const box = canvas.getBoundingClientRect();
+    showTip(canvas, i, box.left + ((i + 0.5) * box.width) / n, box.bottom - 12);
+  }
+
+  const KEY_STEPS = { ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1, PageDown: -10, PageUp: 10 };
+
+  function onKey(event) {
+    const canvas = event.target;
+    const now = Number(canvas.getAttribute("aria-valuenow"));
+    let next = null;
+    if (event.key in KEY_STEPS) next = now + KEY_STEPS[event.key];
+    else if (event.key === "Home") next = 0;
+    else if (event.key === "End") next = n - 1;
+    if (next === null) return;
+    event.preventDefault();
+    choose(canvas, Math.max(0, Math.min(n - 1, next)));
+    showFocused(canvas);
+  }
+
+  // Focus from the keyboard outlines the chosen window; a click chooses the window clicked instead.
+  function onFocus(event) {
+    if (!event.target.matches(":focus-visible")) return;
+    showFocused(event.target);
+  }
+
+  function onClick(event) {
+    const i = Math.floor((event.offsetX / event.target.clientWidth) * n);
+    if (i >= 0 && i < n) choose(event.target, i);
   }
 
   const canvases = document.querySelectorAll("canvas[data-row]");
@@ -179,6 +237,15 @@
   canvases.forEach((canvas) => {
     canvas.addEventListener("mousemove", show);
     canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+    if (n) choose(canvas, Number(canvas.getAttribute("aria-valuenow")));
+    canvas.addEventListener("keydown", onKey);
+    canvas.addEventListener("focus", onFocus);
+    canvas.addEventListener("click", onClick);
+    canvas.addEventListener("blur", () => {
+      tip.hidden = true;
+      delete canvas.dataset.keyboard;
+      draw(canvas);
+    });
   });
   drawAll();
   window.addEventListener("resize", drawAll);
