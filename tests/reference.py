@@ -107,20 +107,33 @@ def overload_reference(
     overloaded_entities = overloaded_entities.reset_index().sort_values(
         ["share", "sum", "entity"], ascending=[False, False, True]
     )
-    # the latest window ending no later than one sampling step after the last sample
+    # complete windows: ended no later than one sampling step after the last sample, and holding
+    # at least half the samples their entities report over a whole window at the median step
     per_entity = rows.groupby("entity")["ts"].agg(["min", "max", "size"])
     per_entity = per_entity[per_entity["size"] > 1]
     step = ((per_entity["max"] - per_entity["min"]).dt.total_seconds() / (per_entity["size"] - 1)).median()
     last_ts = judged["ts"].max()
     ends = list(spanned[1:]) + [window_range(spanned[-1], spanned[-1] + pd.Timedelta(days=40), timescale)[1]]
-    complete = [
-        w for w, end in zip(spanned, ends, strict=True) if end <= last_ts + pd.Timedelta(seconds=step)
-    ]
+    reported = judged.groupby("window").agg(entities=("entity", "nunique"), samples=("ts", "size"))
+    reported = reported.reindex(spanned, fill_value=0)
+    ends = pd.DatetimeIndex(ends)
+    expected = reported["entities"].to_numpy() * (ends - spanned).total_seconds().to_numpy() / step
+    samples = reported["samples"].to_numpy()
+    is_complete = (ends <= last_ts + pd.Timedelta(seconds=step)) & (samples > 0) & (samples >= 0.5 * expected)
+    complete = list(spanned[is_complete])
     latest = complete[-1] if complete else None
+    positions = np.flatnonzero(is_complete)
+    trend = (
+        float(np.polyfit(positions, counts[complete].to_numpy(float), 1)[0]) if len(complete) >= 2 else None
+    )
     return {
         "entities": entities,
         "without_capacity": without_capacity,
         "windows": len(spanned),
+        "windows_partial": len(spanned) - len(complete),
+        "trend_per_window": trend,
+        "complete": complete,
+        "reported": reported,
         "overloaded_ever": int((by_entity["sum"] > 0).sum()),
         "overloaded_mean": float(counts.mean()),
         "overloaded_max": int(counts.max()),

@@ -95,6 +95,13 @@ def check_report(store: str, raw: pd.DataFrame, timescales: str, thresholds: dic
             assert as_time(cell["worst_window"]) == expected["worst_window"], where
             assert as_time(cell["latest_window"]) == expected["latest_window"], where
             assert cell["overloaded_latest"] == expected["overloaded_latest"], where
+            assert cell["windows_partial"] == expected["windows_partial"], where
+            if expected["trend_per_window"] is None:
+                assert cell["trend_per_window"] is None, where
+            else:
+                assert cell["trend_per_window"] == pytest.approx(expected["trend_per_window"], abs=1e-9), (
+                    where
+                )
             assert [(w["entity"], pytest.approx(w["share"])) for w in cell["worst"]] == expected["worst"], (
                 where
             )
@@ -170,3 +177,33 @@ def test_csv_has_the_same_numbers_as_json(bitbrains_store):
     )
     multi = table[table["resource"] == "2+ resources"]
     assert list(multi["overloaded_ever"]) == [row["entities"] for row in report["multi_resource"]]
+
+
+@pytest.mark.parametrize("timescale", ["5m", "1h", "1d", "1w", "1mo"])
+@pytest.mark.parametrize("which", ["bitbrains", "planetlab"])
+def test_fleet_windows_match_pandas(request, which, timescale):
+    """`stackmeter fleet --json`: entities and samples per window, and which windows are
+    complete, as the independent reading counts them; the overload report's partial windows
+    and its latest window agree with it."""
+    store, raw = request.getfixturevalue(f"{which}_store")
+    resources = RESOURCES if which == "bitbrains" else ("cpu",)
+    fleet = json.loads(run("fleet", "--store", store, "--timescale", timescale,
+                           "--resource", ",".join(resources), "--json"))  # fmt: skip
+    assert fleet["complete_min_coverage"] == 0.5
+    rows = pd.DataFrame(fleet["windows"])
+    partial_seen = 0
+    for resource in resources:
+        expected = overload_reference(raw, timescale, resource, DEFAULTS[resource], 0.05, 5)
+        mine = rows[rows["resource"] == resource]
+        if not expected["windows"]:
+            assert mine.empty
+            continue
+        reported = expected["reported"]
+        assert [as_time(w) for w in mine["window"]] == list(reported.index), resource
+        assert list(mine["entities"]) == list(reported["entities"]), resource
+        assert list(mine["samples"]) == list(reported["samples"]), resource
+        complete = set(expected["complete"])
+        assert [as_time(w) in complete for w in mine["window"]] == list(mine["complete"]), resource
+        partial_seen += len(reported) - len(complete)
+    if which == "planetlab" and timescale == "1d":
+        assert partial_seen == 2  # the two gap days between the two days of samples

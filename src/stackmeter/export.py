@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from stackmeter.models import (
+    COMPLETE_MIN_COVERAGE,
     DeadLetter,
     OperationTimings,
     OverloadReport,
@@ -57,6 +58,13 @@ def format_time(value: np.datetime64 | None) -> str | None:
     moment: Any = value  # numpy's stubs refuse a datetime64 of any unit here
     text = np.datetime_as_string(np.datetime64(moment, "s"), unit="s")
     return text + "Z"
+
+
+def format_minute(value: np.datetime64 | None) -> str | None:
+    """Return a time as tables, pages and charts write it, ISO UTC 24 h to the minute
+    (``2013-08-01 14:00Z``); ``None`` for none or NaT."""
+    text = format_time(value)
+    return None if text is None else text[:16].replace("T", " ") + "Z"
 
 
 def format_iso(value: np.datetime64, sep: str = "T") -> str:
@@ -117,6 +125,63 @@ def overload_csv(report: OverloadReport) -> str:
     return rows_csv(rows, [*columns, "served_by"])
 
 
+def overload_jsonable(report: OverloadReport) -> dict:
+    """Return the report as plain JSON types, with the coverage a window needs to be complete;
+    the fleet window by window only when the report holds it (:func:`fleet_rows`)."""
+    result = jsonable(report._replace(fleet=()))
+    del result["fleet"]
+    result["complete_min_coverage"] = COMPLETE_MIN_COVERAGE
+    if report.fleet:
+        result["fleet"] = fleet_rows(report)
+    return result
+
+
+FLEET_COLUMNS = (
+    "timescale", "resource", "window", "entities", "samples", "expected_samples", "coverage",
+    "ended", "complete", "overloaded",
+)  # fmt: skip
+
+
+def fleet_rows(report: OverloadReport) -> list[dict]:
+    """Return the report's fleet window by window (``FLEET_COLUMNS``), resource by resource:
+    ``coverage`` is samples / expected samples (``None`` when the step is unknown)."""
+    rows = []
+    for fleet in report.fleet:
+        for j, start in enumerate(fleet.window):
+            expected = float(fleet.expected_samples[j])
+            known = math.isfinite(expected) and expected > 0
+            rows.append(
+                {
+                    "timescale": fleet.timescale,
+                    "resource": fleet.resource,
+                    "window": format_time(start),
+                    "entities": int(fleet.entities[j]),
+                    "samples": int(fleet.samples[j]),
+                    "expected_samples": round(expected, 3) if math.isfinite(expected) else None,
+                    "coverage": round(int(fleet.samples[j]) / expected, 6) if known else None,
+                    "ended": bool(fleet.ended[j]),
+                    "complete": bool(fleet.complete[j]),
+                    "overloaded": int(fleet.overloaded[j]),
+                }
+            )
+    return rows
+
+
+def fleet_jsonable(report: OverloadReport, rows: list[dict] | None = None) -> dict:
+    """Return the fleet window by window of a report read with ``fleet=True`` (``stackmeter fleet
+    --json``): the parameters, each resource's sampling step, and ``rows`` (by default every
+    row of :func:`fleet_rows`)."""
+    return {
+        "timescale": report.timescales[0] if report.timescales else None,
+        "thresholds": report.thresholds,
+        "share": report.share,
+        "complete_min_coverage": COMPLETE_MIN_COVERAGE,
+        "step_s": {fleet.resource: fleet.step_s for fleet in report.fleet},
+        "served_by": served_by_text(report),
+        "windows": fleet_rows(report) if rows is None else rows,
+    }
+
+
 def served_by_text(report: OverloadReport) -> str:
     """Return which rollup level or raw samples served each timescale of a report, in one line:
     ``1h from rollup 1h; 1d, 1w from rollup 1d``."""
@@ -175,6 +240,7 @@ def operation_timings_jsonable(timings: OperationTimings) -> dict:
         "operations": timings.operations,
         "stats": frame_records(timings.stats),
         "failures": frame_records(timings.failures),
+        "durations": durations_jsonable(timings),
     }
 
 
@@ -185,3 +251,170 @@ def dead_letter_rows(letters: Iterable[DeadLetter]) -> tuple[DeadLetter, ...]:
 
 def _iso_text(received: np.datetime64) -> Any:
     return format_iso(received)  # text where the record holds a time: these rows are for output only
+
+
+def durations_jsonable(timings: OperationTimings) -> dict:
+    """Return the duration histogram of ``timings`` as JSON types: ``bins`` (``lower_s``, ``upper_s``;
+    ``None`` for the open-ended last bin) and one object per operation (see :data:`DURATIONS_SCHEMA`)."""
+    histogram = timings.durations
+    return {
+        "bins": [{"lower_s": lower, "upper_s": upper} for lower, upper in _bin_bounds(histogram.edges_s)],
+        "operations": [
+            {
+                "operation": name,
+                "success": sum(success),
+                "error": sum(error),
+                "p50_s": p50,
+                "p95_s": p95,
+                "success_counts": list(success),
+                "error_counts": list(error),
+            }
+            for name, success, error, p50, p95 in zip(
+                histogram.operations, histogram.success, histogram.error, histogram.p50_s, histogram.p95_s,
+                strict=True,
+            )
+        ],
+    }  # fmt: skip
+
+
+DURATION_COLUMNS = ("operation", "lower_s", "upper_s", "success", "error")
+
+
+def duration_rows(timings: OperationTimings) -> list[dict]:
+    """Return the duration histogram of ``timings`` as one flat row per operation and bin
+    (:data:`DURATION_COLUMNS`, ``upper_s`` ``None`` for the last bin), every bin included."""
+    histogram = timings.durations
+    bounds = _bin_bounds(histogram.edges_s)
+    return [
+        {"operation": name, "lower_s": lower, "upper_s": upper, "success": ok, "error": failed}
+        for name, success, error in zip(histogram.operations, histogram.success, histogram.error, strict=True)
+        for (lower, upper), ok, failed in zip(bounds, success, error, strict=True)
+    ]
+
+
+def _bin_bounds(edges_s: Sequence[float]) -> list[tuple[float, float | None]]:
+    return list(zip(edges_s, [*edges_s[1:], None], strict=True))
+
+
+def format_duration(seconds: float | None) -> str:
+    """Return seconds with units, two units at most, as the pages write them: ``0.25`` → ``250 ms``,
+    ``4.25`` → ``4.3 s``, ``250`` → ``4 min 10 s``, ``7200`` → ``2 h``, ``90000`` → ``1 d 1 h``; ``-`` for
+    none or NaN. Halves round up, and a value that rounds up to the next unit is written in it
+    (``119.6`` → ``2 min``, ``86399`` → ``1 d``)."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    s, sign = abs(seconds), "-" if seconds < 0 else ""
+    if s < 1 and _half_up(s * 1000) < 1000:
+        return f"{sign}{_half_up(s * 1000)} ms"
+    if s < 10 and _half_up(s * 10) < 100:
+        return f"{sign}{_half_up(s * 10) / 10:.1f} s"
+    if s < 60 and _half_up(s) < 60:
+        return f"{sign}{_half_up(s)} s"
+    for big, big_name, small, small_name, limit in _TWO_UNITS:
+        whole = math.floor(s / big)
+        rest = _half_up((s - whole * big) / small)
+        if rest * small == big:  # 119.6 s is 2 min, not 1 min 60 s
+            whole, rest = whole + 1, 0
+        if whole * big < limit:
+            return f"{sign}{whole} {big_name}" + (f" {rest} {small_name}" if rest else "")
+    raise AssertionError("not reached: days have no limit")
+
+
+# (unit, its name, the smaller unit after it, its name, where the next unit takes over), in seconds.
+_TWO_UNITS = ((60, "min", 1, "s", 3600), (3600, "h", 60, "min", 86400), (86400, "d", 3600, "h", math.inf))
+
+
+def _half_up(value: float) -> int:
+    """``value`` (not negative) to a whole number, a half rounded up, as JavaScript's ``Math.round``."""
+    return math.floor(value + 0.5)
+
+
+# The JSON schema of ``durations`` (:func:`durations_jsonable`), for the API's description.
+DURATIONS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "How long each operation took over the whole span, counted in log-spaced duration bins "
+    "(per operation, not grouped by `by`, and whole on every page). Successful operations (`.start` to "
+    "`.end`) and failed attempts (`.start` to `.error`) are counted apart; timed-out, running and unstarted "
+    "ones have no duration and are in neither.",
+    "properties": {
+        "bins": {
+            "type": "array",
+            "description": "The bins, shortest first: each holds durations from `lower_s` (included) up to "
+            "`upper_s` (excluded), in seconds. The first starts at 0 s; the last has `upper_s` null.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "lower_s": {"type": "number", "minimum": 0, "examples": [60]},
+                    "upper_s": {"type": ["number", "null"], "examples": [120]},
+                },
+            },
+        },
+        "operations": {
+            "type": "array",
+            "description": "One item per operation with at least one duration, most durations first.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "operation": {"type": "string", "examples": ["create"]},
+                    "success": {"type": "integer", "description": "Successful operations (with a duration)."},
+                    "error": {"type": "integer", "description": "Failed attempts with a duration."},
+                    "p50_s": {
+                        "type": ["number", "null"],
+                        "description": "Median of the successful durations, in seconds (null: none).",
+                    },
+                    "p95_s": {
+                        "type": ["number", "null"],
+                        "description": "95th percentile of the successful durations, in seconds (null: none).",
+                    },
+                    "success_counts": {
+                        "type": "array",
+                        "items": {"type": "integer"},
+                        "description": "Successful operations per bin, in the order of `bins`.",
+                    },
+                    "error_counts": {
+                        "type": "array",
+                        "items": {"type": "integer"},
+                        "description": "Failed attempts per bin, in the order of `bins`.",
+                    },
+                },
+            },
+        },
+    },
+}
+
+# The JSON schema of :func:`operation_timings_jsonable`, for the API's description.
+OPERATION_TIMINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "timescale": {"type": "string", "examples": ["1h"]},
+        "by": {
+            "type": ["string", "null"],
+            "description": "The grouping of `stats`: host, flavor, project or null.",
+        },
+        "operation": {
+            "type": ["string", "null"],
+            "description": "The one operation asked for, or null: all.",
+        },
+        "timeout_s": {"type": "number", "description": "An operation open this long has timed out."},
+        "as_of": {
+            "type": ["string", "null"],
+            "description": "When open operations were judged: the latest event stored (ISO 8601 UTC).",
+            "examples": ["2026-03-03T06:15:46.059071+00:00"],
+        },
+        "operations": {"type": "integer", "description": "Operations found (every page)."},
+        "stats": {
+            "type": "array",
+            "description": "One row per window × operation (× group), paged: `window` (ISO 8601 UTC start), "
+            "`count`, `success`, `error`, `timed_out`, `running`, `without_start`, duration percentiles of "
+            "successful operations `p50_s`, `p95_s`, `p99_s`, `max_s` and `mean_scheduling_s` in seconds "
+            "(null: none), `fleet_cpu_utilization` (a ratio; null without samples).",
+            "items": {"type": "object"},
+        },
+        "failures": {
+            "type": "array",
+            "description": "The most frequent faults: `operation`, `fault`, `count` (whole on every page).",
+            "items": {"type": "object"},
+        },
+        "durations": DURATIONS_SCHEMA,
+    },
+}

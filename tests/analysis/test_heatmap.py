@@ -64,7 +64,18 @@ def window_counts(per: pd.DataFrame, timescale: str, names: list[str]) -> Window
         listed["entity"].map(code).to_numpy(), listed["window"].to_numpy("datetime64[ns]"),
         listed["samples"].to_numpy(), listed["at_or_above"].to_numpy(),
         np.datetime64(per["window"].min(), "ns"), np.datetime64(per["window"].max(), "ns"),
+        *fleet_totals(per),
     )  # fmt: skip
+
+
+def fleet_totals(per: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The store's totals per window: entities that reported, and their samples."""
+    fleet = per.groupby("window").agg(entities=("entity", "size"), samples=("samples", "sum")).reset_index()
+    return (
+        fleet["window"].to_numpy("datetime64[ns]"),
+        fleet["entities"].to_numpy(),
+        fleet["samples"].to_numpy(),
+    )
 
 
 def window_utilization(per: pd.DataFrame, timescale: str) -> WindowUtilization:
@@ -116,6 +127,7 @@ def test_ties_break_on_windows_overloaded_then_name():
         np.datetime64("2013-08-01T00:00", "ns") + np.array(window, dtype=np.int64) * np.timedelta64(1, "h"),
         np.full(len(entity), 10), np.full(len(entity), 10),
         np.datetime64("2013-08-01T00:00", "ns"), np.datetime64("2013-08-01T03:00", "ns"),
+        *(np.array([], t) for t in ("datetime64[ns]", int, int)),
     )  # fmt: skip
     codes, overloaded, windows = rank_entities(counts, share=0.05)
     # z and y are overloaded in all their windows (z in more), then b and c (half, 2 windows) before

@@ -8,6 +8,7 @@ import pytest
 from stackmeter.analysis.overload import (
     check_share,
     detect_overloaded,
+    fleet_windows,
     summarize_multi_resource,
     summarize_overload,
 )
@@ -22,10 +23,14 @@ def hours(*offsets):
     return H + np.array(offsets, dtype=np.int64) * np.timedelta64(1, "h")
 
 
-def counts(entity, window, samples, at_or_above, entity_windows=(4, 4, 2), last_hour=3):
+def counts(entity, window, samples, at_or_above, entity_windows=(4, 4, 2), last_hour=3, fleet=None):
+    """Hand-made counts; ``fleet`` maps an hour to (entities, samples) reported in it, by default
+    two entities with a whole hour of 5-minute samples each in every hour."""
+    fleet = fleet if fleet is not None else {hour: (2, 24) for hour in range(last_hour + 1)}
     return WindowCounts(
         "1h", "cpu", 0.8, NAMES, np.array(entity_windows), np.array(entity), hours(*window),
         np.array(samples), np.array(at_or_above), H, hours(last_hour)[0],
+        hours(*fleet), np.array([e for e, _ in fleet.values()]), np.array([n for _, n in fleet.values()]),
     )  # fmt: skip
 
 
@@ -70,6 +75,7 @@ def test_nothing_judged():
         *(np.array([], t) for t in (int, "datetime64[ns]", int, int)),
         None,
         None,
+        *(np.array([], t) for t in ("datetime64[ns]", int, int)),
     )
     cell = summarize_overload(c, ResourceCoverage("disk", 3, 3, 10, None, None, 300.0), 0.05)
     assert (cell.entities, cell.without_capacity, cell.windows, cell.overloaded_ever) == (3, 3, 0, 0)
@@ -87,3 +93,47 @@ def test_multi_resource_counts_entities_overloaded_in_two_resources_at_once():
 def test_share_out_of_range(share):
     with pytest.raises(ConfigError, match="share"):
         check_share(share)
+
+
+def test_a_window_short_of_samples_is_partial_and_left_out_of_latest_and_trend():
+    # hour 3 ended (03:55 + 5 min) but holds 11 of the 24 samples its 2 entities give in an hour
+    c = counts(
+        [0, 0, 1, 2],
+        [0, 3, 3, 1],
+        [12, 12, 12, 12],
+        [12, 1, 6, 0],
+        fleet={0: (2, 24), 1: (2, 24), 2: (2, 24), 3: (2, 11)},
+    )
+    cell = summarize_overload(c, coverage(), share=0.05)
+    assert cell.windows_partial == 1
+    assert (cell.latest_window, cell.overloaded_latest) == (hours(2)[0], 0)
+    assert cell.trend_per_window == pytest.approx(np.polyfit([0, 1, 2], [1, 0, 0], 1)[0])
+    # the counts over all windows still hold the partial one
+    assert (cell.overloaded_max, cell.worst_window) == (2, hours(3)[0])
+    assert cell.overloaded_mean == pytest.approx(3 / 4)
+
+
+def test_exactly_half_the_samples_is_complete():
+    c = counts([0], [3], [12], [12], fleet={0: (2, 24), 1: (2, 24), 2: (2, 24), 3: (2, 12)})
+    cell = summarize_overload(c, coverage(), share=0.05)
+    assert (cell.windows_partial, cell.latest_window, cell.overloaded_latest) == (0, hours(3)[0], 1)
+
+
+def test_a_gap_is_partial_and_the_latest_goes_back_past_partial_windows():
+    c = counts([0], [0], [12], [12], fleet={0: (2, 24), 2: (1, 1), 3: (2, 3)})
+    fleet = fleet_windows(c, coverage(), share=0.05)
+    assert list(fleet.entities) == [2, 0, 1, 2]
+    assert list(fleet.samples) == [24, 0, 1, 3]
+    assert list(fleet.expected_samples) == [24, 0, 12, 24]
+    assert list(fleet.complete) == [True, False, False, False]
+    assert list(fleet.overloaded) == [1, 0, 0, 0]
+    cell = summarize_overload(c, coverage(), share=0.05, fleet=fleet)
+    assert (cell.windows_partial, cell.latest_window, cell.overloaded_latest) == (3, H, 1)
+    assert cell.trend_per_window is None  # one complete window
+
+
+def test_without_a_known_step_only_the_end_decides():
+    c = counts([0], [3], [6], [6], fleet={0: (2, 1), 3: (1, 1)})
+    cell = summarize_overload(c, coverage(last_ts="2013-08-01T03:25", step_s=None), share=0.05)
+    assert cell.windows_partial == 1  # hour 3 has not ended by 03:25
+    assert cell.latest_window == hours(2)[0]

@@ -111,6 +111,12 @@ def test_quantile_pages_are_slices_of_the_cli_answer(client, fleet_path):
     assert_pages_slice(client, "/api/v1/quantile?timescale=1d", whole, "windows", 100)
 
 
+def test_fleet_pages_are_slices_of_the_cli_answer(client, fleet_path):
+    whole = cli_json("fleet", "--timescale", "1d", "--store", fleet_path)
+    assert len(whole["windows"]) > 250
+    assert_pages_slice(client, "/api/v1/fleet?timescale=1d", whole, "windows", 100)
+
+
 def test_entities_pages_are_slices_of_the_cli_answer(client, fleet_path):
     whole = cli_json("entities", "--store", fleet_path)
     assert_pages_slice(client, "/api/v1/entities?format=json", whole, None, 1)
@@ -196,7 +202,7 @@ def test_a_project_token_counts_its_project_only(client):
 )  # fmt: skip
 @pytest.mark.parametrize(
     "route", ["/api/v1/quantile", "/api/v1/entities", "/api/v1/series/196", "/api/v1/operations",
-              "/api/v1/deadletters"],
+              "/api/v1/deadletters", "/api/v1/fleet"],
 )  # fmt: skip
 def test_out_of_bounds_paging_is_a_422_with_the_error_body(client, route, query, where, detail):
     response = client.get(f"{route}?{query}", headers={"Authorization": f"Bearer {ADMIN}"})
@@ -208,7 +214,7 @@ def test_out_of_bounds_paging_is_a_422_with_the_error_body(client, route, query,
 def test_openapi_documents_paging_on_every_list_route(client):
     schema = client.get("/openapi.json", headers={"Authorization": f"Bearer {ADMIN}"}).json()
     paged = {"/api/v1/quantile", "/api/v1/entities", "/api/v1/series/{entity}", "/api/v1/heatmap",
-             "/api/v1/operations", "/api/v1/deadletters"}  # fmt: skip
+             "/api/v1/operations", "/api/v1/deadletters", "/api/v1/fleet"}  # fmt: skip
     for path, item in schema["paths"].items():
         operation = item["get"]
         names = {parameter["name"] for parameter in operation.get("parameters", [])}

@@ -20,6 +20,7 @@ from tests.fleet import PROJECTS, rounded
 # One example request per route in the OpenAPI schema; test_every_route_has_an_example keeps them in step.
 EXAMPLES = {
     "/api/v1/overload": "/api/v1/overload?timescale=1d&resource=cpu,memory",
+    "/api/v1/fleet": "/api/v1/fleet?timescale=1d&resource=cpu",
     "/api/v1/quantile": "/api/v1/quantile?entity=196&resource=cpu&q=0.95&timescale=1w",
     "/api/v1/entities": "/api/v1/entities",
     "/api/v1/series/{entity}": "/api/v1/series/196?resource=memory&from=2013-08-01&to=2013-08-02",
@@ -87,6 +88,46 @@ def test_overload_equals_the_cli(client, fleet_path, query):
     csv = get(client, "/api/v1/overload" + query + ("&" if query else "?") + "format=csv")
     assert csv.headers["content-type"].startswith("text/csv")
     assert csv.text == run_cli("overload", "--store", fleet_path, *args, "--csv")
+
+
+@pytest.mark.parametrize(
+    "query, args",
+    [
+        ("", []),
+        ("?timescale=1h&resource=cpu,memory&share=0.5", ["--timescale", "1h", "--resource", "cpu,memory",
+                                                         "--share", "0.5"]),
+        ("?timescale=1mo&threshold=cpu=0.5&from_raw=true", ["--timescale", "1mo", "--threshold", "cpu=0.5",
+                                                            "--from-raw"]),
+    ],
+)  # fmt: skip
+def test_fleet_equals_the_cli_and_agrees_with_overload(client, fleet_path, query, args):
+    expected = cli_json("fleet", "--store", fleet_path, *args)
+    whole = "/api/v1/fleet" + query + ("&" if query else "?") + "page_size=10000"
+    assert len(expected["windows"]) <= 10_000
+    assert get(client, whole).json() == expected
+    csv_text = get(client, whole + "&format=csv").text
+    assert csv_text == run_cli("fleet", "--store", fleet_path, *args, "--csv")
+    # the overload report's partial windows, latest window and its count are the fleet's
+    timescale = expected["timescale"]
+    report = get(
+        client,
+        f"/api/v1/overload?timescale={timescale}"
+        + query.replace("?", "&").replace(f"&timescale={timescale}", ""),
+    ).json()
+    for cell in report["cells"]:
+        rows = [row for row in expected["windows"] if row["resource"] == cell["resource"]]
+        complete = [row for row in rows if row["complete"]]
+        assert cell["windows"] == len(rows)
+        assert cell["windows_partial"] == len(rows) - len(complete)
+        assert cell["latest_window"] == (complete[-1]["window"] if complete else None)
+        assert cell["overloaded_latest"] == (complete[-1]["overloaded"] if complete else None)
+        assert cell["overloaded_max"] == max(row["overloaded"] for row in rows)
+
+
+def test_fleet_is_scoped_to_the_tokens_project(client, alpha_only_path):
+    assert get(client, "/api/v1/fleet?timescale=1h&page_size=10000", ALPHA).json() == cli_json(
+        "fleet", "--timescale", "1h", "--store", alpha_only_path
+    )
 
 
 def test_overload_says_what_served_it_and_raw_samples_give_the_same_numbers(client):
@@ -236,6 +277,10 @@ def test_an_admin_token_bound_to_a_project_is_scoped_too(client):
         ("/api/v1/overload?timescale=2m", "timescale"),
         ("/api/v1/overload?resource=gpu", "resource"),
         ("/api/v1/overload?top=-1", "top"),
+        ("/api/v1/fleet?timescale=1h,1d", "timescale"),
+        ("/api/v1/fleet?resource=gpu", "resource"),
+        ("/api/v1/fleet?share=0", "share"),
+        ("/api/v1/fleet?threshold=cpu=abc", "threshold"),
         ("/api/v1/series/196?resource=gpu", "resource"),
         ("/api/v1/series/196?from=yesterday", "from"),
         ("/api/v1/heatmap?timescale=1h,1d", "timescale"),

@@ -61,3 +61,71 @@ def test_bad_options_are_refused_with_the_reason(client):
     for query, reason in (("by=colour", "cannot group"), ("timescale=2h", "unknown timescale")):
         response = get(client, f"/api/v1/operations?{query}")
         assert response.status_code == 422 and reason in response.text
+
+
+@pytest.mark.parametrize("bins", [None, "10s,1m,5m,30m,2h"])
+def test_the_duration_histogram_is_the_clis(client, bus_path, bins):
+    query, args = ("", []) if bins is None else (f"&bins={bins}", ["--bins", bins])
+    response = get(client, f"/api/v1/operations?timescale=1d{query}")
+    assert response.status_code == 200
+    durations = response.json()["durations"]
+    assert durations == cli_json("operations", "--store", bus_path, "--timescale", "1d", *args)["durations"]
+    assert len(durations["bins"]) == (19 if bins is None else len(bins.split(",")) + 1)
+    # Every successful operation with a start has its duration counted once.
+    stats = response.json()["stats"]
+    assert sum(row["success"] for row in durations["operations"]) == sum(row["success"] for row in stats)
+
+
+def test_the_histogram_as_csv_rows_paged(client):
+    durations = get(client, "/api/v1/operations").json()["durations"]
+    expected = [
+        (row["operation"], b["lower_s"], b["upper_s"], ok, failed)
+        for row in durations["operations"]
+        for b, ok, failed in zip(durations["bins"], row["success_counts"], row["error_counts"], strict=True)
+    ]
+    whole = get(client, "/api/v1/operations?histogram=true&format=csv")
+    assert whole.headers["x-total-count"] == str(len(expected))
+    rows = list(csv.DictReader(io.StringIO(whole.text)))
+    assert [
+        (r["operation"], float(r["lower_s"]), float(r["upper_s"]) if r["upper_s"] else None, int(r["success"]),
+         int(r["error"]))
+        for r in rows
+    ] == expected  # fmt: skip
+    second = get(client, "/api/v1/operations?histogram=true&format=csv&page=2&page_size=25")
+    assert second.text.splitlines()[1:] == whole.text.splitlines()[26:51]
+    # In JSON the histogram is whole on every page of stats.
+    paged = get(client, "/api/v1/operations?histogram=true&page=2&page_size=1").json()
+    assert paged["durations"] == durations and len(paged["stats"]) == 1
+
+
+def test_a_project_token_sees_its_project_durations_only(client):
+    everyone = get(client, "/api/v1/operations?timescale=1d").json()
+    scoped = get(client, "/api/v1/operations?timescale=1d", PROJECT_TOKEN).json()
+    mine = sum(row["success"] for row in scoped["durations"]["operations"])
+    assert 0 < mine < sum(row["success"] for row in everyone["durations"]["operations"])
+    assert mine == sum(row["success"] for row in scoped["stats"])
+
+
+@pytest.mark.parametrize(
+    "query, where",
+    [("bins=5,2", "bins"), ("bins=lots", "bins"), ("bins=0,1", "bins"), ("bins=", "bins"), ("bins=1e999", "bins"),
+     ("histogram=maybe", "histogram")],
+)  # fmt: skip
+def test_bad_histogram_parameters_are_refused_naming_them(client, query, where):
+    response = get(client, f"/api/v1/operations?{query}")
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["where"] == where and where in body["detail"]
+
+
+def test_the_openapi_describes_the_histogram(client):
+    spec = get(client, "/openapi.json").json()["paths"]["/api/v1/operations"]["get"]
+    schema = spec["responses"]["200"]["content"]["application/json"]["schema"]
+    durations = schema["properties"]["durations"]
+    assert set(durations["properties"]) == {"bins", "operations"}
+    item = durations["properties"]["operations"]["items"]["properties"]
+    assert {"operation", "success", "error", "p50_s", "p95_s", "success_counts", "error_counts"} == set(item)
+    parameters = {p["name"]: p for p in spec["parameters"]}
+    assert "1,10s,1m,5m,1h" in parameters["bins"]["description"]
+    assert parameters["histogram"]["schema"]["type"] == "boolean"
+    assert "X-Total-Count" in spec["responses"]["200"]["headers"]

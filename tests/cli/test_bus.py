@@ -1,7 +1,9 @@
 import csv
 import io
 import json
+import re
 
+import numpy as np
 import pytest
 from benchmarks.notification_stream import build_stream
 from typer.testing import CliRunner
@@ -91,3 +93,75 @@ def test_missing_file_is_reported(tmp_path):
     )
     assert result.exit_code == 1
     assert "nope.jsonl" in result.stderr
+
+
+def test_operations_json_has_the_duration_histogram_of_the_planted_durations(loaded, stream):
+    store, _ = loaded
+    result = runner.invoke(app, ["operations", "--store", store, "--json"])
+    assert result.exit_code == 0, result.output
+    durations = json.loads(result.stdout)["durations"]
+    bins = durations["bins"]
+    assert bins[0] == {"lower_s": 0.0, "upper_s": 0.1} and bins[-1] == {"lower_s": 86400.0, "upper_s": None}
+    assert all(a["upper_s"] == b["lower_s"] for a, b in zip(bins, bins[1:], strict=False))
+    edges = [b["lower_s"] for b in bins] + [float("inf")]
+
+    def planted(operation: str, outcome: str) -> list[float]:
+        return [p.duration_s for p in stream.planted
+                if (p.operation, p.outcome) == (operation, outcome) and p.duration_s is not None]  # fmt: skip
+
+    for row in durations["operations"]:
+        for outcome, counts in (("success", row["success_counts"]), ("error", row["error_counts"])):
+            assert counts == np.histogram(planted(row["operation"], outcome), bins=edges)[0].tolist()
+            assert row[outcome] == sum(counts)
+    assert {row["operation"] for row in durations["operations"]} == {
+        p.operation for p in stream.planted if p.duration_s is not None
+    }
+
+
+@pytest.mark.parametrize("bins", [None, "10s,1m,5m,30m", "0.5,2,1h"])
+def test_histogram_csv_rows_are_the_json_bins(loaded, bins):
+    store, _ = loaded
+    extra = ["--bins", bins] if bins else []
+    as_json = json.loads(runner.invoke(app, ["operations", "--store", store, "--json", *extra]).stdout)
+    result = runner.invoke(app, ["operations", "--store", store, "--histogram", "--csv", *extra])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == ["operation", "lower_s", "upper_s", "success", "error"]
+    durations = as_json["durations"]
+    expected = [
+        (
+            row["operation"],
+            str(b["lower_s"]),
+            "" if b["upper_s"] is None else str(b["upper_s"]),
+            str(ok),
+            str(failed),
+        )
+        for row in durations["operations"]
+        for b, ok, failed in zip(durations["bins"], row["success_counts"], row["error_counts"], strict=True)
+    ]
+    assert [tuple(row.values()) for row in rows] == expected
+    if bins:
+        assert len(durations["bins"]) == len(bins.split(",")) + 1
+
+
+def test_operations_tables_write_times_in_utc_and_durations_with_units(loaded):
+    store, _ = loaded
+    result = runner.invoke(app, ["operations", "--store", store, "--timescale", "1d"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "2026-03-02 00:00Z" in result.stdout and "+00:00" not in result.stdout
+    assert "Durations per operation" in result.stdout and "timeout 30 min" in result.stdout
+    assert re.search(r"\d+ min \d+ s", result.stdout) and re.search(r" \d\.\d s ", result.stdout)
+    histogram = runner.invoke(app, ["operations", "--store", store, "--histogram"], env={"COLUMNS": "200"})
+    assert histogram.exit_code == 0, histogram.output
+    assert (
+        re.search(r"│ +1 min │ +2 min │", histogram.stdout)
+        and "Most frequent failures" not in histogram.stdout
+    )
+
+
+@pytest.mark.parametrize("bins", ["5,2", "lots", "0,1", "1,,2", "", "1e999", "-1"])
+def test_bad_bins_are_a_usage_error_naming_them(loaded, bins):
+    store, _ = loaded
+    result = runner.invoke(app, ["operations", "--store", store, "--bins", bins])
+    assert result.exit_code == 2, result.output
+    assert "bins:" in result.stderr

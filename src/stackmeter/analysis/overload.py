@@ -7,9 +7,11 @@ import numpy as np
 from stackmeter.analysis.windows import window_end, window_index, window_starts_between
 from stackmeter.errors import ConfigError
 from stackmeter.models import (
+    COMPLETE_MIN_COVERAGE,
     DEFAULT_TOP,
     MAX_THRESHOLD,
     RESOURCES,
+    FleetWindows,
     MultiResourceOverload,
     OverloadCell,
     ResourceCoverage,
@@ -53,32 +55,76 @@ def detect_overloaded(counts: WindowCounts, share: float) -> tuple[np.ndarray, n
     return counts.entity_code[overloaded], counts.window[overloaded]
 
 
-def summarize_overload(
-    counts: WindowCounts, coverage: ResourceCoverage | None, share: float, top: int = DEFAULT_TOP
-) -> OverloadCell:
-    """Return the :class:`OverloadCell` of one resource at one timescale."""
+def fleet_windows(counts: WindowCounts, coverage: ResourceCoverage | None, share: float) -> FleetWindows:
+    """Return the fleet of one resource window by window: entities and samples reported, the
+    samples expected of them, whether the window is complete, and how many were overloaded.
+
+    A window is complete once it has ended (its end is at most one sampling step after the last
+    sample) and holds at least :data:`COMPLETE_MIN_COVERAGE` of the samples its entities would
+    report over its whole length at the fleet's step (the median over entities); a window
+    without samples, or when the step is unknown, is judged by its end alone.
+    """
+    step_s = coverage.step_s if coverage else None
+    if counts.first_window is None or counts.last_window is None:
+        empty = np.empty(0, np.int64)
+        return FleetWindows(
+            counts.timescale, counts.resource, counts.threshold, step_s, np.empty(0, "datetime64[ns]"),
+            empty, empty, np.empty(0, np.float64), np.empty(0, bool), np.empty(0, bool), empty,
+        )  # fmt: skip
+    first, last, timescale = counts.first_window, counts.last_window, counts.timescale
+    starts = window_starts_between(first, last, timescale)
+    ends = window_end(starts, timescale)
+    where = window_index(counts.fleet_window, first, timescale)
+    entities = np.zeros(starts.size, np.int64)
+    samples = np.zeros(starts.size, np.int64)
+    entities[where] = counts.fleet_entities
+    samples[where] = counts.fleet_samples
     entity, window = detect_overloaded(counts, share)
+    overloaded = np.bincount(window_index(window, first, timescale), minlength=starts.size)
+    step = np.timedelta64(int(round((step_s or 0) * 1e9)), "ns")
+    last_ts = coverage.last_ts if coverage and coverage.last_ts is not None else ends[-1]
+    ended = ends <= last_ts + step
+    if step_s:
+        lengths_s = (ends - starts).astype("timedelta64[ns]").astype(np.int64) / 1e9
+        expected = entities * lengths_s / step_s
+        complete = ended & (samples >= COMPLETE_MIN_COVERAGE * expected) & (samples > 0)
+    else:
+        expected = np.full(starts.size, np.nan)
+        complete = ended
+    return FleetWindows(
+        timescale, counts.resource, counts.threshold, step_s, starts, entities, samples, expected,
+        ended, complete, overloaded.astype(np.int64),
+    )  # fmt: skip
+
+
+def summarize_overload(
+    counts: WindowCounts,
+    coverage: ResourceCoverage | None,
+    share: float,
+    top: int = DEFAULT_TOP,
+    fleet: FleetWindows | None = None,
+) -> OverloadCell:
+    """Return the :class:`OverloadCell` of one resource at one timescale (``fleet``, from
+    :func:`fleet_windows`, is computed when not given)."""
     entities = coverage.entities if coverage else 0
     without_capacity = coverage.without_capacity if coverage else 0
     if counts.first_window is None or counts.last_window is None:
         return OverloadCell(
             counts.timescale, counts.resource, counts.threshold, share, entities, without_capacity,
-            0, None, None, 0, 0.0, 0, None, None, None, None, (),
+            0, 0, None, None, 0, 0.0, 0, None, None, None, None, (),
         )  # fmt: skip
-    first, last = counts.first_window, counts.last_window
-    windows = int(window_index(np.array([last]), first, counts.timescale)[0]) + 1
-    per_window = np.bincount(window_index(window, first, counts.timescale), minlength=windows)
+    fleet = fleet if fleet is not None else fleet_windows(counts, coverage, share)
+    entity, _ = detect_overloaded(counts, share)
+    per_window = fleet.overloaded
     per_entity = np.bincount(entity, minlength=counts.entity_names.size)
-
-    latest = _latest_complete_window(counts, coverage)
-    overloaded_latest = None
-    if latest is not None:
-        overloaded_latest = int(per_window[window_index(np.array([latest]), first, counts.timescale)[0]])
-
+    complete = np.flatnonzero(fleet.complete)
+    latest = complete[-1] if complete.size else None
     worst_index = int(np.argmax(per_window))
     trend = None
-    if windows >= 2:
-        trend = float(np.polyfit(np.arange(windows, dtype=np.float64), per_window.astype(np.float64), 1)[0])
+    if complete.size >= 2:
+        # The least-squares slope, centred: exactly 0 for a constant count (polyfit leaves ~1e-16).
+        x = complete - complete.mean()
+        trend = float(np.dot(x, per_window[complete] - per_window[complete].mean()) / np.dot(x, x))
     return OverloadCell(
         timescale=counts.timescale,
         resource=counts.resource,
@@ -86,35 +132,19 @@ def summarize_overload(
         share=share,
         entities=entities,
         without_capacity=without_capacity,
-        windows=windows,
-        first_window=first,
-        last_window=last,
+        windows=int(per_window.size),
+        windows_partial=int(per_window.size - complete.size),
+        first_window=counts.first_window,
+        last_window=counts.last_window,
         overloaded_ever=int(np.count_nonzero(per_entity)),
         overloaded_mean=float(per_window.mean()),
         overloaded_max=int(per_window[worst_index]),
-        worst_window=window_starts_between(first, last, counts.timescale)[worst_index]
-        if entity.size
-        else None,
-        latest_window=latest,
-        overloaded_latest=overloaded_latest,
+        worst_window=fleet.window[worst_index] if entity.size else None,
+        latest_window=None if latest is None else fleet.window[latest],
+        overloaded_latest=None if latest is None else int(per_window[latest]),
         trend_per_window=trend,
         worst=_worst_entities(counts.entity_names, per_entity, counts.entity_windows, top),
     )
-
-
-def _latest_complete_window(counts: WindowCounts, coverage: ResourceCoverage | None) -> np.datetime64 | None:
-    """The last window that ends no later than one sampling step after the last sample."""
-    if (
-        coverage is None
-        or coverage.last_ts is None
-        or counts.first_window is None
-        or counts.last_window is None
-    ):
-        return None
-    step = np.timedelta64(int(round((coverage.step_s or 0) * 1e9)), "ns")
-    candidates = window_starts_between(counts.first_window, counts.last_window, counts.timescale)[-2:]
-    complete = window_end(candidates, counts.timescale) <= coverage.last_ts + step
-    return candidates[complete][-1] if complete.any() else None
 
 
 def _worst_entities(

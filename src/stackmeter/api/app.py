@@ -180,7 +180,7 @@ async def _swagger_ui(request: Request) -> HTMLResponse:
         swagger_ui_parameters={"validatorUrl": None},
     )
     # The page's language, and darker shades of Swagger's colours for contrast (axe-core checks both).
-    html = page.body.decode().replace("<html>", '<html lang="en">', 1)
+    html = bytes(page.body).decode().replace("<html>", '<html lang="en">', 1)
     overrides = f'<link type="text/css" rel="stylesheet" href="{root}/static/swagger-overrides.css">'
     html = html.replace("</head>", overrides + "\n</head>", 1)
     return HTMLResponse(html, status_code=page.status_code)

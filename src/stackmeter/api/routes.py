@@ -18,16 +18,24 @@ from stackmeter.api.paging import Page, page_of, paged_responses, paging_headers
 from stackmeter.api.reader import BEARER, Reader, open_reader
 from stackmeter.errors import ConfigError
 from stackmeter.export import (
+    DURATION_COLUMNS,
+    FLEET_COLUMNS,
+    OPERATION_TIMINGS_SCHEMA,
     dead_letter_rows,
+    duration_rows,
+    fleet_jsonable,
+    fleet_rows,
     frame_records,
     jsonable,
     operation_timings_jsonable,
     overload_csv,
+    overload_jsonable,
     quantile_rows,
     rows_csv,
     series_rows,
 )
 from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD, MAX_TOP, RESOURCES, TIMESCALE_CHOICES, HeatMap
+from stackmeter.operations.notifications import parse_duration_edges
 from stackmeter.settings import Settings, help_for, parse_thresholds
 from stackmeter.units import parse_utc_time
 
@@ -147,7 +155,48 @@ def overload(
         top=settings.top if top is None else top,
         from_raw=from_raw,
     )
-    return _answer(request, format, lambda: overload_csv(report), lambda: jsonable(report))
+    return _answer(request, format, lambda: overload_csv(report), lambda: overload_jsonable(report))
+
+
+@router.get("/fleet", responses=paged_responses("the `windows` rows"))
+def fleet(
+    request: Request,
+    timescale: str = Query("1d", description=f"Window length: {TIMESCALE_CHOICES}."),
+    resource: str = Query(",".join(RESOURCES), description="Comma-separated resources."),
+    threshold: str | None = THRESHOLDS,
+    share: float | None = SHARE,
+    from_raw: bool = Query(False, description="Read raw samples, not the rollup levels."),
+    format: Format = FORMAT,
+    page: Page = Depends(page_of),
+    reader: Reader = Depends(open_reader),
+) -> Response:
+    """The fleet window by window, resource by resource: entities that reported, samples against
+    those their sampling step gives, whether the window is complete, and how many entities were
+    overloaded: `stackmeter fleet`. Paged over `windows`.
+
+    A window is complete once it has ended and holds at least `complete_min_coverage` of its
+    expected samples; `/overload` takes `latest_window` and `trend_per_window` from complete
+    windows only."""
+    settings = _settings(request)
+    report = reader.overload_report(
+        timescales=(check_timescale(timescale),),
+        resources=_resources(resource),
+        thresholds=_thresholds(threshold, settings),
+        share=settings.share if share is None else share,
+        top=0,
+        from_raw=from_raw,
+        fleet=True,
+    )
+    rows = fleet_rows(report)
+    headers = paging_headers(request, page, len(rows))
+    rows = list(page.of(rows))
+    return _answer(
+        request,
+        format,
+        lambda: rows_csv(rows, FLEET_COLUMNS),
+        lambda: fleet_jsonable(report, rows),
+        headers,
+    )
 
 
 @router.get("/quantile", responses=paged_responses("the windows"))
@@ -320,7 +369,18 @@ def entity_overload(
     return JSONResponse(jsonable(result))
 
 
-@router.get("/operations", responses=paged_responses("the `stats` rows"))
+@router.get(
+    "/operations",
+    responses={
+        200: {
+            **paged_responses("the `stats` rows (with `histogram=true` and CSV: the histogram rows)")[200],
+            "content": {
+                "application/json": {"schema": OPERATION_TIMINGS_SCHEMA},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 def operation_timings(
     request: Request,
     timescale: str = Query("1h", description=f"Window length: {TIMESCALE_CHOICES}."),
@@ -333,14 +393,38 @@ def operation_timings(
         allow_inf_nan=False,
         description="Seconds after which an operation with no end has timed out (above 0).",
     ),
+    bins: str | None = Query(
+        None,
+        description="Upper edges of the duration bins, comma-separated and increasing, in seconds or with "
+        "a unit (ms, s, m, h, d, w), e.g. 1,10s,1m,5m,1h [default: 100ms,200ms,500ms,1s,2s,5s,10s,20s,"
+        "1m,2m,5m,10m,20m,1h,2h,5h,10h,1d]. The first bin starts at 0 s, the last has no upper edge.",
+    ),
+    histogram: bool = Query(
+        False,
+        description="With CSV: one row per operation and bin (operation, lower_s, upper_s, success, "
+        "error), paged, instead of the `stats` rows. JSON always holds the histogram, under `durations`.",
+    ),
     format: Format = FORMAT,
     page: Page = Depends(page_of),
     reader: Reader = Depends(open_reader),
 ) -> Response:
     """Cloud operations per window from the notification bus: counts, failures, duration percentiles
-    and the fleet's CPU utilization beside them: `stackmeter operations`. Paged over `stats`; the
-    most frequent `failures` come whole on every page."""
-    timings = operations.operation_timings(reader.store, check_timescale(timescale), operation, by, timeout)
+    and the fleet's CPU utilization beside them, and how each operation's durations spread over
+    log-spaced bins (`durations`): `stackmeter operations`. Paged over `stats` (over the histogram
+    rows with `histogram=true` and CSV); the most frequent `failures` and `durations` come whole
+    on every page."""
+    timings = operations.operation_timings(
+        reader.store,
+        check_timescale(timescale),
+        operation,
+        by,
+        timeout,
+        duration_edges_s=parse_duration_edges(bins),
+    )
+    if histogram and _wants_csv(request, format):
+        rows = duration_rows(timings)
+        csv = rows_csv(page.of(rows), DURATION_COLUMNS)
+        return PlainTextResponse(csv, media_type="text/csv", headers=paging_headers(request, page, len(rows)))
     headers = paging_headers(request, page, len(timings.stats))
     timings = timings._replace(stats=timings.stats.iloc[page.rows])
     return _answer(

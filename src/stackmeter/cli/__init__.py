@@ -22,6 +22,7 @@ app = typer.Typer(
 ingest_app = typer.Typer(help="Read telemetry or workload traces into the store.", no_args_is_help=True)
 
 app.command("overload")(reports.overload)
+app.command("fleet")(reports.fleet)
 app.command("entities")(reports.entities)
 app.command("series")(reports.series)
 app.command("serve")(serve.serve)

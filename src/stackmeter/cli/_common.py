@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import sys
 import time
@@ -19,7 +20,7 @@ from rich.text import Text
 
 from stackmeter.cli.tables import ingest_summary_table, rejection_lines
 from stackmeter.errors import ConfigError, SourceError, StackmeterError, StoreError
-from stackmeter.export import to_json
+from stackmeter.export import jsonable, to_json
 from stackmeter.operations import IngestSummary
 from stackmeter.settings import Settings, help_for, load_settings
 from stackmeter.store import Store, open_store
@@ -164,7 +165,12 @@ def emit(
     """Print ``result`` as the output asks: JSON of it, the text of ``csv()``, or what ``table()``
     yields (tables and lines), one after the other, on stdout."""
     if output.as_json:
-        stdout_console().print_json(to_json(result))
+        if sys.stdout.isatty():
+            stdout_console().print_json(to_json(result))
+        else:
+            # What print_json writes without colours, minus its highlighting, which takes minutes
+            # on a large answer.
+            sys.stdout.write(json.dumps(jsonable(result), indent=2, ensure_ascii=False) + "\n")
     elif output.as_csv and csv is not None:
         sys.stdout.write(csv())
     else:

@@ -22,9 +22,24 @@ from stackmeter.cli._common import (
     stdout_console,
     store_per_batch,
 )
-from stackmeter.cli.tables import dead_letters_table, failures_table, notifications_table, timings_table
-from stackmeter.export import dead_letter_rows, frame_records, operation_timings_jsonable, rows_csv
+from stackmeter.cli.tables import (
+    dead_letters_table,
+    durations_table,
+    failures_table,
+    histogram_table,
+    notifications_table,
+    timings_table,
+)
+from stackmeter.export import (
+    DURATION_COLUMNS,
+    dead_letter_rows,
+    duration_rows,
+    frame_records,
+    operation_timings_jsonable,
+    rows_csv,
+)
 from stackmeter.models import TIMESCALE_CHOICES, NotificationsSummary
+from stackmeter.operations.notifications import parse_duration_edges
 
 AMQP_HELP = "AMQP URL of the bus, e.g. amqp://user:password@rabbit:5672/ (or STACKMETER_AMQP_URL)."
 
@@ -117,29 +132,57 @@ def operation_timings(
     timeout: float = typer.Option(
         operations.OPERATION_TIMEOUT_S, help="Seconds after which an operation with no end has timed out."
     ),
+    histogram: bool = typer.Option(
+        False,
+        "--histogram",
+        help="Print the duration histogram (a row per operation and bin) instead of the per-window rows, "
+        "as a table or with --csv; --json always holds it, under durations.",
+    ),
+    bins: str = typer.Option(
+        None,
+        help="Upper edges of the duration bins, comma-separated, in seconds or with a unit, e.g. "
+        "1,10s,1m,5m,1h. [default: 100ms,200ms,500ms,1s,2s,5s … 5h,10h,1d]",
+        show_default=False,
+    ),
     store: str = StoreOption,
     as_json: bool = JsonOption,
     as_csv: bool = CsvOption,
 ) -> None:
-    """How long cloud operations take and how often they fail, per window, beside the fleet's CPU load.
+    """How long cloud operations take and how often they fail, per window, beside the fleet's CPU load,
+    and how each operation's durations spread over log-spaced bins.
 
-    Durations (p50, p95, p99, max, in seconds) are of successful operations, from their .start to
-    their .end; sched is the mean time from the scheduler's start to the compute start (creates).
+    Durations (p50, p95, p99, max) are of successful operations, from their .start to their .end;
+    sched is the mean time from the scheduler's start to the compute start (creates). The
+    histogram counts successful operations and failed attempts (.start to .error) apart.
 
     Example:
 
         stackmeter operations --timescale 1d --operation create --by host
+        stackmeter operations --histogram --bins 10s,30s,1m,2m,5m --csv
     """
     output = chosen_output(as_json, as_csv)
+    edges_s = parse_duration_edges(bins)
     with opened_store(command_settings(store=store), wait_s=LOCK_WAIT_S) as opened:
-        timings = operations.operation_timings(opened, timescale, operation, by, timeout)
+        timings = operations.operation_timings(
+            opened, timescale, operation, by, timeout, duration_edges_s=edges_s
+        )
 
     def tables() -> Iterator[Table]:
+        if histogram:
+            yield histogram_table(timings)
+            return
         yield timings_table(timings)
         if len(timings.failures):
             yield failures_table(timings)
+        if timings.durations.operations:
+            yield durations_table(timings)
 
-    emit(output, operation_timings_jsonable(timings), tables, lambda: rows_csv(frame_records(timings.stats)))
+    def csv() -> str:
+        if histogram:
+            return rows_csv(duration_rows(timings), DURATION_COLUMNS)
+        return rows_csv(frame_records(timings.stats))
+
+    emit(output, operation_timings_jsonable(timings), tables, csv)
 
 
 def deadletters(

@@ -15,10 +15,20 @@ from stackmeter.cli._common import (
     emit,
     opened_store,
 )
-from stackmeter.cli.tables import entities_table, overload_tables, quantile_table
+from stackmeter.cli.tables import entities_table, fleet_tables, overload_tables, quantile_table
 from stackmeter.errors import ConfigError
-from stackmeter.export import overload_csv, quantile_rows, rows_csv, series_rows
-from stackmeter.models import RESOURCES, TIMESCALES
+from stackmeter.export import (
+    FLEET_COLUMNS,
+    fleet_jsonable,
+    fleet_rows,
+    format_time,
+    overload_csv,
+    overload_jsonable,
+    quantile_rows,
+    rows_csv,
+    series_rows,
+)
+from stackmeter.models import RESOURCES, TIMESCALES, OverloadReport
 from stackmeter.settings import help_for, parse_thresholds
 from stackmeter.units import parse_utc_time
 
@@ -60,7 +70,59 @@ def overload(
         report = operations.overload_report(
             opened, settings.timescales, resources, thresholds, settings.share, settings.top, from_raw
         )
-    emit(output, report, lambda: overload_tables(report), lambda: overload_csv(report))
+    emit(output, overload_jsonable(report), lambda: overload_tables(report), lambda: overload_csv(report))
+
+
+def fleet(
+    store: str = StoreOption,
+    timescale: str = typer.Option("1d", help=f"Windows: {', '.join(TIMESCALES)}."),
+    resource: str = typer.Option(",".join(RESOURCES), help="Comma-separated resources."),
+    threshold: str = typer.Option(
+        None, help=help_for("thresholds", "Utilization θ per resource, e.g. cpu=0.9,memory=0.95.")
+    ),
+    share: float = typer.Option(
+        None, help=help_for("share", "Share s of a window's samples ≥ θ that makes it overloaded.")
+    ),
+    last: int = typer.Option(0, min=0, help="Only the latest this many windows of each resource; 0 for all."),
+    from_raw: bool = FromRawOption,
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
+) -> None:
+    """The fleet window by window: how many entities reported, how many samples against how many
+    their sampling step gives, whether the window is complete, and how many were overloaded.
+
+    A window is complete once it has ended and holds at least half the samples its entities
+    report over a whole window; `overload` takes its "latest" and its trend from complete
+    windows only. The first and last windows of a store are often partial, and so is a gap.
+
+    Example:
+
+        stackmeter fleet --timescale 1d --resource cpu --last 7
+    """
+    output = chosen_output(as_json, as_csv)
+    settings = command_settings(store=store, share=share, timescales=timescale)
+    thresholds = parse_thresholds(threshold or "", settings.thresholds)
+    resources = tuple(name.strip() for name in resource.split(",") if name.strip())
+    operations.check_report_choices(settings.timescales, resources, thresholds, settings.share, 0)
+    if len(settings.timescales) != 1:
+        raise ConfigError(f"give one timescale, got {timescale!r}", "timescale")
+    with opened_store(settings) as opened:
+        report = operations.overload_report(
+            opened, settings.timescales, resources, thresholds, settings.share, 0, from_raw, fleet=True
+        )
+    rows = fleet_rows(report)
+    if last:
+        rows = [row for row in rows if row["window"] in _latest_windows(report, last)[row["resource"]]]
+    emit(
+        output,
+        fleet_jsonable(report, rows),
+        lambda: fleet_tables(report, rows),
+        lambda: rows_csv(rows, FLEET_COLUMNS),
+    )
+
+
+def _latest_windows(report: OverloadReport, last: int) -> dict[str, set[str | None]]:
+    return {fleet.resource: {format_time(start) for start in fleet.window[-last:]} for fleet in report.fleet}
 
 
 def entities(store: str = StoreOption, as_json: bool = JsonOption, as_csv: bool = CsvOption) -> None:

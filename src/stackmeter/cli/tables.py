@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.console import JustifyMethod
 from rich.table import Table
 
-from stackmeter.export import format_iso, format_time, served_by_text
+from stackmeter.export import format_duration, format_minute, format_time, served_by_text
 from stackmeter.models import (
+    COMPLETE_MIN_COVERAGE,
+    TIMESCALE_BY_NAME,
     CompactSummary,
     DeadLetter,
     EntitySummary,
@@ -22,6 +25,11 @@ from stackmeter.models import (
 )
 from stackmeter.operations import CollectSummary, IngestSummary
 
+COMPLETE_NOTE = (
+    f"Latest and trend count complete windows only: ended, and holding at least "
+    f"{COMPLETE_MIN_COVERAGE:.0%} of the samples their entities report over a whole window."
+)
+
 
 def overload_tables(report: OverloadReport) -> list[Table]:
     """Return the report as Rich tables: the timescale × resource table, then multi-resource overload."""
@@ -29,7 +37,7 @@ def overload_tables(report: OverloadReport) -> list[Table]:
     table = Table(
         title=f"Overloaded entities (share ≥ {report.share:g} of samples at or above θ; {thresholds})",
         title_justify="left",
-        caption=f"Served by: {served_by_text(report)}",
+        caption=f"Served by: {served_by_text(report)}. {COMPLETE_NOTE}",
         caption_justify="left",
     )
     for column in (
@@ -40,7 +48,7 @@ def overload_tables(report: OverloadReport) -> list[Table]:
         "ever",
         "mean/window",
         "max (window)",
-        "latest",
+        "latest complete",
     ):
         table.add_column(column, justify="right" if column not in ("timescale", "resource") else "left")
     table.add_column("trend/window", justify="right")
@@ -49,15 +57,18 @@ def overload_tables(report: OverloadReport) -> list[Table]:
         entities = f"{cell.entities}" + (
             f" ({cell.without_capacity} no capacity)" if cell.without_capacity else ""
         )
-        worst_window = format_time(cell.worst_window) or "-"
+        worst_window = _window_text(cell.worst_window, cell.timescale)
         latest = "-" if cell.overloaded_latest is None else str(cell.overloaded_latest)
+        if cell.latest_window is not None:
+            latest += f" ({_window_text(cell.latest_window, cell.timescale)})"
+        windows = str(cell.windows) + (f" ({cell.windows_partial} partial)" if cell.windows_partial else "")
         trend = "-" if cell.trend_per_window is None else f"{cell.trend_per_window:+.3g}"
         worst = ", ".join(f"{_short(w.entity)} {w.share:.0%}" for w in cell.worst[:3])
         table.add_row(
             cell.timescale,
             cell.resource,
             entities,
-            str(cell.windows),
+            windows,
             str(cell.overloaded_ever),
             f"{cell.overloaded_mean:.2f}",
             f"{cell.overloaded_max} ({worst_window})" if cell.overloaded_max else "0",
@@ -72,6 +83,53 @@ def overload_tables(report: OverloadReport) -> list[Table]:
         most = ", ".join(f"{_short(entity)} ({windows})" for entity, windows in row.worst[:3])
         multi.add_row(row.timescale, str(row.entities), str(row.entity_windows), most or "-")
     return [table, multi]
+
+
+def fleet_tables(report: OverloadReport, rows: Sequence[dict]) -> list[Table]:
+    """Return one table per resource of the fleet window by window (``rows`` of
+    :func:`~stackmeter.export.fleet_rows`), with the rule that makes a window complete."""
+    tables = []
+    for fleet in report.fleet:
+        step = "unknown" if fleet.step_s is None else f"{fleet.step_s:g} s"
+        table = Table(
+            title=f"{fleet.resource} per {fleet.timescale} window (θ={fleet.threshold:g}, share ≥ "
+            f"{report.share:g}; sampling step {step})",
+            title_justify="left",
+            caption=f"Served by: {served_by_text(report)}. {COMPLETE_NOTE}",
+            caption_justify="left",
+        )
+        for column in ("window", "entities", "samples", "expected", "coverage", "complete", "overloaded"):
+            table.add_column(column, justify="left" if column in ("window", "complete") else "right")
+        for row in rows:
+            if row["resource"] != fleet.resource:
+                continue
+            expected, coverage = row["expected_samples"], row["coverage"]
+            table.add_row(
+                _window_text(np.datetime64(row["window"].removesuffix("Z"), "ns"), fleet.timescale),
+                str(row["entities"]),
+                str(row["samples"]),
+                "-" if expected is None else f"{expected:.0f}",
+                "-" if coverage is None else f"{coverage:.0%}",
+                _completeness(row),
+                str(row["overloaded"]),
+            )
+        tables.append(table)
+    return tables
+
+
+def _window_text(start: Any, timescale: str) -> str:
+    """A window by its start, ISO UTC: the date alone for days and longer (``2013-08-01``), else
+    to the minute (``2013-08-01 15:00Z``)."""
+    text = format_minute(start) or "-"
+    return text[:10] if TIMESCALE_BY_NAME[timescale].nominal_s >= 86_400 else text
+
+
+def _completeness(row: dict) -> str:
+    if row["complete"]:
+        return "yes"
+    if not row["samples"]:
+        return "no samples"
+    return "partial: " + ("few samples" if row["ended"] else "not ended")
 
 
 def _short(entity: str, length: int = 24) -> str:
@@ -204,9 +262,12 @@ def notifications_table(summary: NotificationsSummary, title: str) -> Table:
 def timings_table(timings: OperationTimings) -> Table:
     """Return operation statistics as a Rich table, one row per window × operation (× group)."""
     stats = timings.stats
-    as_of = "-" if timings.as_of is None else format_iso(timings.as_of)
-    title = f"{timings.operations:,} operations, {timings.timescale} windows (timeout {timings.timeout_s:g} s, as of {as_of})"
-    table = Table(title=title, title_justify="left")
+    as_of = format_minute(timings.as_of) or "-"
+    timeout = format_duration(timings.timeout_s)
+    title = (
+        f"{timings.operations:,} operations, {timings.timescale} windows (timeout {timeout}, as of {as_of})"
+    )
+    table = Table(title=title, title_justify="left", pad_edge=False)  # 2 more characters: fits 160
     columns = ["window", "operation"] + ([timings.by] if timings.by else [])
     columns += [
         "count",
@@ -223,9 +284,12 @@ def timings_table(timings: OperationTimings) -> Table:
         "fleet cpu",
     ]
     for column in columns:
-        table.add_column(column, justify="left" if column in ("window", "operation", timings.by) else "right")
+        left = column in ("window", "operation", timings.by)
+        # Times and durations stay whole on one line; headers and names wrap instead.
+        whole = column in ("window", "operation", "running", "p50", "p95", "p99", "max", "sched")
+        table.add_column(column, justify="left" if left else "right", no_wrap=whole)
     for row in stats.itertuples(index=False):
-        cells = [row.window.strftime("%Y-%m-%d %H:%M"), row.operation] + (
+        cells = [format_minute(row.window.to_datetime64()) or "-", row.operation] + (
             [getattr(row, timings.by)] if timings.by else []
         )
         cells += [
@@ -248,10 +312,9 @@ def failures_table(timings: OperationTimings) -> Table:
     return table
 
 
-def _seconds(value: float) -> str:
-    if pd.isna(value):
-        return "-"
-    return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+def _seconds(value: float | None) -> str:
+    """A duration with its units, as the pages write it (``2 min 5 s``); ``-`` for none."""
+    return "-" if value is None or pd.isna(value) else format_duration(float(value))
 
 
 def dead_letters_table(count: int, rows: Sequence[DeadLetter]) -> Table:
@@ -300,3 +363,65 @@ def collect_status_line(summary: CollectSummary) -> str:
             f" +{len(down) - 1}" if len(down) > 1 else ""
         )
     return line
+
+
+_SPARKS = "·▁▂▃▄▅▆▇█"  # no duration in a bin, then eighths of the operation's fullest bin
+
+
+def durations_table(timings: OperationTimings) -> Table:
+    """Return the spread of each operation's durations as a Rich table: one row per operation with
+    its counts, p50 and p95, and a bar per bin (its height: that bin's count against the fullest)."""
+    histogram = timings.durations
+    first, last = _filled_bins(timings)
+    edges = histogram.edges_s
+    upper = _edge(edges[last + 1]) if last + 1 < len(edges) else "∞"
+    table = Table(
+        title=f"Durations per operation, in {len(edges)} bins from 0 s to {_edge(edges[-1])} and over",
+        title_justify="left",
+        caption="Each bin is 2 to 3 times as wide as the one before; --histogram lists them.",
+        caption_justify="left",
+    )
+    for column in ("operation", "ok", "error", "p50", "p95"):
+        table.add_column(column, justify="left" if column == "operation" else "right")
+    table.add_column(f"ok + error per bin, {_edge(edges[first])} … {upper}", no_wrap=True)
+    columns = (histogram.operations, histogram.success, histogram.error, histogram.p50_s, histogram.p95_s)
+    for name, success, error, p50, p95 in zip(*columns, strict=True):
+        counts = [ok + failed for ok, failed in zip(success, error, strict=True)][first : last + 1]
+        top = max(counts) or 1
+        bars = "".join(_SPARKS[max(1, round(8 * n / top)) if n else 0] for n in counts)
+        table.add_row(name, f"{sum(success):,}", f"{sum(error):,}", _seconds(p50), _seconds(p95), bars)
+    return table
+
+
+def histogram_table(timings: OperationTimings) -> Table:
+    """Return the duration histogram as a Rich table: one row per operation and bin, from the first
+    bin any operation fills to the last, ok (█) and error (░) apart."""
+    histogram = timings.durations
+    first, last = _filled_bins(timings)
+    edges = histogram.edges_s
+    title = "Durations per operation and bin (from, up to but not including)"
+    table = Table(title=title, title_justify="left")
+    for column in ("operation", "from", "up to", "ok", "error", ""):
+        table.add_column(column, justify="left" if column in ("operation", "") else "right")
+    for name, success, error in zip(histogram.operations, histogram.success, histogram.error, strict=True):
+        top = max(ok + failed for ok, failed in zip(success, error, strict=True)) or 1
+        for i in range(first, last + 1):
+            upper = _edge(edges[i + 1]) if i + 1 < len(edges) else "-"
+            bar = "█" * round(20 * success[i] / top) + "░" * round(20 * error[i] / top)
+            table.add_row(name, _edge(edges[i]), upper, f"{success[i]:,}", f"{error[i]:,}", bar)
+    return table
+
+
+def _filled_bins(timings: OperationTimings) -> tuple[int, int]:
+    """The first and the last bin holding a duration of any operation (all bins when none does)."""
+    histogram = timings.durations
+    filled = [
+        i for i in range(len(histogram.edges_s))
+        if any(ok[i] or failed[i] for ok, failed in zip(histogram.success, histogram.error, strict=True))
+    ]  # fmt: skip
+    return (filled[0], filled[-1]) if filled else (0, len(histogram.edges_s) - 1)
+
+
+def _edge(seconds: float) -> str:
+    """A bin edge as a round duration: ``0 s``, ``100 ms``, ``5 s``, ``2 min``, ``1 d``."""
+    return "0 s" if seconds == 0 else format_duration(seconds).replace(".0 s", " s")

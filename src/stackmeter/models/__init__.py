@@ -42,6 +42,7 @@ from stackmeter.models.events import (
 )
 from stackmeter.models.queries import WindowQuery
 from stackmeter.models.reports import (
+    COMPLETE_MIN_COVERAGE,
     DEFAULT_SHARE,
     DEFAULT_THRESHOLDS,
     DEFAULT_TOP,
@@ -51,6 +52,7 @@ from stackmeter.models.reports import (
     Dropped,
     EntityOverload,
     EntitySummary,
+    FleetWindows,
     HeatMap,
     HeatMapRow,
     MultiResourceOverload,
@@ -120,6 +122,7 @@ __all__ = [
     "BAD_PAYLOAD",
     "BAD_TIMESTAMP",
     "COMPACTED",
+    "COMPLETE_MIN_COVERAGE",
     "CompactSummary",
     "DEFAULT_BACK_WINDOW_S",
     "DEFAULT_SHARE",
@@ -135,6 +138,7 @@ __all__ = [
     "EntityOverload",
     "EntitySummary",
     "Event",
+    "FleetWindows",
     "HISTOGRAM_BINS_PER_UNIT",
     "HISTOGRAM_OVERFLOW_BIN",
     "HeatMap",

@@ -75,8 +75,28 @@ class NotificationsSummary(NamedTuple):
     batches: int
 
 
+class DurationHistogram(NamedTuple):
+    """How long each operation took, counted in duration bins (columns: one item per operation).
+
+    Bin ``i`` holds durations from ``edges_s[i]`` (included) up to ``edges_s[i + 1]`` (excluded);
+    the first bin starts at 0 s and the last one has no upper edge. ``success[k][i]`` counts the
+    successful operations ``operations[k]`` that took bin ``i``'s time (``.start`` to ``.end``),
+    ``error[k][i]`` the failed attempts (``.start`` to ``.error``); operations without a duration
+    (timed out, running, without a start) are in neither. ``p50_s`` and ``p95_s`` are quantiles of
+    the successful durations (``None`` without any), as the per-window statistics compute them.
+    Operations are ordered by how many durations they have, most first, then by name.
+    """
+
+    edges_s: tuple[float, ...]
+    operations: tuple[str, ...]
+    success: tuple[tuple[int, ...], ...]
+    error: tuple[tuple[int, ...], ...]
+    p50_s: tuple[float | None, ...]
+    p95_s: tuple[float | None, ...]
+
+
 class OperationTimings(NamedTuple):
-    """Per-window operation statistics and the parameters they were computed with."""
+    """Per-window operation statistics, the spread of durations, and the parameters they were computed with."""
 
     timescale: str
     by: str | None
@@ -86,3 +106,4 @@ class OperationTimings(NamedTuple):
     operations: int
     stats: pd.DataFrame  # one row per window × operation (× group)
     failures: pd.DataFrame  # operation, fault, count
+    durations: DurationHistogram  # over the whole span, per operation (not per group)

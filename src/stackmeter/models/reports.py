@@ -33,6 +33,10 @@ class WindowCounts(NamedTuple):
     window without one cannot be overloaded for any share > 0. ``entity_windows[i]`` counts the
     windows in which entity code ``i`` has judgeable samples at all. Entity codes (``entity_code``) index
     ``entity_names``.
+
+    The fleet's totals per window, over every window holding a judgeable sample (ascending): in
+    ``fleet_window[j]``, ``fleet_entities[j]`` entities reported ``fleet_samples[j]`` samples.
+    They tell a complete window from a partial one (:data:`COMPLETE_MIN_COVERAGE`).
     """
 
     timescale: str
@@ -46,6 +50,9 @@ class WindowCounts(NamedTuple):
     at_or_above: np.ndarray
     first_window: np.datetime64 | None
     last_window: np.datetime64 | None
+    fleet_window: np.ndarray
+    fleet_entities: np.ndarray
+    fleet_samples: np.ndarray
 
 
 class EntitySummary(NamedTuple):
@@ -79,6 +86,10 @@ DEFAULT_TOP = 10
 MAX_TOP = 10_000_000
 # What served a report read from the samples themselves rather than a rollup level.
 RAW = "raw"
+# A window is complete once it has ended and its entities reported at least this share of the
+# samples they would over its whole length at the fleet's sampling step; else it is partial, and
+# "latest" and the trend leave it out.
+COMPLETE_MIN_COVERAGE = 0.5
 
 
 class WorstEntity(NamedTuple):
@@ -91,7 +102,13 @@ class WorstEntity(NamedTuple):
 
 
 class OverloadCell(NamedTuple):
-    """The overload report of one timescale and one resource (see DESIGN: overload report)."""
+    """The overload report of one timescale and one resource (see DESIGN: overload report).
+
+    ``latest_window`` is the latest complete window (:data:`COMPLETE_MIN_COVERAGE`), and
+    ``trend_per_window`` the least-squares slope of the overloaded count over complete windows
+    (``None`` with fewer than two); ``windows_partial`` counts the windows of the span that are
+    not complete (the first and last are often partial, and a gap is).
+    """
 
     timescale: str
     resource: str
@@ -100,6 +117,7 @@ class OverloadCell(NamedTuple):
     entities: int
     without_capacity: int
     windows: int
+    windows_partial: int
     first_window: np.datetime64 | None
     last_window: np.datetime64 | None
     overloaded_ever: int
@@ -110,6 +128,30 @@ class OverloadCell(NamedTuple):
     overloaded_latest: int | None
     trend_per_window: float | None
     worst: tuple[WorstEntity, ...]
+
+
+class FleetWindows(NamedTuple):
+    """One resource of the fleet window by window at one timescale: how many entities reported,
+    how many samples against how many their sampling step gives, and how many were overloaded.
+
+    Arrays have one element per window of the span (``window`` holds their starts, gaps
+    included). ``expected_samples[j]`` is ``entities[j]`` × the window's length / ``step_s``
+    (NaN when the step is unknown); ``ended[j]`` whether the window ended by the last sample
+    (and one step), and ``complete[j]`` whether it also holds at least
+    :data:`COMPLETE_MIN_COVERAGE` of them.
+    """
+
+    timescale: str
+    resource: str
+    threshold: float
+    step_s: float | None
+    window: np.ndarray
+    entities: np.ndarray
+    samples: np.ndarray
+    expected_samples: np.ndarray
+    ended: np.ndarray
+    complete: np.ndarray
+    overloaded: np.ndarray
 
 
 class MultiResourceOverload(NamedTuple):
@@ -132,6 +174,7 @@ class OverloadReport(NamedTuple):
     multi_resource: tuple[MultiResourceOverload, ...]
     served_by: Mapping[str, str] = MappingProxyType({})
     served_note: str = ""
+    fleet: tuple[FleetWindows, ...] = ()
 
 
 class WindowQuantile(NamedTuple):

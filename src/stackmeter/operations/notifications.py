@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from stackmeter.analysis.operation_stats import (
+    DURATION_EDGES_S,
+    check_duration_edges,
     check_grouping,
+    duration_histogram,
     failure_kinds,
     operation_stats,
     with_fleet_utilization,
@@ -31,6 +35,9 @@ from stackmeter.operations.traces import REJECTION_EXAMPLES
 from stackmeter.sources.amqp import NotificationBus
 from stackmeter.sources.notifications import parse_message, read_jsonl
 from stackmeter.store import Store
+from stackmeter.units import parse_duration_seconds
+
+_SECONDS = re.compile(r"^[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?$")  # a bare number of seconds
 
 
 class _NotificationTally:
@@ -146,15 +153,20 @@ def operation_timings(
     timeout_s: float = OPERATION_TIMEOUT_S,
     as_of: np.datetime64 | None = None,
     top_failures: int = 10,
+    duration_edges_s: Sequence[float] = DURATION_EDGES_S,
 ) -> OperationTimings:
-    """Return per-window counts, failures and duration quantiles of cloud operations.
+    """Return per-window counts, failures and duration quantiles of cloud operations, and the
+    spread of each operation's durations over the whole span.
 
     :param operation: only this action (``create``, ``delete``, ``resize_prep``, …)
-    :param by: also group by ``host``, ``flavor`` or ``project``
+    :param by: also group by ``host``, ``flavor`` or ``project`` (the durations stay per operation)
     :param timeout_s: an operation with no end this long after its start has timed out
     :param as_of: when an operation still open is judged (UTC); defaults to the latest event stored
+    :param duration_edges_s: upper edges of the duration bins, in seconds (see
+        :func:`~stackmeter.analysis.operation_stats.duration_histogram`)
     """
     check_timescale(timescale)
+    duration_edges_s = check_duration_edges(duration_edges_s)
     if not 0 < timeout_s <= MAX_DURATION_S:
         raise ConfigError(f"timeout must be above 0 seconds and finite, got {timeout_s}", "timeout")
     if operation is not None and operation not in ACTIONS:
@@ -180,7 +192,28 @@ def operation_timings(
         len(operations),
         stats,
         failure_kinds(operations, top_failures),
+        duration_histogram(operations, duration_edges_s),
     )
+
+
+def parse_duration_edges(text: str | None) -> tuple[float, ...]:
+    """Return the bin edges of a comma-separated text, in seconds: each a number of seconds or a
+    duration with its unit (``0.5,1,10s,1m,5m,1h``); ``None`` gives :data:`DURATION_EDGES_S`.
+
+    :raises ConfigError: naming ``bins`` when an edge is not a duration or the edges make no bins
+    """
+    if text is None:
+        return DURATION_EDGES_S
+    edges = []
+    for item in text.split(","):
+        item = item.strip()
+        try:
+            edges.append(float(item) if _SECONDS.match(item) else parse_duration_seconds(item))
+        except ConfigError as exc:
+            raise ConfigError(
+                f"bins: cannot read {item!r} as a bin edge, e.g. 1,10s,1m,5m,1h", "bins"
+            ) from exc
+    return check_duration_edges(edges)
 
 
 def _now() -> np.datetime64:

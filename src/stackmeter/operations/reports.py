@@ -19,6 +19,7 @@ from stackmeter.analysis.overload import (
     check_share,
     check_threshold,
     detect_overloaded,
+    fleet_windows,
     summarize_multi_resource,
     summarize_overload,
 )
@@ -89,6 +90,7 @@ def overload_report(
     share: float = DEFAULT_SHARE,
     top: int = DEFAULT_TOP,
     from_raw: bool = False,
+    fleet: bool = False,
 ) -> OverloadReport:
     """Return the overload report of ``store`` for every timescale × resource asked.
 
@@ -102,23 +104,26 @@ def overload_report(
     :param share: a window is overloaded when at least this share of its samples is ≥ θ, in (0, 1]
     :param top: how many worst entities to list per cell
     :param from_raw: read raw samples even where a rollup level could serve
+    :param fleet: also return, per timescale × resource, the fleet window by window
+        (:class:`FleetWindows`: entities, samples, whether complete, how many overloaded)
     """
     scales, resources, asked = check_report_choices(timescales, resources, thresholds, share, top)
     served = read_counts(store, scales, asked, from_raw)
     counts = served.counts
-    cells, multi = [], []
+    cells, multi, windows = [], [], []
     for timescale in scales:
         overloaded = []
         for resource in resources:
-            cells.append(
-                summarize_overload(counts[timescale, resource], served.coverage.get(resource), share, top)
-            )
+            coverage = served.coverage.get(resource)
+            windows.append(fleet_windows(counts[timescale, resource], coverage, share))
+            cells.append(summarize_overload(counts[timescale, resource], coverage, share, top, windows[-1]))
             overloaded.append(detect_overloaded(counts[timescale, resource], share))
         names = counts[timescale, resources[0]].entity_names if resources else np.empty(0, object)
         multi.append(summarize_multi_resource(timescale, overloaded, names, top))
     return OverloadReport(
-        asked, share, scales, resources, tuple(cells), tuple(multi), served.served_by, served.note
-    )
+        asked, share, scales, resources, tuple(cells), tuple(multi), served.served_by, served.note,
+        tuple(windows) if fleet else (),
+    )  # fmt: skip
 
 
 def list_entities(store: Store) -> list[EntitySummary]:

@@ -21,7 +21,14 @@ from stackmeter.analysis.operation_stats import GROUPINGS
 from stackmeter.analysis.pairing import ACTIONS
 from stackmeter.analysis.windows import window_end
 from stackmeter.errors import ConfigError
-from stackmeter.export import format_iso, format_time, jsonable, operation_timings_jsonable, served_by_text
+from stackmeter.export import (
+    format_iso,
+    format_minute,
+    format_time,
+    jsonable,
+    operation_timings_jsonable,
+    served_by_text,
+)
 from stackmeter.models import (
     RESOURCES,
     TIMESCALE_BY_NAME,
@@ -102,8 +109,7 @@ def _time(value: np.datetime64 | None) -> str:
 
 def _minute(value: np.datetime64 | None) -> str:
     """A time as the charts write it, ISO UTC 24 h to the minute: ``2013-08-01 14:00Z``."""
-    text = format_time(value)
-    return "-" if text is None else text[:16].replace("T", " ") + "Z"
+    return format_minute(value) or "-"
 
 
 def _used(value: float | None, unit: str) -> str:

@@ -31,7 +31,7 @@ from stackmeter.store.duckdb.reads import (
 from stackmeter.store.duckdb.rollup_sql import MAX_SQL, SUM_SQL, bin_sql
 from stackmeter.store.duckdb.schema import RESOURCE_CODES
 from stackmeter.store.duckdb.sql import times_of, us_of, window_start_sql
-from stackmeter.store.duckdb.window_counts import window_counts_of
+from stackmeter.store.duckdb.window_counts import create_totals, drop_tables, window_counts_of
 
 
 def _per_resource(values: Mapping[int, object], placeholder: bool) -> tuple[str, list]:
@@ -53,8 +53,8 @@ def _at_or_above_sql(theta: str, bin_from: str) -> str:
 def _create_window_count_tables(
     con: duckdb.DuckDBPyConnection, timescale: str, level: str, thresholds: dict[int, float], table: str
 ) -> None:
-    """Create temporary tables ``table`` (resource_code, entity_id, window_us, n, k) and
-    ``table``_entities (resource_code, entity_id, windows, first_us, last_us), as the raw path does.
+    """Create temporary tables ``table`` (resource_code, entity_id, window_us, n, k) and those of
+    :func:`~stackmeter.store.duckdb.window_counts.create_totals`, as the raw path does.
 
     ``thresholds`` maps resource codes to θ, each on a histogram bin edge.
     """
@@ -73,7 +73,9 @@ def _create_window_count_tables(
             """,
             theta_params + theta_params,
         )
-        counted = f"(SELECT resource_code, entity_id, window_us FROM {source} WHERE {resources})"
+        counted = (
+            f"(SELECT resource_code, entity_id, window_us, samples AS n FROM {source} WHERE {resources})"
+        )
     else:
         con.execute(
             f"""
@@ -86,14 +88,7 @@ def _create_window_count_tables(
             theta_params + theta_params,
         )
         counted = table
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {table}_entities AS
-        SELECT resource_code, entity_id, count(*) AS windows, min(window_us) AS first_us,
-               max(window_us) AS last_us
-        FROM {counted} GROUP BY ALL
-        """
-    )
+    create_totals(con, table, counted)
 
 
 def read_extents_coverage(con: duckdb.DuckDBPyConnection) -> dict[str, ResourceCoverage]:
@@ -225,8 +220,7 @@ def read_level_window_counts(
             _create_window_count_tables(con, timescale, level, codes, table)
             result.update(window_counts_of(con, table, timescale, thresholds, names))
         finally:
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-            con.execute(f"DROP TABLE IF EXISTS {table}_entities")
+            drop_tables(con, table)
     return result
 
 

@@ -40,40 +40,9 @@ def read_window_counts(
     over = f"used / capacity >= {threshold_sql}"
     levels: dict[str, str] = {}
     needed = _levels_needed(timescales)
-    summed_from = {LEVEL_SOURCES[timescale][0] for timescale in needed}
     for timescale in needed:
         source, window_sql = LEVEL_SOURCES[timescale]
         table = levels[timescale] = f"_level_{timescale}"
-        if timescale == TIMESCALE_TABLE[0].name and timescale not in summed_from:
-            # The finest level has about one group per sample: aggregate only the windows
-            # holding a sample over θ, and count the windows per entity separately (which no
-            # coarser level can be summed from).
-            con.execute(
-                f"""
-                CREATE OR REPLACE TEMP TABLE {table} AS
-                WITH hot AS (
-                    SELECT DISTINCT resource_code, entity_id, {window_sql} AS window_us
-                    FROM samples WHERE {judged} AND {over}
-                )
-                SELECT resource_code, entity_id, {window_sql} AS window_us,
-                       count(*) AS n, count_if({over}) AS k
-                FROM samples
-                WHERE {judged} AND (resource_code, entity_id, {window_sql}) IN (SELECT * FROM hot)
-                GROUP BY ALL
-                """,
-                params + params,
-            )
-            con.execute(
-                f"""
-                CREATE OR REPLACE TEMP TABLE {table}_entities AS
-                SELECT resource_code, entity_id, count(*) AS windows,
-                       min(window_us) AS first_us, max(window_us) AS last_us
-                FROM (SELECT DISTINCT resource_code, entity_id, {window_sql} AS window_us
-                      FROM samples WHERE {judged})
-                GROUP BY ALL
-                """
-            )
-            continue
         if source == "samples":
             select = f"""
                 SELECT resource_code, entity_id, {window_sql} AS window_us, count(*) AS n,
@@ -86,23 +55,42 @@ def read_window_counts(
                 FROM {levels[source]} GROUP BY ALL"""
             select_params = []
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {select}", select_params)
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {table}_entities AS
-            SELECT resource_code, entity_id, count(*) AS windows,
-                   min(window_us) AS first_us, max(window_us) AS last_us
-            FROM {table} GROUP BY ALL
-            """
-        )
+        create_totals(con, table, table)
     result = {}
     try:
         for timescale in timescales:
             result.update(window_counts_of(con, levels[timescale], timescale, thresholds, names))
     finally:
         for table in levels.values():
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-            con.execute(f"DROP TABLE IF EXISTS {table}_entities")
+            drop_tables(con, table)
     return result
+
+
+def create_totals(con: duckdb.DuckDBPyConnection, table: str, counted: str) -> None:
+    """Create the temporary tables ``table``_entities (resource_code, entity_id, windows,
+    first_us, last_us) and ``table``_fleet (resource_code, window_us, entities, samples) from
+    ``counted`` (resource_code, entity_id, window_us, n), which holds every window with a sample."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table}_entities AS
+        SELECT resource_code, entity_id, count(*) AS windows,
+               min(window_us) AS first_us, max(window_us) AS last_us
+        FROM {counted} GROUP BY ALL
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table}_fleet AS
+        SELECT resource_code, window_us, count(*) AS entities, sum(n)::BIGINT AS samples
+        FROM {counted} GROUP BY ALL
+        """
+    )
+
+
+def drop_tables(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Drop the temporary tables of :func:`create_totals` and ``table`` itself."""
+    for suffix in ("", "_entities", "_fleet"):
+        con.execute(f"DROP TABLE IF EXISTS {table}{suffix}")
 
 
 def window_counts_of(
@@ -113,18 +101,19 @@ def window_counts_of(
     names: np.ndarray,
 ) -> dict[tuple[str, str], WindowCounts]:
     """Return :class:`WindowCounts` per resource of ``thresholds`` from the temporary tables
-    ``table`` (resource_code, entity_id, window_us, n, k) and ``table``_entities (resource_code,
-    entity_id, windows, first_us, last_us)."""
+    ``table`` (resource_code, entity_id, window_us, n, k) and those of :func:`create_totals`."""
     over = con.execute(
         f"SELECT resource_code, entity_id, window_us, n, k FROM {table} WHERE k > 0 "
         "ORDER BY resource_code, entity_id, window_us"
     ).fetchnumpy()
     per_entity = con.execute(f"SELECT * FROM {table}_entities").fetchnumpy()
+    fleet = con.execute(f"SELECT * FROM {table}_fleet ORDER BY resource_code, window_us").fetchnumpy()
     result = {}
     for name, threshold in thresholds.items():
         code = RESOURCE_CODES[name]
         rows = over["resource_code"] == code
         mine = per_entity["resource_code"] == code
+        totals = fleet["resource_code"] == code
         entity_windows = np.zeros(names.size, dtype=np.int64)
         entity_windows[per_entity["entity_id"][mine]] = per_entity["windows"][mine]
         first = per_entity["first_us"][mine].min() if mine.any() else None
@@ -141,6 +130,9 @@ def window_counts_of(
             at_or_above=np.asarray(over["k"][rows], dtype=np.int64),
             first_window=datetime_of(first),
             last_window=datetime_of(last),
+            fleet_window=times_of(fleet["window_us"][totals]),
+            fleet_entities=np.asarray(fleet["entities"][totals], dtype=np.int64),
+            fleet_samples=np.asarray(fleet["samples"][totals], dtype=np.int64),
         )
     return result
 

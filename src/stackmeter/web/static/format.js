@@ -52,22 +52,31 @@
     return `${(100 * fraction).toFixed(digits === undefined ? 1 : digits)}%`;
   }
 
-  /** Seconds with units, two units at most: 0.25 → "250 ms", 4.25 → "4.3 s", 250 → "4 min 10 s", 90000 → "1 d 1 h". */
+  /**
+   * Seconds with units, two units at most: 0.25 → "250 ms", 4.25 → "4.3 s", 250 → "4 min 10 s",
+   * 90000 → "1 d 1 h". A value that rounds up to the next unit is written in it (119.6 → "2 min",
+   * 86399 → "1 d"), as export.format_duration writes it on the server.
+   */
   function formatDuration(seconds) {
     if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "-";
     const s = Math.abs(seconds);
     const sign = seconds < 0 ? "-" : "";
-    if (s < 1) return `${sign}${Math.round(s * 1000)} ms`;
-    if (s < MINUTE) return `${sign}${s.toFixed(s < 10 ? 1 : 0)} s`;
-    const two = (big, bigName, small, smallName) => {
-      const whole = Math.floor(s / big);
-      const rest = Math.round((s - whole * big) / small);
-      return rest ? `${sign}${whole} ${bigName} ${rest} ${smallName}` : `${sign}${whole} ${bigName}`;
-    };
-    if (s < HOUR) return two(MINUTE, "min", 1, "s");
-    if (s < DAY) return two(HOUR, "h", MINUTE, "min");
-    return two(DAY, "d", HOUR, "h");
+    if (s < 1 && Math.round(s * 1000) < 1000) return `${sign}${Math.round(s * 1000)} ms`;
+    if (s < 10 && Math.round(s * 10) < 100) return `${sign}${(Math.round(s * 10) / 10).toFixed(1)} s`;
+    if (s < MINUTE && Math.round(s) < MINUTE) return `${sign}${Math.round(s)} s`;
+    for (const [big, bigName, small, smallName, limit] of TWO_UNITS) {
+      let whole = Math.floor(s / big);
+      let rest = Math.round((s - whole * big) / small);
+      if (rest * small === big) [whole, rest] = [whole + 1, 0];
+      if (whole * big < limit) return `${sign}${whole} ${bigName}` + (rest ? ` ${rest} ${smallName}` : "");
+    }
+    return "-";  // not reached: days have no limit
   }
+  const TWO_UNITS = [
+    [MINUTE, "min", 1, "s", HOUR],
+    [HOUR, "h", MINUTE, "min", DAY],
+    [DAY, "d", HOUR, "h", Infinity],
+  ];
 
   // uPlot pieces. uPlot calls a series' `value` as (u, v, seriesIdx, idx) and an axis' `values` as
   // (u, splits, axisIdx, space, incr); both must return text.

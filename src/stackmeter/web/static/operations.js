@@ -7,12 +7,17 @@
   // Okabe–Ito: told apart with every kind of colour vision.
   const COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"];
   const plots = [];
+  // One window alone spans its own length (uPlot would stretch one point over years otherwise).
+  const windowS = Number(document.getElementById("charts").dataset.windowS);
+  const timeScale = () => (data.window.length === 1 && windowS > 0
+    ? { time: true, range: () => [data.window[0], data.window[0] + windowS] } : { time: true });
 
   function plot(box, series, values, yAxis) {
     const options = Object.assign(f.utcOptions(), {
       width: Math.max(320, box.clientWidth - 12),
       height: 240,
-      scales: { x: { time: true }, y: yAxis.range ? { range: yAxis.range } : {} },
+      padding: [null, 34, null, null], // room for the date under the last tick
+      scales: { x: timeScale(), y: yAxis.range ? { range: yAxis.range } : {} },
       axes: [f.timeAxis(), yAxis.axis],
       series: [f.timeSeries(), ...series],
     });
