@@ -81,11 +81,6 @@ PAGES = {
         "admin", "/docs", ".opblock-summary-path[data-path='/api/v1/overload']", exclude=(SWAGGER_UI,)
     ),
 }
-# The overview is being redesigned to fit 1280 px (issue 12); drop this mark once it does.
-OVERVIEW_REDESIGN_PENDING = pytest.mark.skip(
-    reason="overview redesign in progress: it scrolls sideways at 1280 px until the new layout lands"
-)
-SCROLL_PENDING = {"overview": OVERVIEW_REDESIGN_PENDING, "overview-1d-memory": OVERVIEW_REDESIGN_PENDING}
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +174,7 @@ def test_no_serious_or_critical_axe_violations(contexts, name):
     with_screenshots(contexts, name, check)
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=SCROLL_PENDING.get(name, ())) for name in PAGES])
+@pytest.mark.parametrize("name", list(PAGES))
 def test_no_horizontal_scroll_at_1280_px(contexts, name):
     watched, url = visit(contexts, PAGES[name], WIDTHS[0])
     widths = watched.page.evaluate(

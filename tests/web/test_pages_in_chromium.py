@@ -52,7 +52,19 @@ def run_overload_cli(store_path: str) -> dict[str, dict]:
         )  # fmt: skip
         assert run.returncode == 0, run.stderr
         reports[name] = json.loads(run.stdout)
+    for timescale in FLEET_CHARTS:
+        run = subprocess.run(
+            [sys.executable, "-c", "from stackmeter.cli import app; app()", "fleet", "--store", store_path,
+             "--json", "--timescale", timescale],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        reports[f"fleet {timescale}"] = json.loads(run.stdout)
     return reports
+
+
+# The fleet charts the overview is checked with: its default (days) and one asked for.
+FLEET_CHARTS = ("1d", "1w")
 
 
 def write_store(path: str) -> None:
@@ -161,8 +173,80 @@ def percent(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+READ_MATRIX = """() => [...document.querySelectorAll("#matrix td.cell")].map((td) => {
+  const count = td.querySelector("[data-field=overloaded_latest]");
+  const ever = td.querySelector("[data-field=overloaded_ever]");
+  const spark = td.querySelector("svg.spark polyline");
+  return {
+    timescale: td.dataset.timescale, resource: td.dataset.resource, severity: td.dataset.severity,
+    latest: count ? count.dataset.value : null, latest_text: count ? count.innerText.trim() : null,
+    window: count ? count.dataset.window : null, ever: ever ? Number(ever.dataset.value) : null,
+    ever_text: ever ? ever.innerText.trim() : null, text: td.innerText.trim(),
+    spark: spark ? spark.getAttribute("points").split(" ").length : 0,
+  };
+})"""
+
+
+def expected_severity(cell: dict) -> str:
+    """The matrix's colour of a cell, from the CLI's numbers: the share of the judged fleet
+    overloaded in the latest complete window (none, under 5 %, 5 to 20 %, 20 % and over)."""
+    judged = cell["entities"] - cell["without_capacity"]
+    if not judged:
+        return "unjudged"
+    if cell["overloaded_latest"] is None:
+        return "unknown"
+    share = cell["overloaded_latest"] / judged
+    return "none" if share == 0 else "high" if share >= 0.2 else "medium" if share >= 0.05 else "low"
+
+
+def assert_matrix_equals(page, report: dict) -> None:
+    """The matrix: a cell per timescale × resource, its counts and colour those of the CLI's report."""
+    shown = page.evaluate(READ_MATRIX)
+    assert [(cell["timescale"], cell["resource"]) for cell in shown] == [
+        (cell["timescale"], cell["resource"]) for cell in report["cells"]
+    ]
+    for mine, cell in zip(shown, report["cells"], strict=True):
+        where = (cell["timescale"], cell["resource"])
+        assert mine["severity"] == expected_severity(cell), where
+        judged = cell["entities"] - cell["without_capacity"]
+        if not judged:
+            assert "no capacity: cannot judge" in mine["text"], where
+            continue
+        latest = cell["overloaded_latest"]
+        assert mine["latest"] == ("" if latest is None else str(latest)), where
+        assert mine["latest_text"] == ("–" if latest is None else str(latest)), where
+        assert mine["window"] == (cell["latest_window"] or ""), where
+        assert mine["ever"] == cell["overloaded_ever"], where
+        assert (
+            mine["ever_text"]
+            == f"ever {cell['overloaded_ever']} ({percent(cell['overloaded_ever'] / judged)})"
+        )
+        assert f"of {judged}" in mine["text"], where
+        assert mine["spark"] == min(cell["windows"], 120), where
+
+
+def assert_fleet_chart_equals(page, fleet: dict) -> None:
+    """The fleet chart plots the overloaded count per window of `stackmeter fleet --json`, and shades
+    the windows it does not count complete."""
+    data = json.loads(page.inner_text("#fleet-data"))
+    assert data["timescale"] == fleet["timescale"]
+    assert int(page.evaluate("() => document.body.dataset.fleetDrawn")) == len(data["window"])
+    for series in data["series"]:
+        rows = [row for row in fleet["windows"] if row["resource"] == series["resource"]]
+        starts = [int(np.datetime64(row["window"].removesuffix("Z"), "s").astype(np.int64)) for row in rows]
+        plotted = dict(zip(data["window"], series["overloaded"], strict=True))
+        assert [plotted[start] for start in starts] == [row["overloaded"] for row in rows], series["resource"]
+    complete = {}
+    for row in fleet["windows"]:
+        start = int(np.datetime64(row["window"].removesuffix("Z"), "s").astype(np.int64))
+        complete[start] = complete.get(start, False) or row["complete"]
+    assert dict(zip(data["window"], data["complete"], strict=True)) == complete
+
+
 def assert_overview_equals(page, report: dict) -> None:
-    """Every number of the overview's tables equals the CLI's report."""
+    """Every number of the overview's matrix and tables equals the CLI's report."""
+    assert_matrix_equals(page, report)
+    page.evaluate("() => { document.getElementById('numbers').open = true; }")
     rows = page.evaluate(READ_OVERVIEW)
     cells = {(cell["timescale"], cell["resource"]): cell for cell in report["cells"]}
     assert [(row["timescale"], row["resource"]) for row in rows] == list(cells)
@@ -186,7 +270,8 @@ def assert_overview_equals(page, report: dict) -> None:
         )
         assert latest["window"] == (cell["latest_window"] or "")
         if cell["latest_window"]:
-            assert latest["text"] == f"{cell['overloaded_latest']} ({cell['latest_window']})"
+            minute = cell["latest_window"][:16].replace("T", " ") + "Z"
+            assert latest["text"] == f"{cell['overloaded_latest']} ({minute})"
         trend = shown["trend_per_window"]
         if cell["trend_per_window"] is None:
             assert trend["text"] == "-"
@@ -226,7 +311,14 @@ def test_overview_shows_the_cli_report_and_its_controls_make_shareable_links(
     page = watched.page
     page.goto(f"{base_url}/")
     assert_overview_equals(page, reports["default"])
+    assert_fleet_chart_equals(page, reports["fleet 1d"])
     watched.screenshot("overview")
+    with page.expect_navigation():
+        page.click("#matrix tr[data-timescale='1w'] th a")
+    assert query_of(page.url)["chart"] == "1w"
+    assert_fleet_chart_equals(page, reports["fleet 1w"])
+    assert_overview_equals(page, reports["default"])
+    page.goto(f"{base_url}/")
 
     assert select_and_wait(page, "#timescale", "1d")["timescale"] == "1d"
     assert_overview_equals(page, reports["1d"])
@@ -307,7 +399,7 @@ def test_heat_map_and_entity_page_from_the_overview_links(watched, base_url, sto
     page = watched.page
     page.goto(f"{base_url}/?timescale=1d")
     with page.expect_navigation():
-        page.click("#overview tr[data-timescale='1d'][data-resource='cpu'] a[title='heat map']")
+        page.click("#matrix td.cell[data-timescale='1d'][data-resource='cpu'] a.latest")
     assert page.url.startswith(f"{base_url}/heatmap?")
     assert (query_of(page.url)["timescale"], query_of(page.url)["resource"]) == ("1d", "cpu")
     assert_heat_map_ranks_as_the_report(page, store, reports["ranked"], "1d", "cpu")
@@ -334,9 +426,15 @@ def test_heat_map_and_entity_page_from_the_overview_links(watched, base_url, sto
 def test_entity_page_from_the_worst_entities_of_the_overview(watched, base_url, store, reports):
     page = watched.page
     page.goto(f"{base_url}/?timescale=1d&resource=cpu")
-    link = page.locator("#overview tr[data-resource='cpu'] td.worst [data-entity]").first
+    shown = page.eval_on_selector_all(
+        "#worst-table tbody tr[data-entity]",
+        "(rows) => rows.map((r) => [r.dataset.entity, Number(r.dataset.share)])",
+    )
+    expected = cell_of(reports["ranked"], "1d", "cpu")["worst"][:5]
+    assert [entity for entity, _ in shown] == [worst["entity"] for worst in expected]
+    assert [share for _, share in shown] == pytest.approx([worst["share"] for worst in expected])
+    link = page.locator("#worst-table tbody tr[data-entity]").first
     entity = link.get_attribute("data-entity")
-    assert entity == cell_of(reports["ranked"], "1d", "cpu")["worst"][0]["entity"]
     with page.expect_navigation():
         link.locator("a").click()
     assert re.fullmatch(rf"{re.escape(base_url)}/entity/{entity}\?.*", page.url)

@@ -30,6 +30,7 @@ from stackmeter.export import (
     served_by_text,
 )
 from stackmeter.models import (
+    COMPLETE_MIN_COVERAGE,
     RESOURCES,
     TIMESCALE_BY_NAME,
     TIMESCALE_TABLE,
@@ -42,6 +43,8 @@ from stackmeter.store import Store
 from stackmeter.units import parse_utc_time
 from stackmeter.web.charts import operation_chart_data
 from stackmeter.web.controls import Controls, parse_int, parse_timeout_s
+from stackmeter.web.overview import fleet_chart
+from stackmeter.web.overview import matrix as overview_matrix
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -174,17 +177,33 @@ def overview(request: Request, reader: PageReader = Depends(_open_reader)) -> HT
         thresholds=controls.thresholds,
         share=controls.share,
         top=settings.top,
+        fleet=True,
     )
+    chart = request.query_params.get("chart") or _default_chart(report.timescales)
+    if chart not in report.timescales:
+        raise ConfigError(
+            f"chart {chart!r} is not one of the timescales shown: {', '.join(report.timescales)}", "chart"
+        )
     return _render(
         request,
         "overview.html",
         report=report,
+        matrix=overview_matrix(report),
+        chart=chart,
+        chart_data=json.dumps(fleet_chart(report, chart)),
+        chart_cells=[cell for cell in report.cells if cell.timescale == chart],
+        complete_min_coverage=COMPLETE_MIN_COVERAGE,
         served_by=served_by_text(report),
         controls=controls,
         access=reader.access,
         # Nothing the token may see: say so (and what to do) instead of rows of zeros.
         empty=not any(cell.entities for cell in report.cells),
     )
+
+
+def _default_chart(timescales: tuple[str, ...]) -> str:
+    """The fleet chart's timescale unless asked: days when shown, else the coarsest shown."""
+    return "1d" if "1d" in timescales else timescales[-1]
 
 
 @page_router.get("/heatmap", response_class=HTMLResponse)
