@@ -85,6 +85,7 @@ BAD_PARAMETERS = {
         "timescale": NOT_A_TIMESCALE,
         "threshold": NOT_THRESHOLDS,
         "share": [*NOT_NUMBERS, "0", "1.0000001"],
+        **PAGING,
     },
     "/api/v1/operations": {
         "timescale": NOT_A_TIMESCALE,

@@ -117,6 +117,31 @@ def test_fleet_pages_are_slices_of_the_cli_answer(client, fleet_path):
     assert_pages_slice(client, "/api/v1/fleet?timescale=1d", whole, "windows", 100)
 
 
+def test_entity_overload_pages_cut_every_resource_to_the_pages_windows(client, fleet_path):
+    """A page of one entity's windows: the whole answer's windows whose start is among the page's
+    starts, every resource alike; the pages together give the whole answer back."""
+    whole = get(client, "/api/v1/entities/196/overload?timescale=1h&page_size=10000").json()
+    starts = sorted({w for item in whole["resources"] + whole["unjudged"] for w in item["window"]})
+    assert len(starts) > 1500
+    size, joined = 700, {item["resource"]: {key: [] for key in item} for item in whole["resources"]}
+    for number in range(1, -(-len(starts) // size) + 1):
+        response = get(client, f"/api/v1/entities/196/overload?timescale=1h&page={number}&page_size={size}")
+        assert int(response.headers["x-total-count"]) == len(starts)
+        body = response.json()
+        mine = set(starts[(number - 1) * size : number * size])
+        for item, expected in zip(body["resources"], whole["resources"], strict=True):
+            assert set(item["window"]) <= mine
+            assert (item["windows"], item["windows_overloaded"]) == (
+                expected["windows"],
+                expected["windows_overloaded"],
+            )
+            for key in ("window", "mean_utilization", "max_utilization", "overloaded"):
+                joined[item["resource"]][key] += item[key]
+    for expected in whole["resources"]:
+        for key in ("window", "mean_utilization", "max_utilization", "overloaded"):
+            assert joined[expected["resource"]][key] == expected[key]
+
+
 def test_entities_pages_are_slices_of_the_cli_answer(client, fleet_path):
     whole = cli_json("entities", "--store", fleet_path)
     assert_pages_slice(client, "/api/v1/entities?format=json", whole, None, 1)
@@ -202,7 +227,7 @@ def test_a_project_token_counts_its_project_only(client):
 )  # fmt: skip
 @pytest.mark.parametrize(
     "route", ["/api/v1/quantile", "/api/v1/entities", "/api/v1/series/196", "/api/v1/operations",
-              "/api/v1/deadletters", "/api/v1/fleet"],
+              "/api/v1/deadletters", "/api/v1/fleet", "/api/v1/entities/196/overload"],
 )  # fmt: skip
 def test_out_of_bounds_paging_is_a_422_with_the_error_body(client, route, query, where, detail):
     response = client.get(f"{route}?{query}", headers={"Authorization": f"Bearer {ADMIN}"})
@@ -214,7 +239,8 @@ def test_out_of_bounds_paging_is_a_422_with_the_error_body(client, route, query,
 def test_openapi_documents_paging_on_every_list_route(client):
     schema = client.get("/openapi.json", headers={"Authorization": f"Bearer {ADMIN}"}).json()
     paged = {"/api/v1/quantile", "/api/v1/entities", "/api/v1/series/{entity}", "/api/v1/heatmap",
-             "/api/v1/operations", "/api/v1/deadletters", "/api/v1/fleet"}  # fmt: skip
+             "/api/v1/operations", "/api/v1/deadletters", "/api/v1/fleet",
+             "/api/v1/entities/{entity}/overload"}  # fmt: skip
     for path, item in schema["paths"].items():
         operation = item["get"]
         names = {parameter["name"] for parameter in operation.get("parameters", [])}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
@@ -34,7 +35,15 @@ from stackmeter.export import (
     rows_csv,
     series_rows,
 )
-from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD, MAX_TOP, RESOURCES, TIMESCALE_CHOICES, HeatMap
+from stackmeter.models import (
+    MAX_DURATION_S,
+    MAX_THRESHOLD,
+    MAX_TOP,
+    RESOURCES,
+    TIMESCALE_CHOICES,
+    EntityOverload,
+    HeatMap,
+)
 from stackmeter.operations.notifications import parse_duration_edges
 from stackmeter.settings import Settings, help_for, parse_thresholds
 from stackmeter.units import parse_utc_time
@@ -348,16 +357,22 @@ def _heat_map_cells(result: HeatMap) -> list[dict]:
     ]
 
 
-@router.get("/entities/{entity}/overload")
+@router.get("/entities/{entity}/overload", responses=paged_responses("the windows, in time order"))
 def entity_overload(
     request: Request,
     entity: str,
     timescale: str = Query("1h", description="One timescale."),
     threshold: str | None = THRESHOLDS,
     share: float | None = SHARE,
+    page: Page = Depends(page_of),
     reader: Reader = Depends(open_reader),
 ) -> Response:
-    """One entity's mean and max utilization per window of each resource, and which windows were overloaded."""
+    """One entity's mean and max utilization per window of each resource, and which windows were
+    overloaded; `unjudged` holds the used values of resources without a capacity.
+
+    Paged over windows in time order: a page holds, for every resource, its windows among the
+    page's window starts (`X-Total-Count` counts the starts any resource has); `windows` and
+    `windows_overloaded` count all of them."""
     settings = _settings(request)
     result = operations.entity_overload(
         reader.store,
@@ -366,7 +381,26 @@ def entity_overload(
         _thresholds(threshold, settings),
         settings.share if share is None else share,
     )
-    return JSONResponse(jsonable(result))
+    windows = [item.window for item in result.resources] + [item.window for item in result.unjudged]
+    starts = np.unique(np.concatenate(windows)) if windows else np.empty(0, "datetime64[ns]")
+    shown = starts[page.rows]
+    headers = paging_headers(request, page, len(starts))
+    return JSONResponse(jsonable(_windows_among(result, shown)), headers=headers)
+
+
+def _windows_among(result: EntityOverload, starts: np.ndarray) -> EntityOverload:
+    """``result`` with each resource's windows cut to those starting at one of ``starts``."""
+
+    def cut(item: Any, fields: tuple[str, ...]) -> Any:
+        keep = np.isin(item.window, starts)
+        return item._replace(**{name: getattr(item, name)[keep] for name in ("window", *fields)})
+
+    return result._replace(
+        resources=tuple(
+            cut(item, ("mean_utilization", "max_utilization", "overloaded")) for item in result.resources
+        ),
+        unjudged=tuple(cut(item, ("mean_used", "max_used")) for item in result.unjudged),
+    )
 
 
 @router.get(
