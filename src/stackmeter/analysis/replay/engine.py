@@ -1,0 +1,290 @@
+"""The replay: a policy stepped over VM utilization on a fleet, with CloudSim's semantics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
+
+import numpy as np
+
+from stackmeter.analysis.replay.demand import simulated_steps, step_times_s, step_utilization, vanish_steps
+from stackmeter.analysis.replay.inventory import Hosts, Vms, expand_hosts, expand_vms
+from stackmeter.analysis.replay.metrics import host_shutdowns, pdm, slatah
+from stackmeter.analysis.replay.placement import place_first_fit
+from stackmeter.analysis.replay.power import host_load, interval_energy_j, power_w
+from stackmeter.analysis.replay.scheduler import allocate_mips
+from stackmeter.errors import ConfigError
+from stackmeter.models.replay import (
+    DEFAULT_SEMANTICS,
+    SEMANTICS_PROFILES,
+    Fleet,
+    ReplayPolicy,
+    ReplayResult,
+    SemanticsProfile,
+    VmTypes,
+)
+
+JOULES_PER_KWH = 3.6e6
+
+
+class ReplayInputs(NamedTuple):
+    """Everything a policy runner needs, checked and expanded into arrays.
+
+    ``utilization`` is ``VMs × samples`` (fractions, rows in the order VMs are created);
+    ``step_utilization`` is each VM's utilization at each decision step under ``profile``.
+    """
+
+    utilization: np.ndarray
+    interval_s: float
+    hosts: Hosts
+    vms: Vms
+    profile: SemanticsProfile
+    policy: ReplayPolicy
+    step_time_s: np.ndarray
+    step_utilization: np.ndarray
+
+
+# A policy runner turns checked inputs into a result; POLICY_RUNNERS (end of module) maps the
+# allocation names to them. Where the migrating policies plug in:
+# - Event grid: a migrating runner loops over decision steps; a migration started at t_k ends
+#   at t_k + RAM / (target bandwidth / 16) s (62.5 MB/s on 1 Gbit/s), and each end is an event
+#   at which every host is updated again (demand interpolated there in both CloudSim profiles).
+#   At each event it calls ``allocate_mips`` with one slot per host and the incoming/outgoing
+#   flags, and appends a column to hosts × events arrays; ``slatah``, ``pdm`` and
+#   ``host_shutdowns`` already take event times, and energy is ``interval_energy_j`` per event.
+# - Detectors (THR, IQR, MAD, LR, LRR): a dict of functions (hosts' utilization histories,
+#   newest first, at most 30; requested MIPS ÷ capacity; parameter) → overloaded flags, each
+#   with its CloudSim fallback (THR 0.7 below 12 or 10 values).
+# - VM selection (MMT, MU, MC, RS): a dict of functions (candidate VMs of a host) → the VM to move.
+# - Placement: PABFD beside ``place_first_fit`` in placement.py, the same detector deciding
+#   whether a target would be overloaded.
+PolicyRunner = Callable[[ReplayInputs], ReplayResult]
+
+
+def replay(
+    utilization: np.ndarray,
+    fleet: Fleet,
+    vm_types: VmTypes,
+    policy: ReplayPolicy,
+    semantics: str = DEFAULT_SEMANTICS,
+    interval_s: float = 300.0,
+) -> ReplayResult:
+    """Replay ``policy`` over VM utilization on ``fleet`` and return what it did per step and in total.
+
+    :param utilization: ``VMs × samples`` CPU utilization of each VM, fractions of its nominal
+        MIPS (may exceed 1), one row per VM in the order the VMs are created and typed (CloudSim:
+        trace files sorted by name), one column per sample ``interval_s`` apart; no gaps
+    :param fleet: the hosts, in id order as ``fleet.host_order`` gives them
+    :param vm_types: the VM sizes and how rows get them
+    :param policy: ``ReplayPolicy("npa")`` or ``ReplayPolicy("dvfs")`` (see :func:`parse_policy`)
+    :param semantics: a name of :data:`~stackmeter.models.SEMANTICS_PROFILES`
+    :raises ConfigError: for an unknown policy or profile, a matrix that is not finite and ≥ 0,
+        an unusable fleet, or a VM that fits on no host at creation
+    """
+    profile = _profile(semantics)
+    runner = _runner(policy)
+    matrix = _checked_utilization(utilization)
+    if not (math.isfinite(interval_s) and interval_s > 0):
+        raise ConfigError(
+            f"the sample interval must be a positive number of seconds, not {interval_s}", where="interval_s"
+        )
+    inputs = ReplayInputs(
+        utilization=matrix,
+        interval_s=interval_s,
+        hosts=expand_hosts(fleet),
+        vms=expand_vms(vm_types, matrix.shape[0]),
+        profile=profile,
+        policy=policy,
+        step_time_s=step_times_s(matrix.shape[1], interval_s, profile),
+        step_utilization=step_utilization(matrix, interval_s, profile),
+    )
+    return runner(inputs)
+
+
+def parse_policy(text: str) -> ReplayPolicy:
+    """Return the policy a word names: ``npa`` or ``dvfs`` (``lr-mmt-1.2`` and the like come next).
+
+    :raises ConfigError: for a policy this stackmeter does not replay, listing those it does
+    """
+    allocation, *rest = text.strip().lower().split("-")
+    if allocation not in POLICY_RUNNERS or rest:
+        raise ConfigError(f"unknown policy {text!r}: use {_choices(POLICY_RUNNERS)}", where="policy")
+    return ReplayPolicy(allocation)
+
+
+def _profile(semantics: str) -> SemanticsProfile:
+    """The semantics profile of that name, or ConfigError listing the names."""
+    if semantics not in SEMANTICS_PROFILES:
+        raise ConfigError(
+            f"unknown semantics {semantics!r}: use {_choices(SEMANTICS_PROFILES)}", where="semantics"
+        )
+    return SEMANTICS_PROFILES[semantics]
+
+
+def _runner(policy: ReplayPolicy) -> PolicyRunner:
+    """The runner of a policy, or ConfigError listing the policies."""
+    runner = POLICY_RUNNERS.get(policy.allocation)
+    if runner is None:
+        raise ConfigError(f"unknown policy {policy.label!r}: use {_choices(POLICY_RUNNERS)}", where="policy")
+    if policy.selection is not None or policy.parameter is not None:
+        raise ConfigError(f"{policy.allocation} takes no VM selection or parameter", where="policy")
+    return runner
+
+
+def _choices(names: Iterable[str]) -> str:
+    """``a, b or c`` of the keys of a table."""
+    listed = sorted(names)
+    return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
+
+
+def _checked_utilization(utilization: np.ndarray) -> np.ndarray:
+    """The matrix as float64, or ConfigError saying what is wrong with it."""
+    matrix = np.asarray(utilization, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] < 1 or matrix.shape[1] < 2:
+        raise ConfigError(
+            "utilization must be VMs × samples with at least one VM and two samples, "
+            f"not shape {matrix.shape}",
+            where="utilization",
+        )
+    bad = ~np.isfinite(matrix) | (matrix < 0)
+    if bad.any():
+        vm, sample = (int(i) for i in np.argwhere(bad)[0])
+        raise ConfigError(
+            f"utilization has {int(bad.sum())} values that are missing, infinite or negative "
+            f"(first: VM {vm}, sample {sample}: {matrix[vm, sample]}); fill or drop them before replaying",
+            where="utilization",
+        )
+    return matrix
+
+
+# -- policies that never migrate: NPA and DVFS ----------------------------------------------------
+
+
+class _StaticState(NamedTuple):
+    """Hosts × steps state of a replay whose placement never changes."""
+
+    steps: int
+    vanish: np.ndarray
+    allocated_mips: np.ndarray
+    requested_mips: np.ndarray
+    load: np.ndarray
+    vm_requested_mips: np.ndarray
+    vm_allocated_mips: np.ndarray
+    vm_held_s: np.ndarray
+
+
+def _static_state(inputs: ReplayInputs) -> _StaticState:
+    """Place the VMs once by first fit and allocate every (host, step) pair in one call."""
+    hosts, vms = inputs.hosts, inputs.vms
+    host_of_vm = place_first_fit(hosts, vms)
+    requested_per_pe = inputs.step_utilization * vms.mips_per_pe[:, None]
+    vanish = vanish_steps(requested_per_pe, inputs.profile)
+    steps = simulated_steps(vanish, requested_per_pe.shape[1], inputs.profile)
+    # A VM takes part in the steps up to the one at which it vanishes (where it requests 0).
+    present = np.arange(steps) <= vanish[:, None]
+    vm, step = np.nonzero(present)
+    # Entries run VM by VM, so within a host they add up in creation order, as CloudSim's VM list.
+    slot = host_of_vm[vm] * steps + step
+    allocation = allocate_mips(
+        slot,
+        requested_per_pe[vm, step],
+        vms.pes[vm],
+        np.repeat(hosts.pe_mips, steps),
+        np.repeat(hosts.capacity_mips, steps),
+    )
+    allocated = allocation.slot_allocated_mips.reshape(-1, steps)
+    # A VM's history entry holds until its next one: none after the step it vanishes or the last.
+    dt_s = np.diff(inputs.step_time_s[:steps], append=inputs.step_time_s[steps - 1])
+    held_s = np.where(step < vanish[vm], dt_s[step], 0.0)
+    return _StaticState(
+        steps=steps,
+        vanish=vanish,
+        allocated_mips=allocated,
+        requested_mips=allocation.slot_requested_mips.reshape(-1, steps),
+        load=host_load(allocated, hosts.capacity_mips[:, None]),
+        vm_requested_mips=requested_per_pe[vm, step] * vms.pes[vm],
+        vm_allocated_mips=allocation.vm_allocated_mips,
+        vm_held_s=held_s,
+    )
+
+
+def _interval_lengths_s(time_s: np.ndarray) -> np.ndarray:
+    """Lengths of the intervals that end at each step, the first from time 0."""
+    return np.diff(time_s, prepend=0.0)
+
+
+def _replay_dvfs(inputs: ReplayInputs) -> ReplayResult:
+    """DVFS: first fit at creation, no migrations, each host drawing power by its load; idle hosts off."""
+    state = _static_state(inputs)
+    hosts = inputs.hosts
+    time_s = inputs.step_time_s[: state.steps]
+    watts = power_w(hosts.power_table_w, hosts.group[:, None], state.load)
+    # No host has a load before the first step (CloudSim updates hosts first at t_1), so the
+    # interval from 0 to t_1 costs nothing.
+    load_before = np.concatenate([np.zeros((len(hosts.group), 1)), state.load[:, :-1]], axis=1)
+    watts_before = np.concatenate([watts[:, :1], watts[:, :-1]], axis=1)
+    energy_j = interval_energy_j(load_before, watts_before, watts, _interval_lengths_s(time_s))
+    active = state.allocated_mips > 0
+    return _result(inputs, state, time_s, active, energy_j.sum(axis=0) / JOULES_PER_KWH)
+
+
+def _replay_npa(inputs: ReplayInputs) -> ReplayResult:
+    """NPA: the DVFS placement, but every host on at full power from time 0 to the last step.
+
+    CloudSim's ``PowerDatacenterNonPowerAware`` charges full power for every interval, the first
+    from 0 to t_1 included (2410.80 kWh for the paper's 800 hosts over 86 100.1 s). No host ever
+    switches off, so none is idle and none shuts down.
+    """
+    state = _static_state(inputs)
+    hosts = inputs.hosts
+    time_s = inputs.step_time_s[: state.steps]
+    full_w = float(hosts.power_table_w[hosts.group, -1].sum())
+    step_energy_kwh = full_w * _interval_lengths_s(time_s) / JOULES_PER_KWH
+    active = np.ones_like(state.allocated_mips, dtype=bool)
+    return _result(inputs, state, time_s, active, step_energy_kwh)
+
+
+def _result(
+    inputs: ReplayInputs,
+    state: _StaticState,
+    time_s: np.ndarray,
+    active: np.ndarray,
+    step_energy_kwh: np.ndarray,
+) -> ReplayResult:
+    """Totals and step arrays of a replay without migrations."""
+    allocated_active = state.allocated_mips > 0
+    short = allocated_active & (state.allocated_mips < state.requested_mips)
+    sla_time = slatah(allocated_active, state.allocated_mips, state.requested_mips, time_s)
+    degradation = pdm(
+        state.vm_requested_mips,
+        state.vm_allocated_mips,
+        np.zeros(len(state.vm_held_s), dtype=bool),
+        state.vm_held_s,
+    )
+    shutdowns, on_before_shutdown_s = host_shutdowns(active, time_s)
+    energy_kwh = float(step_energy_kwh.sum())
+    slav = sla_time * degradation
+    return ReplayResult(
+        policy=inputs.policy.label,
+        semantics=inputs.profile.name,
+        hosts=len(inputs.hosts.group),
+        vms=inputs.utilization.shape[0],
+        step_time_s=time_s,
+        step_hosts_active=active.sum(axis=0),
+        step_hosts_overloaded=short.sum(axis=0),
+        step_energy_kwh=step_energy_kwh,
+        step_vms_alive=(state.vanish[:, None] > np.arange(state.steps)).sum(axis=0),
+        energy_kwh=energy_kwh,
+        migrations=0,
+        slatah=sla_time,
+        pdm=degradation,
+        slav=slav,
+        esv=energy_kwh * slav,
+        host_shutdowns=shutdowns,
+        mean_time_before_host_shutdown_s=on_before_shutdown_s,
+        vms_removed=int((state.vanish < state.steps).sum()),
+    )
+
+
+POLICY_RUNNERS: dict[str, PolicyRunner] = {"dvfs": _replay_dvfs, "npa": _replay_npa}

@@ -1,0 +1,47 @@
+"""Where VMs go when created: first fit at nominal size, CloudSim's ``PowerVmAllocationPolicySimple``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stackmeter.analysis.replay.inventory import Hosts, Vms
+from stackmeter.errors import ConfigError
+
+
+def place_first_fit(hosts: Hosts, vms: Vms) -> np.ndarray:
+    """Return the host id of each VM, placed in row order on the lowest-id host that takes it.
+
+    A host takes a VM (CloudSim's ``Host.isSuitableForVm``, at ``t = 0`` when every VM asks its
+    nominal size) when each of its cores is at least as fast as the VM's cores, and its MIPS,
+    RAM and bandwidth not yet given to earlier VMs cover the VM's. Disk is not modelled (the
+    paper's hosts hold 400 of its VMs, far more than their CPUs do). The loop runs over VMs
+    because each placement changes what the next one sees; each test is vectorised over hosts.
+
+    :raises ConfigError: when a VM fits on no host (CloudSim's broker aborts the run there)
+    """
+    free_mips = hosts.capacity_mips.copy()
+    free_ram_mb = hosts.ram_mb.copy()
+    free_bandwidth = hosts.bandwidth_mbit_s.copy()
+    placed = np.empty(len(vms.pes), dtype=np.intp)
+    vm_mips = vms.pes * vms.mips_per_pe
+    for vm in range(len(placed)):
+        fits = (
+            (hosts.pe_mips >= vms.mips_per_pe[vm])
+            & (free_mips >= vm_mips[vm])
+            & (free_ram_mb >= vms.ram_mb[vm])
+            & (free_bandwidth >= vms.bandwidth_mbit_s[vm])
+        )
+        host = int(np.argmax(fits))
+        if not fits[host]:
+            raise ConfigError(
+                f"VM {vm} ({vms.pes[vm]:g} × {vms.mips_per_pe[vm]:g} MIPS, {vms.ram_mb[vm]:g} MB RAM) "
+                f"fits on none of the {len(free_mips)} hosts once VMs 0–{vm - 1} are placed: "
+                "no host has cores that "
+                "fast with enough MIPS, RAM and bandwidth left (CloudSim aborts such a run)",
+                where="fleet",
+            )
+        placed[vm] = host
+        free_mips[host] -= vm_mips[vm]
+        free_ram_mb[host] -= vms.ram_mb[vm]
+        free_bandwidth[host] -= vms.bandwidth_mbit_s[vm]
+    return placed

@@ -1,0 +1,90 @@
+"""CPU shares under over-subscription: CloudSim's ``VmSchedulerTimeSharedOverSubscription``, vectorised."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+# A VM being migrated in costs its target 10 % of its MIPS; the one moving out keeps 90 %.
+MIGRATION_IN_SHARE = 0.1
+MIGRATION_OUT_SHARE = 0.9
+
+
+class Allocation(NamedTuple):
+    """MIPS each VM entry got, and each slot's totals as CloudSim's host accounting sums them.
+
+    ``vm_allocated_mips``: per entry, all its cores. ``slot_allocated_mips``: what the host
+    counts as busy (a VM moving out counts in full, ÷ 0.9; one moving in at its 10 %).
+    ``slot_requested_mips``: the requests of every VM on the host, uncapped, a VM moving in at
+    100 %. ``slot_oversubscribed``: the shares were scaled down.
+    """
+
+    vm_allocated_mips: np.ndarray
+    slot_allocated_mips: np.ndarray
+    slot_requested_mips: np.ndarray
+    slot_oversubscribed: np.ndarray
+
+
+def allocate_mips(
+    slot: np.ndarray,
+    requested_mips_per_pe: np.ndarray,
+    vm_pes: np.ndarray,
+    slot_pe_mips: np.ndarray,
+    slot_capacity_mips: np.ndarray,
+    incoming: np.ndarray | None = None,
+    outgoing: np.ndarray | None = None,
+) -> Allocation:
+    """Share each slot's MIPS among the VM entries in it.
+
+    A slot is one host at one moment: a replay that never migrates solves every (host, step)
+    pair in one call; a migrating one calls this once per event with one slot per host.
+
+    Each virtual core asks ``requested_mips_per_pe`` and is capped at the host's core MIPS. If
+    the capped requests (a VM moving in at 10 %) fit the host's MIPS, every core gets its capped
+    request (× 0.9 moving out, × 0.1 moving in). Otherwise every share is scaled by capacity ÷
+    total and rounded down to a whole MIPS, as CloudSim's ``redistributeMipsDueToOverSubscription``.
+    CloudSim decides "fits" on a running remainder as it adds VMs one by one; comparing the total
+    is the same decision but for rounding at an exact fit.
+
+    :param slot: the slot of each VM entry (an index into the ``slot_*`` arrays)
+    :param requested_mips_per_pe: per entry, the MIPS each of its cores asks (utilization × VM MIPS)
+    :param vm_pes: per entry, its number of cores; CloudSim does not check it against the host's
+    :param incoming: per entry, whether it is being migrated into this slot's host
+    :param outgoing: per entry, whether it is being migrated away from this slot's host
+    """
+    slots = len(slot_capacity_mips)
+    incoming = np.zeros(len(slot), dtype=bool) if incoming is None else incoming
+    outgoing = np.zeros(len(slot), dtype=bool) if outgoing is None else outgoing
+    pe_mips = slot_pe_mips[slot]
+    capped = np.minimum(requested_mips_per_pe, pe_mips)
+    needed = np.where(incoming, capped * vm_pes * MIGRATION_IN_SHARE, capped * vm_pes)
+    slot_needed = np.bincount(slot, weights=needed, minlength=slots)
+    oversubscribed = slot_needed > slot_capacity_mips
+    share = _share_per_pe(capped, incoming, outgoing)
+    if oversubscribed.any():
+        scale = np.divide(slot_capacity_mips, slot_needed, out=np.ones(slots), where=oversubscribed)[slot]
+        scaled = np.floor(_scaled_share_per_pe(capped, incoming, outgoing, scale))
+        share = np.where(oversubscribed[slot], scaled, share)
+    allocated = share * vm_pes
+    counted = np.where(outgoing, allocated / MIGRATION_OUT_SHARE, allocated)
+    return Allocation(
+        vm_allocated_mips=allocated,
+        slot_allocated_mips=np.bincount(slot, weights=counted, minlength=slots),
+        slot_requested_mips=np.bincount(slot, weights=requested_mips_per_pe * vm_pes, minlength=slots),
+        slot_oversubscribed=oversubscribed,
+    )
+
+
+def _share_per_pe(capped: np.ndarray, incoming: np.ndarray, outgoing: np.ndarray) -> np.ndarray:
+    """Per-core shares of a host whose requests fit (moving out wins, as in CloudSim's test order)."""
+    share = np.where(incoming, capped * MIGRATION_IN_SHARE, capped)
+    return np.where(outgoing, capped * MIGRATION_OUT_SHARE, share)
+
+
+def _scaled_share_per_pe(
+    capped: np.ndarray, incoming: np.ndarray, outgoing: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
+    """Per-core shares of an over-subscribed host before rounding, in CloudSim's order of products."""
+    share = np.where(incoming, capped * MIGRATION_IN_SHARE * scale, capped * scale)
+    return np.where(outgoing, capped * scale * MIGRATION_OUT_SHARE, share)

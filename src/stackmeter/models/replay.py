@@ -1,0 +1,231 @@
+"""Consolidation replay records: host and VM types, fleets, policies, semantics profiles, results."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import NamedTuple
+
+import numpy as np
+
+# A power curve gives the watts at 0 %, 10 %, ..., 100 % CPU load (SPECpower_ssj2008's points).
+POWER_CURVE_POINTS = 11
+
+# How host ids are given to the hosts of a fleet's groups.
+HOSTS_INTERLEAVED = "interleaved"
+HOSTS_GROUPED = "grouped"
+HOST_ORDERS: tuple[str, ...] = (HOSTS_INTERLEAVED, HOSTS_GROUPED)
+
+# How the VMs of a replay (rows of the utilization matrix, in order) are given VM types.
+VMS_CONTIGUOUS = "contiguous"
+VMS_ROUND_ROBIN = "round-robin"
+VM_ASSIGNMENTS: tuple[str, ...] = (VMS_CONTIGUOUS, VMS_ROUND_ROBIN)
+
+# What a VM's demand is at a decision step.
+STEP_SAMPLE = "sample"
+STEP_INTERPOLATE = "interpolate"
+
+
+class PowerCurve(NamedTuple):
+    """A server's power draw against CPU load, CloudSim's ``PowerModelSpecPower``.
+
+    ``watts[i]`` is the draw at ``i × 10 %`` of the host's total MIPS; between two points the
+    draw is linear. Above 100 % the host draws ``watts[-1]``: CloudSim throws for a load above 1
+    (after forgiving 1 %), but its scheduler never allocates more MIPS than a host has, so a load
+    above 1 is only rounding there; stackmeter saturates instead of failing. A load below 0 is
+    not a load and is refused by the replay.
+
+    Example: ``PowerCurve((86, 89.4, 92.6, 96, 99.5, 102, 106, 108, 112, 114, 117))`` (HP
+    ProLiant ML110 G4) draws 86 W idle, 87.7 W at 5 % and 117 W at full load.
+    """
+
+    watts: tuple[float, ...]
+
+
+class HostType(NamedTuple):
+    """A kind of server: ``pes`` cores of ``mips_per_pe`` MIPS each, memory, network and power.
+
+    ``bandwidth_mbit_s`` is the network link a migration uses (CloudSim's 1 Gbit/s host is 1000).
+    """
+
+    name: str
+    pes: int
+    mips_per_pe: float
+    ram_mb: float
+    bandwidth_mbit_s: float
+    power: PowerCurve
+
+    @property
+    def mips(self) -> float:
+        """Total MIPS of the host (all its cores)."""
+        return self.pes * self.mips_per_pe
+
+
+class HostGroup(NamedTuple):
+    """``hosts`` hosts of one type."""
+
+    host_type: HostType
+    hosts: int
+
+
+class Fleet(NamedTuple):
+    """The hosts of a replay, in groups, and the order in which hosts get their ids (0, 1, ...).
+
+    ``host_order`` is :data:`HOSTS_INTERLEAVED` (host *i* takes the groups in turn, skipping a group
+    once its hosts are used up: CloudSim's host *i* has type *i* mod 2) or :data:`HOSTS_GROUPED` (all
+    hosts of the first group, then those of the next). Ids matter: first fit and best fit break
+    ties towards the lowest id.
+    """
+
+    name: str
+    groups: tuple[HostGroup, ...]
+    host_order: str
+
+    @property
+    def hosts(self) -> int:
+        """Number of hosts."""
+        return sum(group.hosts for group in self.groups)
+
+
+class VmType(NamedTuple):
+    """A VM size: ``pes`` virtual cores of ``mips_per_pe`` MIPS, memory and network.
+
+    ``ram_mb`` decides placement at creation and how long a migration takes.
+    """
+
+    name: str
+    mips_per_pe: float
+    pes: int
+    ram_mb: float
+    bandwidth_mbit_s: float
+
+
+class VmTypes(NamedTuple):
+    """The VM sizes of a replay and how the VMs (rows of the utilization matrix) get them.
+
+    ``assignment`` is :data:`VMS_CONTIGUOUS` (VM *i* of *N* gets type *i* div ⌈*N*/*T*⌉: the list in
+    *T* contiguous blocks, as CloudSim's PlanetLab examples do) or :data:`VMS_ROUND_ROBIN` (type *i*
+    mod *T*).
+    """
+
+    types: tuple[VmType, ...]
+    assignment: str
+
+
+class FleetFile(NamedTuple):
+    """What a fleet file describes: the hosts and the VM sizes."""
+
+    fleet: Fleet
+    vm_types: VmTypes
+
+
+class ReplayPolicy(NamedTuple):
+    """A consolidation policy: ``allocation`` (``npa``, ``dvfs``), later a VM selection and parameter.
+
+    CloudSim's names: NPA keeps every host at full power; DVFS places VMs once (first fit) and
+    lets hosts draw power by load, with no migrations; the migrating policies (``thr``, ``iqr``,
+    ``mad``, ``lr``, ``lrr`` with ``mmt``, ``mc``, ``mu``, ``rs`` and a parameter) come next.
+    """
+
+    allocation: str
+    selection: str | None = None
+    parameter: float | None = None
+
+    @property
+    def label(self) -> str:
+        """The policy as one word, e.g. ``dvfs`` or ``lr-mmt-1.2``."""
+        parts = [self.allocation]
+        if self.selection is not None:
+            parts.append(self.selection)
+        if self.parameter is not None:
+            parts.append(f"{self.parameter:g}")
+        return "-".join(parts)
+
+
+class SemanticsProfile(NamedTuple):
+    """The switches that decide what a replay simulates; every report prints them.
+
+    - ``step_demand``: a VM's utilization at a decision step ``k`` (time ``k·interval +
+      step_offset_s``): :data:`STEP_SAMPLE` is sample ``k`` itself, :data:`STEP_INTERPOLATE` the line from
+      sample ``k`` to ``k + 1`` at that time (the last sample is held).
+    - ``vanish_at_zero``: a VM whose requested MIPS is exactly 0 at an update leaves the
+      simulation for good (CloudSim's ``getCompletedVms``).
+    - ``step_offset_s``: decision steps fall this long after each sample (CloudSim: 0.1 s).
+
+    Decision steps run from ``k = 1`` to the last sample but one; VMs are created at ``t = 0``
+    at their nominal MIPS; the energy of ``[0, t_1]`` is 0 because no host has a load before
+    the first step (CloudSim), except under NPA, which counts every host from ``t = 0``.
+    """
+
+    name: str
+    step_demand: str
+    vanish_at_zero: bool
+    step_offset_s: float
+    description: str
+
+
+SEMANTICS_TABLE: tuple[SemanticsProfile, ...] = (
+    SemanticsProfile(
+        "cloudsim-3.0-paper",
+        STEP_SAMPLE,
+        True,
+        0.1,
+        "CloudSim 3.0 as its steps must have run for the paper's Table V: the 300 s sample "
+        "itself at each decision step; a VM vanishes at its first zero",
+    ),
+    SemanticsProfile(
+        "cloudsim-3.0",
+        STEP_INTERPOLATE,
+        True,
+        0.1,
+        "CloudSim 3.0 as released: demand interpolated between samples at every step; "
+        "a VM vanishes when it reaches zero (two zero samples in a row)",
+    ),
+)
+SEMANTICS_PROFILES: MappingProxyType[str, SemanticsProfile] = MappingProxyType(
+    {profile.name: profile for profile in SEMANTICS_TABLE}
+)
+DEFAULT_SEMANTICS = "cloudsim-3.0-paper"
+
+
+class ReplayResult(NamedTuple):
+    """What a policy did over a replay: per decision step, and in total.
+
+    Step arrays have one entry per decision step simulated (CloudSim processes no step after one
+    at which no VM had demand left, so a run may be shorter than the trace):
+
+    - ``step_time_s``: the step's time, seconds since the first sample (300.1, 600.1, ...);
+    - ``step_hosts_active``: hosts drawing power after the step's allocation (CloudSim's
+      "active": some MIPS allocated; under NPA every host);
+    - ``step_hosts_overloaded``: active hosts whose allocated MIPS fall short of the MIPS their
+      VMs request (the condition SLATAH times);
+    - ``step_energy_kwh``: energy of the interval that ends at the step;
+    - ``step_vms_alive``: VMs still simulated after the step (vanished ones are gone).
+
+    Totals: ``energy_kwh``; ``migrations``; ``slatah`` (share of active host time with
+    allocated < requested MIPS, pooled over hosts as CloudSim's code computes it, a fraction);
+    ``pdm`` (MIPS requested but not allocated because of migrations ÷ MIPS requested, pooled,
+    a fraction); ``slav`` = slatah × pdm; ``esv`` = energy_kwh × slav; ``host_shutdowns``
+    (active-to-idle transitions, every host counted as active before the first step, as
+    CloudSim's ``Helper`` counts them); ``mean_time_before_host_shutdown_s`` (NaN without
+    shutdowns); ``vms_removed`` (VMs that vanished). SLATAH and PDM are NaN when nothing was
+    active or requested.
+    """
+
+    policy: str
+    semantics: str
+    hosts: int
+    vms: int
+    step_time_s: np.ndarray
+    step_hosts_active: np.ndarray
+    step_hosts_overloaded: np.ndarray
+    step_energy_kwh: np.ndarray
+    step_vms_alive: np.ndarray
+    energy_kwh: float
+    migrations: int
+    slatah: float
+    pdm: float
+    slav: float
+    esv: float
+    host_shutdowns: int
+    mean_time_before_host_shutdown_s: float
+    vms_removed: int
