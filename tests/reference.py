@@ -109,9 +109,21 @@ def overload_reference(
     )
     # complete windows: ended no later than one sampling step after the last sample, and holding
     # at least half the samples their entities report over a whole window at the median step
-    per_entity = rows.groupby("entity")["ts"].agg(["min", "max", "size"])
-    per_entity = per_entity[per_entity["size"] > 1]
-    step = ((per_entity["max"] - per_entity["min"]).dt.total_seconds() / (per_entity["size"] - 1)).median()
+    # the step: for the finest of 5 min, 1 h and 1 d whose median count of judged samples per
+    # (entity, window) holding any is above 2, the window's length over that median; else the
+    # median over entities of span / (samples − 1)
+    step = None
+    for length_s in (300, 3600, 86400):
+        median = judged.groupby(["entity", judged["ts"].dt.floor(f"{length_s}s")]).size().median()
+        if median > 2:
+            step = length_s / median
+            break
+    if step is None:
+        per_entity = rows.groupby("entity")["ts"].agg(["min", "max", "size"])
+        per_entity = per_entity[per_entity["size"] > 1]
+        step = (
+            (per_entity["max"] - per_entity["min"]).dt.total_seconds() / (per_entity["size"] - 1)
+        ).median()
     last_ts = judged["ts"].max()
     ends = list(spanned[1:]) + [window_range(spanned[-1], spanned[-1] + pd.Timedelta(days=40), timescale)[1]]
     reported = judged.groupby("window").agg(entities=("entity", "nunique"), samples=("ts", "size"))
@@ -134,6 +146,7 @@ def overload_reference(
         "trend_per_window": trend,
         "complete": complete,
         "reported": reported,
+        "step_s": step,
         "overloaded_ever": int((by_entity["sum"] > 0).sum()),
         "overloaded_mean": float(counts.mean()),
         "overloaded_max": int(counts.max()),

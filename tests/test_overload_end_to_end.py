@@ -205,5 +205,10 @@ def test_fleet_windows_match_pandas(request, which, timescale):
         complete = set(expected["complete"])
         assert [as_time(w) in complete for w in mine["window"]] == list(mine["complete"]), resource
         partial_seen += len(reported) - len(complete)
-    if which == "planetlab" and timescale == "1d":
-        assert partial_seen == 2  # the two gap days between the two days of samples
+        assert fleet["step_s"][resource] == pytest.approx(expected["step_s"]), resource
+    if which == "planetlab":
+        assert fleet["step_s"]["cpu"] == 300  # the gap days between the two days do not stretch it
+        if timescale == "1d":
+            assert partial_seen == 2  # the two gap days between the two days of samples
+        if timescale in ("1w", "1mo"):
+            assert partial_seen == 1  # two days of samples do not make a week or a month

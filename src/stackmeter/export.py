@@ -21,6 +21,7 @@ from stackmeter.models import (
     Samples,
     TargetStatus,
 )
+from stackmeter.models.replay_runs import ReplayReport
 
 
 def jsonable(value: Any) -> Any:
@@ -142,12 +143,15 @@ FLEET_COLUMNS = (
 )  # fmt: skip
 
 
-def fleet_rows(report: OverloadReport) -> list[dict]:
-    """Return the report's fleet window by window (``FLEET_COLUMNS``), resource by resource:
-    ``coverage`` is samples / expected samples (``None`` when the step is unknown)."""
+def fleet_rows(report: OverloadReport, last: int = 0) -> list[dict]:
+    """Return the report's fleet window by window (``FLEET_COLUMNS``), resource by resource, only
+    the latest ``last`` windows of each when ``last`` is above 0: ``coverage`` is samples /
+    expected samples (``None`` when the step is unknown)."""
     rows = []
     for fleet in report.fleet:
-        for j, start in enumerate(fleet.window):
+        first = max(0, fleet.window.size - last) if last > 0 else 0
+        for j in range(first, fleet.window.size):
+            start = fleet.window[j]
             expected = float(fleet.expected_samples[j])
             known = math.isfinite(expected) and expected > 0
             rows.append(
@@ -418,3 +422,48 @@ OPERATION_TIMINGS_SCHEMA: dict[str, Any] = {
         "durations": DURATIONS_SCHEMA,
     },
 }
+
+
+REPLAY_COLUMNS = (
+    "policy", "semantics", "fleet", "hosts", "vms", "energy_kwh", "migrations", "slatah", "pdm", "slav",
+    "esv", "host_shutdowns", "mean_time_before_host_shutdown_s", "vms_removed",
+)  # fmt: skip
+
+
+def replay_rows(report: ReplayReport) -> list[dict]:
+    """Return one row per policy replayed (``REPLAY_COLUMNS``); SLATAH, PDM and SLAV are
+    fractions (``None`` when nothing was active or requested)."""
+    return [
+        {
+            name: report.fleet if name == "fleet" else jsonable(getattr(result, name))
+            for name in REPLAY_COLUMNS
+        }
+        for result in report.results
+    ]
+
+
+def replay_jsonable(report: ReplayReport, steps: bool = False) -> dict:
+    """Return a replay report as ``stackmeter replay --json`` prints it: what was read, then a
+    row per policy; with ``steps``, each policy's timeline too (step times as ISO UTC text)."""
+    policies = replay_rows(report)
+    if steps:
+        start = report.first_window
+        for row, result in zip(policies, report.results, strict=True):
+            times = None if start is None else start + (result.step_time_s * 1e9).astype("timedelta64[ns]")
+            row["steps"] = {
+                "time": jsonable(times) if times is not None else [],
+                "hosts_active": jsonable(result.step_hosts_active),
+                "hosts_overloaded": jsonable(result.step_hosts_overloaded),
+                "energy_kwh": jsonable(result.step_energy_kwh),
+                "vms_alive": jsonable(result.step_vms_alive),
+            }
+    return {
+        "fleet": report.fleet,
+        "semantics": report.semantics,
+        "vms": report.vms,
+        "windows": report.windows,
+        "first_window": format_time(report.first_window),
+        "gaps_filled": report.gaps_filled,
+        "no_demand_outside_history": report.before_first,
+        "policies": policies,
+    }

@@ -135,5 +135,5 @@ def test_a_gap_is_partial_and_the_latest_goes_back_past_partial_windows():
 def test_without_a_known_step_only_the_end_decides():
     c = counts([0], [3], [6], [6], fleet={0: (2, 1), 3: (1, 1)})
     cell = summarize_overload(c, coverage(last_ts="2013-08-01T03:25", step_s=None), share=0.05)
-    assert cell.windows_partial == 1  # hour 3 has not ended by 03:25
-    assert cell.latest_window == hours(2)[0]
+    assert cell.windows_partial == 3  # hours 1 and 2 hold no sample, hour 3 has not ended by 03:25
+    assert cell.latest_window == H

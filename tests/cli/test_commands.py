@@ -101,6 +101,8 @@ def test_foreign_file_is_named(store, tmp_path):
         (["fleet", "--last", "-1"], "--last"),
         (["fleet", "--resource", "gpu"], "unknown resource"),
         (["fleet", "--share", "1.5"], "share must be above 0"),
+        (["fleet", "--resource", ""], "no resource given"),
+        (["overload", "--resource", ","], "no resource given"),
         (["ingest", "bitbrains", "x", "--disk-capacity", "fast"], "data rate"),
         (["series", "vm", "--from", "yesterday"], "--from"),
     ],
@@ -156,3 +158,14 @@ def test_demo_prints_both_reports(tmp_path):
         ).stdout
     )
     assert report["cells"][0]["entities"] == 1052
+
+
+def test_fleet_last_keeps_the_latest_windows_of_each_resource(store):
+    assert invoke("ingest", "bitbrains", FIXTURES / "bitbrains" / "2013-7", "--store", store).exit_code == 0
+    whole = json.loads(invoke("fleet", "--timescale", "1h", "--json", "--store", store).stdout)["windows"]
+    latest = json.loads(
+        invoke("fleet", "--timescale", "1h", "--last", "5", "--json", "--store", store).stdout
+    )
+    for resource in {row["resource"] for row in whole}:
+        mine = [row for row in whole if row["resource"] == resource]
+        assert [row for row in latest["windows"] if row["resource"] == resource] == mine[-5:]

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from stackmeter import operations
 from stackmeter.api import create_app
 from stackmeter.api.auth import Token
-from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD
+from stackmeter.models import MAX_DURATION_S, MAX_THRESHOLD, Entity, Parsed, make_samples
 from stackmeter.operations import HEAT_MAP_MAX_PAGE
 from stackmeter.settings import Settings
+from stackmeter.store import open_store
 from tests.conftest import ADMIN, READ, TOKENS
 
 HEADERS = {"Authorization": f"Bearer {ADMIN}"}
@@ -120,3 +123,29 @@ def test_two_apps_in_one_process_each_serve_their_own_tokens(fleet_path):
         assert theirs.post("/login", follow_redirects=False, **login).status_code == 401
         assert ours.get("/heatmap", headers=HEADERS).status_code == 200
         assert theirs.get("/heatmap", headers=HEADERS).status_code == 401
+
+
+def test_a_chart_timescale_no_longer_shown_falls_back_to_the_default(client):
+    """The form keeps `chart` when the timescale changes: the page shows the new one's chart."""
+    page = client.get("/?chart=1w&timescale=1h", headers=HEADERS)
+    assert page.status_code == 200
+    assert '<h2 id="fleet-title">Overloaded per 1h window</h2>' in page.text
+    assert client.get("/?chart=2m", headers=HEADERS).status_code == 200
+
+
+def test_an_entity_name_cannot_close_the_pages_script_data(tmp_path):
+    """Entity names are data: in the JSON a page carries for its charts, `<`, `>` and `&` are
+    escaped, so a name holding `</script>` neither ends the script nor runs."""
+    name = 'x</script><img src=x onerror="alert(1)">&'
+    path = str(tmp_path / "hostile.duckdb")
+    ts = np.datetime64("2013-08-01T00:00", "ns") + np.arange(24) * np.timedelta64(300, "s")
+    with open_store(path) as store:
+        samples = make_samples(ts, name, "cpu", np.full(24, 0.9), 1.0)
+        store.write_parsed([Parsed("hostile", samples, (Entity(name, "vm", None),))], source="test")
+    with TestClient(create_app(Settings(store=path), tokens=TOKENS)) as hostile:
+        for url in ("/heatmap?timescale=1h&resource=cpu", "/?timescale=1h"):
+            text = hostile.get(url, headers=HEADERS).text
+            assert "<img src=x" not in text, url
+        text = hostile.get("/heatmap?timescale=1h&resource=cpu", headers=HEADERS).text
+        data = re.search(r'<script type="application/json" id="heatmap-data">(.*?)</script>', text, re.S)
+        assert [row["entity"] for row in json.loads(data.group(1))["rows"]] == [name]

@@ -227,7 +227,7 @@ def assert_matrix_equals(page, report: dict) -> None:
 
 def assert_fleet_chart_equals(page, fleet: dict) -> None:
     """The fleet chart plots the overloaded count per window of `stackmeter fleet --json`, and shades
-    the windows it does not count complete."""
+    the windows some resource does not count complete."""
     data = json.loads(page.inner_text("#fleet-data"))
     assert data["timescale"] == fleet["timescale"]
     assert int(page.evaluate("() => document.body.dataset.fleetDrawn")) == len(data["window"])
@@ -239,7 +239,7 @@ def assert_fleet_chart_equals(page, fleet: dict) -> None:
     complete = {}
     for row in fleet["windows"]:
         start = int(np.datetime64(row["window"].removesuffix("Z"), "s").astype(np.int64))
-        complete[start] = complete.get(start, False) or row["complete"]
+        complete[start] = complete.get(start, True) and row["complete"]  # shaded if any resource is partial
     assert dict(zip(data["window"], data["complete"], strict=True)) == complete
 
 

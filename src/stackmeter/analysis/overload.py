@@ -61,8 +61,8 @@ def fleet_windows(counts: WindowCounts, coverage: ResourceCoverage | None, share
 
     A window is complete once it has ended (its end is at most one sampling step after the last
     sample) and holds at least :data:`COMPLETE_MIN_COVERAGE` of the samples its entities would
-    report over its whole length at the fleet's step (the median over entities); a window
-    without samples, or when the step is unknown, is judged by its end alone.
+    report over its whole length at the fleet's step; a window without samples is never complete,
+    and when the step is unknown a window with samples is judged by its end alone.
     """
     step_s = coverage.step_s if coverage else None
     if counts.first_window is None or counts.last_window is None:
@@ -90,7 +90,7 @@ def fleet_windows(counts: WindowCounts, coverage: ResourceCoverage | None, share
         complete = ended & (samples >= COMPLETE_MIN_COVERAGE * expected) & (samples > 0)
     else:
         expected = np.full(starts.size, np.nan)
-        complete = ended
+        complete = ended & (samples > 0)
     return FleetWindows(
         timescale, counts.resource, counts.threshold, step_s, starts, entities, samples, expected,
         ended, complete, overloaded.astype(np.int64),

@@ -21,14 +21,13 @@ from stackmeter.export import (
     FLEET_COLUMNS,
     fleet_jsonable,
     fleet_rows,
-    format_time,
     overload_csv,
     overload_jsonable,
     quantile_rows,
     rows_csv,
     series_rows,
 )
-from stackmeter.models import RESOURCES, TIMESCALES, OverloadReport
+from stackmeter.models import RESOURCES, TIMESCALES
 from stackmeter.settings import help_for, parse_thresholds
 from stackmeter.units import parse_utc_time
 
@@ -110,19 +109,13 @@ def fleet(
         report = operations.overload_report(
             opened, settings.timescales, resources, thresholds, settings.share, 0, from_raw, fleet=True
         )
-    rows = fleet_rows(report)
-    if last:
-        rows = [row for row in rows if row["window"] in _latest_windows(report, last)[row["resource"]]]
+    rows = fleet_rows(report, last)
     emit(
         output,
         fleet_jsonable(report, rows),
         lambda: fleet_tables(report, rows),
         lambda: rows_csv(rows, FLEET_COLUMNS),
     )
-
-
-def _latest_windows(report: OverloadReport, last: int) -> dict[str, set[str | None]]:
-    return {fleet.resource: {format_time(start) for start in fleet.window[-last:]} for fleet in report.fleet}
 
 
 def entities(store: str = StoreOption, as_json: bool = JsonOption, as_csv: bool = CsvOption) -> None:

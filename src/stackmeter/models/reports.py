@@ -14,7 +14,9 @@ class ResourceCoverage(NamedTuple):
 
     ``entities`` had at least one sample; ``without_capacity`` had samples but never a known
     capacity, so they cannot be judged. ``first_ts``/``last_ts`` cover judgeable samples only
-    (``None`` when there are none); ``step_s`` is the typical sampling interval (median over entities).
+    (``None`` when there are none); ``step_s`` is the typical sampling interval: an hour over the
+    median count of samples per (entity, hour), or for steps of half an hour or more the median over
+    entities of span / (samples − 1).
     """
 
     resource: str

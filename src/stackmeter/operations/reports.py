@@ -73,6 +73,8 @@ def check_report_choices(
     (before any store is opened); raise :class:`ConfigError` naming the choice at fault."""
     scales = parse_timescales(timescales if isinstance(timescales, str) else ",".join(timescales))
     resources = tuple(check_resource(resource) for resource in resources)
+    if not resources:
+        raise ConfigError(f"no resource given; valid: {', '.join(RESOURCES)}", "resource")
     thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
     for resource in resources:
         check_threshold(resource, thresholds[resource])
@@ -232,6 +234,8 @@ def entity_overload(
     """
     check_timescale(timescale)
     resources = tuple(check_resource(resource) for resource in resources)
+    if not resources:
+        raise ConfigError(f"no resource given; valid: {', '.join(RESOURCES)}", "resource")
     thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
     for resource in resources:
         check_threshold(resource, thresholds[resource])

@@ -99,9 +99,10 @@ def fleet_chart(report: OverloadReport, timescale: str) -> dict[str, Any] | None
         series.append(
             {"resource": fleet.resource, "overloaded": [None if np.isnan(v) else int(v) for v in values]}
         )
-    complete = np.zeros(starts.size, bool)
+    # A window is shaded when any resource counts it partial.
+    complete = np.ones(starts.size, bool)
     for fleet in fleets:
-        complete[np.searchsorted(starts, fleet.window)] |= fleet.complete
+        complete[np.searchsorted(starts, fleet.window)] &= fleet.complete
     return {
         "timescale": timescale,
         "window": _seconds(starts),

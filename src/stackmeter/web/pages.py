@@ -132,6 +132,14 @@ def _used(value: float | None, unit: str) -> str:
 _BINARY_PREFIXES = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
+def script_json(value: object) -> str:
+    """Return ``value`` as JSON to put inside a ``<script type="application/json">``: ``<``, ``>``
+    and ``&`` are escaped (as ``\\u003c`` …), so no text in it, an entity name say, can close the
+    script element."""
+    text = json.dumps(value)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def _dashboard(request: Request) -> DashboardState:
     return request.app.state.dashboard
 
@@ -179,18 +187,17 @@ def overview(request: Request, reader: PageReader = Depends(_open_reader)) -> HT
         top=settings.top,
         fleet=True,
     )
-    chart = request.query_params.get("chart") or _default_chart(report.timescales)
+    # A chart timescale no longer shown (the form keeps it when the timescale changes) falls back.
+    chart = request.query_params.get("chart")
     if chart not in report.timescales:
-        raise ConfigError(
-            f"chart {chart!r} is not one of the timescales shown: {', '.join(report.timescales)}", "chart"
-        )
+        chart = _default_chart(report.timescales)
     return _render(
         request,
         "overview.html",
         report=report,
         matrix=overview_matrix(report),
         chart=chart,
-        chart_data=json.dumps(fleet_chart(report, chart)),
+        chart_data=script_json(fleet_chart(report, chart)),
         chart_cells=[cell for cell in report.cells if cell.timescale == chart],
         complete_min_coverage=COMPLETE_MIN_COVERAGE,
         served_by=served_by_text(report),
@@ -255,7 +262,7 @@ def heat_map(request: Request, reader: PageReader = Depends(_open_reader)) -> HT
         pages=pages_count,
         earlier=_shift(result, -1),
         later=_shift(result, 1),
-        cells=json.dumps(cells),
+        cells=script_json(cells),
     )
 
 
@@ -298,7 +305,7 @@ def entity(request: Request, entity: str, reader: PageReader = Depends(_open_rea
         result=result,
         controls=controls,
         access=reader.access,
-        charts=json.dumps({"judged": charts, "unjudged": used, "span": span}),
+        charts=script_json({"judged": charts, "unjudged": used, "span": span}),
     )
 
 
@@ -338,7 +345,7 @@ def operation_timings(request: Request, reader: PageReader = Depends(_open_reade
         failures=result["failures"],
         actions=sorted(ACTIONS),
         groupings=GROUPINGS,
-        chart=json.dumps(chart) if chart else None,
+        chart=script_json(chart) if chart else None,
         access=reader.access,
     )
 

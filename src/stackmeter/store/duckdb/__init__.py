@@ -118,7 +118,8 @@ class DuckDBStore:
     def read_coverage(self, from_rollups: bool = False) -> dict[str, ResourceCoverage]:
         if from_rollups:
             return rollup_reads.read_extents_coverage(self._con)
-        return reads.read_coverage(self._con)
+        # The step is read over the same windows as the rollup path reads it, so both agree.
+        return reads.read_coverage(self._con, rollup_writes.read_levels(self._con) or reads.STEP_LEVELS)
 
     def read_entities(self) -> list[EntitySummary]:
         return reads.read_entities(self._con)

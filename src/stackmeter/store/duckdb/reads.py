@@ -10,6 +10,7 @@ import numpy as np
 from stackmeter.errors import StoreError
 from stackmeter.models import (
     RESOURCES,
+    TIMESCALE_BY_NAME,
     EntitySummary,
     ResourceCoverage,
     Samples,
@@ -21,16 +22,21 @@ from stackmeter.models import (
 from stackmeter.store.duckdb.schema import CODE_RESOURCES, RESOURCE_CODES
 from stackmeter.store.duckdb.sql import (
     datetime_of,
-    time_of,
     times_of,
     timestamp_param,
     us_of,
     window_start_sql,
 )
 
+# Windows the sampling step is read from, finest first, when the store has no rollup level.
+STEP_LEVELS = ("5m", "1h", "1d")
 
-def read_coverage(con: duckdb.DuckDBPyConnection) -> dict[str, ResourceCoverage]:
-    """Return, per resource held, its entities, capacity coverage, time span and step."""
+
+def read_coverage(
+    con: duckdb.DuckDBPyConnection, levels: tuple[str, ...] = STEP_LEVELS
+) -> dict[str, ResourceCoverage]:
+    """Return, per resource held, its entities, capacity coverage, time span and step
+    (:func:`read_steps` over ``levels``)."""
     rows = con.execute(
         """
         WITH per_entity AS (
@@ -46,7 +52,31 @@ def read_coverage(con: duckdb.DuckDBPyConnection) -> dict[str, ResourceCoverage]
         FROM per_entity GROUP BY resource_code ORDER BY resource_code
         """
     ).fetchall()
-    return coverage_of(rows)
+    steps = read_steps(con, levels, from_rollups=False)
+    return coverage_of([(*row[:6], steps.get(row[0], row[6])) for row in rows])
+
+
+def read_steps(
+    con: duckdb.DuckDBPyConnection, levels: tuple[str, ...], from_rollups: bool
+) -> dict[int, float]:
+    """Return the sampling step (s) of each resource code: for the finest of ``levels`` whose
+    median count of judged samples per (entity, window) holding any is above 2, the window's
+    length over that median, which gaps and partial windows barely move. A resource with no such
+    level is left out (its caller falls back to span / (samples − 1)). The raw samples and the
+    rollup levels give the same answer over the same samples."""
+    steps: dict[int, float] = {}
+    for level in levels:
+        if from_rollups:
+            per_window = f"SELECT resource_code, samples AS n FROM rollup_{level}"
+        else:
+            per_window = f"""SELECT resource_code, count(*) AS n FROM samples WHERE capacity IS NOT NULL
+                GROUP BY resource_code, entity_id, {window_start_sql(level, "epoch_us(ts)")}"""
+        for code, median in con.execute(
+            f"SELECT resource_code, median(n) FROM ({per_window}) GROUP BY resource_code"
+        ).fetchall():
+            if code not in steps and median is not None and median > 2:
+                steps[code] = TIMESCALE_BY_NAME[level].nominal_s / median
+    return steps
 
 
 def coverage_of(rows: list[tuple]) -> dict[str, ResourceCoverage]:
@@ -77,27 +107,36 @@ def read_entity_id(con: duckdb.DuckDBPyConnection, entity: str | None) -> int | 
     return rows[0][0] if rows else -1
 
 
+# Each series' sample count and first and last time (µs): from the series extents that every write
+# keeps in its own transaction (one row per series: 60 ms for 10,000 entities, where the scan of
+# their 320 million samples takes 5 s), or from the raw samples. The extents count what was
+# received, so once compaction has dropped raw samples only the samples say what is still held.
+_SERIES_FROM_SAMPLES = """
+    SELECT entity_id, resource_code, count(*) AS samples, epoch_us(min(ts)) AS first_us,
+           epoch_us(max(ts)) AS last_us
+    FROM samples GROUP BY entity_id, resource_code
+"""
+_SERIES_FROM_EXTENTS = "SELECT entity_id, resource_code, samples, first_us, last_us FROM series_extents"
+
+
 def read_entities(con: duckdb.DuckDBPyConnection) -> list[EntitySummary]:
     """Return every entity with samples, with its resources and time span."""
+    (compacted,) = con.execute("SELECT count(*) > 0 FROM retention_marks WHERE kept = 'raw'").fetchall()[0]
+    series = _SERIES_FROM_SAMPLES if compacted else _SERIES_FROM_EXTENTS
     rows = con.execute(
-        """
-        SELECT e.entity, e.kind, e.project, list(DISTINCT s.resource_code ORDER BY s.resource_code),
-               count(*), epoch_us(min(s.ts)), epoch_us(max(s.ts))
-        FROM samples s JOIN entities e USING (entity_id)
+        f"""
+        SELECT e.entity, e.kind, e.project, list(s.resource_code ORDER BY s.resource_code),
+               sum(s.samples)::BIGINT, min(s.first_us), max(s.last_us)
+        FROM ({series}) s JOIN entities e USING (entity_id)
         GROUP BY e.entity, e.kind, e.project ORDER BY e.entity
         """
     ).fetchall()
+    # The times converted as one array each: one conversion per entity costs more than the query.
+    first = times_of([row[5] for row in rows])
+    last = times_of([row[6] for row in rows])
     return [
-        EntitySummary(
-            entity,
-            kind,
-            project,
-            tuple(CODE_RESOURCES[c] for c in codes),
-            n,
-            time_of(first),
-            time_of(last),
-        )
-        for entity, kind, project, codes, n, first, last in rows
+        EntitySummary(entity, kind, project, tuple(CODE_RESOURCES[c] for c in codes), n, start, end)
+        for (entity, kind, project, codes, n, _, _), start, end in zip(rows, first, last, strict=True)
     ]
 
 

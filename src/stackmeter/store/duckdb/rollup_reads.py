@@ -26,9 +26,11 @@ from stackmeter.store.duckdb.reads import (
     coverage_of,
     read_entity_id,
     read_entity_names,
+    read_steps,
     window_utilization_of,
 )
 from stackmeter.store.duckdb.rollup_sql import MAX_SQL, SUM_SQL, bin_sql
+from stackmeter.store.duckdb.rollup_writes import read_levels
 from stackmeter.store.duckdb.schema import RESOURCE_CODES
 from stackmeter.store.duckdb.sql import times_of, us_of, window_start_sql
 from stackmeter.store.duckdb.window_counts import create_totals, drop_tables, window_counts_of
@@ -93,7 +95,7 @@ def _create_window_count_tables(
 
 def read_extents_coverage(con: duckdb.DuckDBPyConnection) -> dict[str, ResourceCoverage]:
     """Like :func:`~stackmeter.store.duckdb.reads.read_coverage`, from the series extents kept with
-    the rollups (which outlive compaction)."""
+    the rollups (which outlive compaction); the step from the levels (:func:`read_steps`)."""
     rows = con.execute(
         """
         SELECT resource_code, count(*), count(*) FILTER (WHERE judged = 0), sum(samples),
@@ -102,7 +104,8 @@ def read_extents_coverage(con: duckdb.DuckDBPyConnection) -> dict[str, ResourceC
         FROM series_extents GROUP BY resource_code ORDER BY resource_code
         """
     ).fetchall()
-    return coverage_of(rows)
+    steps = read_steps(con, read_levels(con), from_rollups=True)
+    return coverage_of([(*row[:6], steps.get(row[0], row[6])) for row in rows])
 
 
 def _histogram_rows(

@@ -6,7 +6,7 @@
   const f = window.stackmeterFormat;
   const data = JSON.parse(document.getElementById("fleet-data").textContent);
   const box = document.getElementById("fleet-chart");
-  if (!data || !box) return;
+  if (!data || !box) return;  // nothing to chart: the page says so
   const COLOURS = { cpu: "#0072B2", memory: "#D55E00", disk: "#009E73", network: "#CC79A7" };
   const x = data.window;
   const end = data.ends.length ? data.ends[data.ends.length - 1] : 0;
