@@ -25,6 +25,7 @@ EXAMPLES = {
     "/api/v1/entities": "/api/v1/entities",
     "/api/v1/series/{entity}": "/api/v1/series/196?resource=memory&from=2013-08-01&to=2013-08-02",
     "/api/v1/status": "/api/v1/status",
+    "/api/v1/replay": "/api/v1/replay?policy=dvfs",
     "/api/v1/heatmap": "/api/v1/heatmap?timescale=1d&resource=cpu&columns=10",
     "/api/v1/entities/{entity}/overload": "/api/v1/entities/196/overload?timescale=1d",
     "/api/v1/operations": "/api/v1/operations?timescale=1d&by=host",
@@ -128,6 +129,27 @@ def test_fleet_is_scoped_to_the_tokens_project(client, alpha_only_path):
     assert get(client, "/api/v1/fleet?timescale=1h&page_size=10000", ALPHA).json() == cli_json(
         "fleet", "--timescale", "1h", "--store", alpha_only_path
     )
+
+
+def test_replay_equals_the_cli_and_is_scoped(client, fleet_path, alpha_only_path):
+    query, args = (
+        "?policy=npa&policy=dvfs&from=2013-08-01",
+        ["--policy", "npa", "--policy", "dvfs", "--from", "2013-08-01"],
+    )
+    expected = cli_json("replay", "--store", fleet_path, *args)
+    assert get(client, "/api/v1/replay" + query).json() == expected
+    assert get(client, "/api/v1/replay" + query + "&format=csv").text == run_cli(
+        "replay", "--store", fleet_path, *args, "--csv"
+    )
+    timeline = get(client, "/api/v1/replay" + query + "&steps=true").json()
+    for row, policy in zip(timeline["policies"], expected["policies"], strict=True):
+        assert {key: value for key, value in row.items() if key != "steps"} == policy
+        steps = row["steps"]
+        assert len(steps["time"]) == len(steps["hosts_active"]) == len(steps["energy_kwh"]) > 0
+        assert sum(steps["energy_kwh"]) == pytest.approx(policy["energy_kwh"], rel=1e-9)
+    mine = get(client, "/api/v1/replay?policy=dvfs", ALPHA).json()
+    assert mine == cli_json("replay", "--store", alpha_only_path, "--policy", "dvfs")
+    assert mine["vms"] == 2
 
 
 def test_overload_says_what_served_it_and_raw_samples_give_the_same_numbers(client):

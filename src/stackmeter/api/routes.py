@@ -15,13 +15,14 @@ from stackmeter.analysis.operation_stats import GROUPINGS
 from stackmeter.analysis.overload import check_resource
 from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S
 from stackmeter.analysis.windows import check_timescale, parse_timescales
-from stackmeter.api.paging import Page, page_of, paged_responses, paging_headers
+from stackmeter.api.paging import MAX_PAGE, MAX_PAGE_SIZE, Page, page_of, paged_responses, paging_headers
 from stackmeter.api.reader import BEARER, Reader, open_reader
 from stackmeter.errors import ConfigError
 from stackmeter.export import (
     DURATION_COLUMNS,
     FLEET_COLUMNS,
     OPERATION_TIMINGS_SCHEMA,
+    REPLAY_COLUMNS,
     dead_letter_rows,
     duration_rows,
     fleet_jsonable,
@@ -32,14 +33,18 @@ from stackmeter.export import (
     overload_csv,
     overload_jsonable,
     quantile_rows,
+    replay_jsonable,
+    replay_rows,
     rows_csv,
     series_rows,
 )
 from stackmeter.models import (
+    DEFAULT_SEMANTICS,
     MAX_DURATION_S,
     MAX_THRESHOLD,
     MAX_TOP,
     RESOURCES,
+    SEMANTICS_PROFILES,
     TIMESCALE_CHOICES,
     EntityOverload,
     HeatMap,
@@ -175,6 +180,12 @@ def fleet(
     threshold: str | None = THRESHOLDS,
     share: float | None = SHARE,
     from_raw: bool = Query(False, description="Read raw samples, not the rollup levels."),
+    last: int = Query(
+        0,
+        ge=0,
+        le=MAX_PAGE_SIZE * MAX_PAGE,
+        description="Only the latest this many windows of each resource; 0 for all.",
+    ),
     format: Format = FORMAT,
     page: Page = Depends(page_of),
     reader: Reader = Depends(open_reader),
@@ -196,7 +207,7 @@ def fleet(
         from_raw=from_raw,
         fleet=True,
     )
-    rows = fleet_rows(report)
+    rows = fleet_rows(report, last)
     headers = paging_headers(request, page, len(rows))
     rows = list(page.of(rows))
     return _answer(
@@ -284,6 +295,46 @@ def series(
         lambda: rows_csv(rows, ("ts", "used", "capacity", "utilization")),
         lambda: jsonable({"entity": entity, "resource": resource, "samples": rows}),
         headers,
+    )
+
+
+@router.get("/replay")
+def replay(
+    request: Request,
+    policy: list[str] = Query(
+        ..., description="A policy to replay; repeat it to compare several: npa, dvfs."
+    ),
+    fleet: str = Query(operations.DEFAULT_FLEET, description="The name of a fleet shipped with stackmeter."),
+    semantics: str = Query(
+        DEFAULT_SEMANTICS, description=f"Whose rules the replay follows: {', '.join(SEMANTICS_PROFILES)}."
+    ),
+    start: str | None = Query(
+        None, alias="from", description="First UTC time replayed [default: the first sample]."
+    ),
+    end: str | None = Query(
+        None, alias="to", description="Replay windows starting before this UTC time [default: all]."
+    ),
+    steps: bool = Query(
+        False,
+        description="Also each policy's timeline: hosts active, hosts overloaded, energy and VMs per step.",
+    ),
+    format: Format = FORMAT,
+    reader: Reader = Depends(open_reader),
+) -> Response:
+    """Consolidation policies replayed over the VMs' history, side by side: `stackmeter replay`.
+
+    A project token replays its project's VMs only. Only fleets shipped with stackmeter can be
+    named here (a fleet file is the CLI's `--fleet`)."""
+    if fleet not in operations.shipped_fleets():
+        raise ConfigError(f"no fleet {fleet!r}: use one of {', '.join(operations.shipped_fleets())}", "fleet")
+    report = operations.replay_store(
+        reader.store, policy, fleet, semantics, parse_utc_time(start, "from"), parse_utc_time(end, "to")
+    )
+    return _answer(
+        request,
+        format,
+        lambda: rows_csv(replay_rows(report), REPLAY_COLUMNS),
+        lambda: replay_jsonable(report, steps=steps),
     )
 
 

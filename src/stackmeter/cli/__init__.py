@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from stackmeter.cli import bus, collect, ingest, reports, rollups, serve
+from stackmeter.cli import bus, collect, ingest, replay, reports, rollups, serve
 from stackmeter.cli._common import ErrorsToExitCodes
 
 __all__ = ["app"]
@@ -34,6 +34,7 @@ app.command("collect")(collect.collect)
 app.command("sources")(collect.sources)
 app.command("quantile")(reports.quantile)
 app.command("compact")(rollups.compact)
+app.command("replay")(replay.replay)
 app.add_typer(ingest_app, name="ingest")
 ingest_app.command("planetlab")(ingest.planetlab)
 ingest_app.command("bitbrains")(ingest.bitbrains)

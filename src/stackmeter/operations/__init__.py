@@ -26,6 +26,7 @@ from stackmeter.operations.notifications import (
     listen,
     operation_timings,
 )
+from stackmeter.operations.replay import DEFAULT_FLEET, fleet_of, read_demand, replay_store, shipped_fleets
 from stackmeter.operations.reports import (
     HEAT_MAP_MAX_COLUMNS,
     HEAT_MAP_MAX_PAGE,
@@ -63,6 +64,7 @@ __all__ = [
     "BATCH_SAMPLES",
     "CollectSummary",
     "DEFAULT_EXCHANGE",
+    "DEFAULT_FLEET",
     "DEFAULT_INTERFACE_EXCLUDE",
     "DEFAULT_PRIORITIES",
     "DEFAULT_TOPICS",
@@ -85,6 +87,7 @@ __all__ = [
     "dead_letters",
     "entity_overload",
     "find_trace_files",
+    "fleet_of",
     "heat_map",
     "host_rules",
     "ingest",
@@ -97,7 +100,10 @@ __all__ = [
     "load_targets",
     "operation_timings",
     "overload_report",
+    "read_demand",
     "read_series",
+    "replay_store",
+    "shipped_fleets",
     "store_status",
     "utilization_quantiles",
 ]
