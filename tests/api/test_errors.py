@@ -72,7 +72,7 @@ BAD_PARAMETERS = {
     },
     "/api/v1/status": {},
     "/api/v1/replay": {
-        "policy": ["", " ", "lr-mmt-9", "npa-mmt", "%00"],
+        "policy": ["", " ", "bogus-mmt-1", "npa-mmt", "%00"],
         "fleet": ["", "no-such-fleet", "../../etc/passwd", "/etc/hostname", "%00"],
         "semantics": ["", "mine", "%00"],
         "from": NOT_TIMES,

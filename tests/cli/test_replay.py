@@ -70,7 +70,7 @@ def test_a_span_replays_only_its_windows(store):
 @pytest.mark.parametrize(
     "args, code, message",
     [
-        (["--policy", "lr-mmt-9"], 2, "unknown policy"),
+        (["--policy", "bogus-mmt-1"], 2, "unknown policy"),
         (["--policy", "dvfs", "--fleet", "no-such-fleet"], 2, "no fleet 'no-such-fleet'"),
         (["--policy", "dvfs", "--semantics", "mine"], 2, "unknown semantics"),
         (["--policy", "dvfs", "--from", "yesterday"], 2, "--from"),

@@ -67,6 +67,8 @@ PAGES = {
         "admin", "/operations?timescale=1h&operation=create", "body[data-charts-drawn='2']"
     ),
     "operations-1d-by-host": Page("admin", "/operations?timescale=1d&by=host"),
+    "replay": Page("admin", "/replay", "body[data-replay-drawn]"),
+    "replay-empty-project": Page("gamma", "/replay"),
     "error-404-unknown-entity": Page("admin", "/entity/no-such-entity", status=404),
     "error-422-bad-parameter": Page("admin", "/heatmap?timescale=fortnight", status=422),
     "login": Page("anonymous", "/login"),

@@ -40,6 +40,12 @@ BAD_PARAMETERS = {
         "end": ["yesterday", "nan", "1e308", "-1", "9999-01-01", "2013-13-01", "%00"],
     },
     "/entity/196": CONTROLS,
+    "/replay": {
+        "policy": ["bogus-mmt-1", "npa-mmt", "%00"],
+        "semantics": ["mine", "%00"],
+        "from": ["yesterday", "nan", "9999-01-01", "%00"],
+        "to": ["yesterday", "2013-13-01", "%00"],
+    },
     "/operations": {
         "timescale": ["2m", "1h,1d", "%00"],
         "operation": ["explode", "%00"],

@@ -20,18 +20,22 @@ from stackmeter import operations
 from stackmeter.analysis.operation_stats import GROUPINGS
 from stackmeter.analysis.pairing import ACTIONS
 from stackmeter.analysis.windows import window_end
-from stackmeter.errors import ConfigError
+from stackmeter.errors import ConfigError, StoreError
 from stackmeter.export import (
     format_iso,
     format_minute,
     format_time,
     jsonable,
     operation_timings_jsonable,
+    replay_jsonable,
+    replay_rows,
     served_by_text,
 )
 from stackmeter.models import (
     COMPLETE_MIN_COVERAGE,
+    DEFAULT_SEMANTICS,
     RESOURCES,
+    SEMANTICS_PROFILES,
     TIMESCALE_BY_NAME,
     TIMESCALE_TABLE,
     TIMESCALES,
@@ -49,6 +53,8 @@ from stackmeter.web.overview import matrix as overview_matrix
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 HEAT_MAP_ROWS = 50
+# What the replay page compares unless asked.
+REPLAY_DEFAULT_POLICIES = ("npa", "dvfs")
 # Windows on one heat map page, per timescale.
 HEAT_MAP_COLUMNS: Mapping[str, int] = MappingProxyType({t.name: t.heat_map_columns for t in TIMESCALE_TABLE})
 COOKIE_MAX_AGE_S = 12 * 3600
@@ -353,6 +359,36 @@ def operation_timings(request: Request, reader: PageReader = Depends(_open_reade
 def _as_of_text(as_of: np.datetime64 | None) -> Any:
     """The page's "as of" (``2026-03-02 10:00:00+00:00``), put in the record it shows."""
     return None if as_of is None else format_iso(as_of, sep=" ")
+
+
+@page_router.get("/replay", response_class=HTMLResponse)
+def replay(request: Request, reader: PageReader = Depends(_open_reader)) -> HTMLResponse:
+    query = request.query_params
+    policies = [text for text in query.getlist("policy") if text.strip()] or list(REPLAY_DEFAULT_POLICIES)
+    semantics = query.get("semantics") or DEFAULT_SEMANTICS
+    start = parse_utc_time(query.get("from") or None, "from")
+    end = parse_utc_time(query.get("to") or None, "to")
+    try:
+        report = operations.replay_store(
+            reader.store, policies, operations.DEFAULT_FLEET, semantics, start, end
+        )
+    except StoreError as exc:
+        if "nothing to replay" not in str(exc):
+            raise
+        report = None
+    return _render(
+        request,
+        "replay.html",
+        report=report,
+        rows=replay_rows(report) if report else [],
+        policies=policies,
+        semantics=semantics,
+        profiles=tuple(SEMANTICS_PROFILES),
+        start=query.get("from") or "",
+        end=query.get("to") or "",
+        chart=script_json(replay_jsonable(report, steps=True)) if report else None,
+        access=reader.access,
+    )
 
 
 @page_router.get("/login", response_class=HTMLResponse)
