@@ -74,7 +74,12 @@ def test_npa_draws_full_power_from_time_zero(utilization):
             lambda u: replay(u, PAPER.fleet, PAPER.vm_types, ReplayPolicy("dvfs"), "cloudsim-9"),
             "unknown semantics",
         ),
-        (lambda u: replay(u, PAPER.fleet, PAPER.vm_types, ReplayPolicy("thr", "mmt", 0.8)), "unknown policy"),
+        (lambda u: replay(u, PAPER.fleet, PAPER.vm_types, ReplayPolicy("lq", "mmt", 0.8)), "unknown policy"),
+        (lambda u: replay(u, PAPER.fleet, PAPER.vm_types, ReplayPolicy("thr")), "needs a VM selection"),
+        (
+            lambda u: replay(u, PAPER.fleet, PAPER.vm_types, ReplayPolicy("lr", "mc", 1.2)),
+            "needs a VM selection",
+        ),
         (lambda u: replay(u, PAPER.fleet, PAPER.vm_types, ReplayPolicy("dvfs", "mmt")), "no VM selection"),
         (lambda u: replay(u[:, :1], PAPER.fleet, PAPER.vm_types, ReplayPolicy("dvfs")), "two samples"),
         (
@@ -97,5 +102,8 @@ def test_bad_inputs_are_refused(utilization, call, message):
 
 def test_policy_names():
     assert parse_policy("DVFS") == ReplayPolicy("dvfs")
-    with pytest.raises(ConfigError, match="use dvfs or npa"):
-        parse_policy("lr-mmt-1.2")
+    assert parse_policy("lr-mmt-1.2") == ReplayPolicy("lr", "mmt", 1.2)
+    assert parse_policy("THR-MU-0.8").label == "thr-mu-0.8"
+    for word in ("lr-mmt", "lr-mmt-x", "lr-mc-1.2", "dvfs-mmt-1", "thr-mmt--1"):
+        with pytest.raises(ConfigError, match="use dvfs or npa, or one of"):
+            parse_policy(word)

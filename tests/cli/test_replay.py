@@ -89,3 +89,13 @@ def test_a_bad_fleet_file_is_named_with_its_line(store, tmp_path):
     result = invoke("replay", "--store", store, "--policy", "dvfs", "--fleet", fleet)
     assert result.exit_code == 1, result.output  # bad input data, as a bad trace file is
     assert str(fleet) in result.stderr and "missing vm_assignment" in result.stderr
+
+
+def test_a_migrating_policy_replayed_from_the_store_gives_cloudsims_figures(store):
+    """LR-MMT-1.2 on 20110303, CloudSim 3.0 paper-compatible (recorded peer run): 93.23 kWh,
+    10,808 migrations, SLATAH 3.06 %, PDM 0.05 % — from the ingested day, through the rollups."""
+    report = json.loads(invoke("replay", "--store", store, "--policy", "lr-mmt-1.2", "--json").stdout)
+    (lr,) = report["policies"]
+    assert round(lr["energy_kwh"], 2) == 93.23
+    assert lr["migrations"] == 10808
+    assert round(100 * lr["slatah"], 2) == 3.06 and round(100 * lr["pdm"], 2) == 0.05

@@ -53,7 +53,7 @@ def test_the_replay_page_shows_the_cli_replay(day):
     with open_store(path) as store, served(create_app(Settings(store=path), store=store, tokens=(Token.of(ADMIN, "admin"),))) as url, chromium() as browser:  # fmt: skip
         context = browser.new_context(viewport={"width": 1280, "height": 900}, extra_http_headers={"Authorization": f"Bearer {ADMIN}"})  # fmt: skip
         watched = WatchedPage(context)
-        watched.page.goto(f"{url}/replay")
+        watched.page.goto(f"{url}/replay?policy=npa&policy=dvfs")
         watched.page.wait_for_selector("body[data-replay-drawn]")
         shown = watched.page.evaluate(READ_PAGE)
         watched.screenshot("replay-1280")

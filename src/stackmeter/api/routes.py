@@ -302,7 +302,8 @@ def series(
 def replay(
     request: Request,
     policy: list[str] = Query(
-        ..., description="A policy to replay; repeat it to compare several: npa, dvfs."
+        ...,
+        description="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER with a detector thr, iqr, mad, lr or lrr and a VM selection mmt, mu or rs, e.g. lr-mmt-1.2.",
     ),
     fleet: str = Query(operations.DEFAULT_FLEET, description="The name of a fleet shipped with stackmeter."),
     semantics: str = Query(

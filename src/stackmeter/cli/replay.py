@@ -23,7 +23,10 @@ from stackmeter.units import parse_utc_time
 
 def replay(
     policy: list[str] = typer.Option(
-        ..., "--policy", metavar="POLICY", help="A policy to replay; repeat it to compare several: npa, dvfs."
+        ...,
+        "--policy",
+        metavar="POLICY",
+        help="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER with a detector thr, iqr, mad, lr or lrr and a VM selection mmt, mu or rs, e.g. lr-mmt-1.2.",
     ),
     fleet: str = typer.Option(
         operations.DEFAULT_FLEET,
@@ -54,7 +57,7 @@ def replay(
 
     Example:
 
-        stackmeter replay --store planetlab.duckdb --policy npa --policy dvfs --json
+        stackmeter replay --store planetlab.duckdb --policy dvfs --policy lr-mmt-1.2 --json
     """
     output = chosen_output(as_json, as_csv)
     first, last = parse_utc_time(start, "--from"), parse_utc_time(end, "--to")

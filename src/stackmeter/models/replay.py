@@ -119,11 +119,12 @@ class FleetFile(NamedTuple):
 
 
 class ReplayPolicy(NamedTuple):
-    """A consolidation policy: ``allocation`` (``npa``, ``dvfs``), later a VM selection and parameter.
+    """A consolidation policy: ``allocation``, and for the migrating ones a VM selection and parameter.
 
     CloudSim's names: NPA keeps every host at full power; DVFS places VMs once (first fit) and
-    lets hosts draw power by load, with no migrations; the migrating policies (``thr``, ``iqr``,
-    ``mad``, ``lr``, ``lrr`` with ``mmt``, ``mc``, ``mu``, ``rs`` and a parameter) come next.
+    lets hosts draw power by load, with no migrations. The migrating policies pair an overload
+    detector (``thr`` with its threshold, ``iqr``, ``mad``, ``lr``, ``lrr`` with their safety
+    parameter) with a VM selection (``mmt``, ``mu``, ``rs``), e.g. ``("lr", "mmt", 1.2)``.
     """
 
     allocation: str
@@ -198,7 +199,9 @@ class ReplayResult(NamedTuple):
       "active": some MIPS allocated; under NPA every host);
     - ``step_hosts_overloaded``: active hosts whose allocated MIPS fall short of the MIPS their
       VMs request (the condition SLATAH times);
-    - ``step_energy_kwh``: energy of the interval that ends at the step;
+    - ``step_energy_kwh``: energy of the interval that ends at the step (with migrations, of the
+      intervals since the previous step, migration ends included; any energy after the last step,
+      while its migrations finish, counts at the last step, so the steps add up to the total);
     - ``step_vms_alive``: VMs still simulated after the step (vanished ones are gone).
 
     Totals: ``energy_kwh``; ``migrations``; ``slatah`` (share of active host time with

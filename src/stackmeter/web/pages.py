@@ -54,7 +54,18 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 HEAT_MAP_ROWS = 50
 # What the replay page compares unless asked.
-REPLAY_DEFAULT_POLICIES = ("npa", "dvfs")
+REPLAY_DEFAULT_POLICIES = ("dvfs", "lr-mmt-1.2")
+# The policies the page offers to compare (any other can be asked in the URL).
+REPLAY_OFFERED_POLICIES = (
+    "npa",
+    "dvfs",
+    "thr-mmt-0.8",
+    "thr-mmt-1.0",
+    "iqr-mmt-1.5",
+    "mad-mmt-2.5",
+    "lr-mmt-1.2",
+    "lrr-mmt-1.2",
+)
 # Windows on one heat map page, per timescale.
 HEAT_MAP_COLUMNS: Mapping[str, int] = MappingProxyType({t.name: t.heat_map_columns for t in TIMESCALE_TABLE})
 COOKIE_MAX_AGE_S = 12 * 3600
@@ -382,6 +393,7 @@ def replay(request: Request, reader: PageReader = Depends(_open_reader)) -> HTML
         report=report,
         rows=replay_rows(report) if report else [],
         policies=policies,
+        offered=tuple(dict.fromkeys((*REPLAY_OFFERED_POLICIES, *policies))),
         semantics=semantics,
         profiles=tuple(SEMANTICS_PROFILES),
         start=query.get("from") or "",

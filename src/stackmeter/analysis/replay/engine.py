@@ -9,11 +9,15 @@ from typing import NamedTuple
 import numpy as np
 
 from stackmeter.analysis.replay.demand import simulated_steps, step_times_s, step_utilization, vanish_steps
-from stackmeter.analysis.replay.inventory import Hosts, Vms, expand_hosts, expand_vms
+from stackmeter.analysis.replay.detectors import DETECTORS
+from stackmeter.analysis.replay.inputs import JOULES_PER_KWH, ReplayInputs
+from stackmeter.analysis.replay.inventory import expand_hosts, expand_vms
 from stackmeter.analysis.replay.metrics import host_shutdowns, pdm, slatah
+from stackmeter.analysis.replay.migration import replay_migrating
 from stackmeter.analysis.replay.placement import place_first_fit
 from stackmeter.analysis.replay.power import host_load, interval_energy_j, power_w
 from stackmeter.analysis.replay.scheduler import allocate_mips
+from stackmeter.analysis.replay.selection import SELECTORS
 from stackmeter.errors import ConfigError
 from stackmeter.models.replay import (
     DEFAULT_SEMANTICS,
@@ -25,40 +29,11 @@ from stackmeter.models.replay import (
     VmTypes,
 )
 
-JOULES_PER_KWH = 3.6e6
-
-
-class ReplayInputs(NamedTuple):
-    """Everything a policy runner needs, checked and expanded into arrays.
-
-    ``utilization`` is ``VMs × samples`` (fractions, rows in the order VMs are created);
-    ``step_utilization`` is each VM's utilization at each decision step under ``profile``.
-    """
-
-    utilization: np.ndarray
-    interval_s: float
-    hosts: Hosts
-    vms: Vms
-    profile: SemanticsProfile
-    policy: ReplayPolicy
-    step_time_s: np.ndarray
-    step_utilization: np.ndarray
-
-
 # A policy runner turns checked inputs into a result; POLICY_RUNNERS (end of module) maps the
-# allocation names to them. Where the migrating policies plug in:
-# - Event grid: a migrating runner loops over decision steps; a migration started at t_k ends
-#   at t_k + RAM / (target bandwidth / 16) s (62.5 MB/s on 1 Gbit/s), and each end is an event
-#   at which every host is updated again (demand interpolated there in both CloudSim profiles).
-#   At each event it calls ``allocate_mips`` with one slot per host and the incoming/outgoing
-#   flags, and appends a column to hosts × events arrays; ``slatah``, ``pdm`` and
-#   ``host_shutdowns`` already take event times, and energy is ``interval_energy_j`` per event.
-# - Detectors (THR, IQR, MAD, LR, LRR): a dict of functions (hosts' utilization histories,
-#   newest first, at most 30; requested MIPS ÷ capacity; parameter) → overloaded flags, each
-#   with its CloudSim fallback (THR 0.7 below 12 or 10 values).
-# - VM selection (MMT, MU, MC, RS): a dict of functions (candidate VMs of a host) → the VM to move.
-# - Placement: PABFD beside ``place_first_fit`` in placement.py, the same detector deciding
-#   whether a target would be overloaded.
+# allocation names to them. NPA and DVFS solve every (host, step) pair at once below; the
+# migrating policies (migration.py) step through CloudSim's event grid, with the detectors of
+# detectors.py, the VM selections of selection.py and PABFD, and integrate energy, SLATAH and
+# PDM on that grid.
 PolicyRunner = Callable[[ReplayInputs], ReplayResult]
 
 
@@ -77,7 +52,8 @@ def replay(
         trace files sorted by name), one column per sample ``interval_s`` apart; no gaps
     :param fleet: the hosts, in id order as ``fleet.host_order`` gives them
     :param vm_types: the VM sizes and how rows get them
-    :param policy: ``ReplayPolicy("npa")`` or ``ReplayPolicy("dvfs")`` (see :func:`parse_policy`)
+    :param policy: ``ReplayPolicy("npa")``, ``ReplayPolicy("dvfs")`` or a migrating policy such as
+        ``ReplayPolicy("lr", "mmt", 1.2)`` (see :func:`parse_policy`)
     :param semantics: a name of :data:`~stackmeter.models.SEMANTICS_PROFILES`
     :raises ConfigError: for an unknown policy or profile, a matrix that is not finite and ≥ 0,
         an unusable fleet, or a VM that fits on no host at creation
@@ -103,14 +79,28 @@ def replay(
 
 
 def parse_policy(text: str) -> ReplayPolicy:
-    """Return the policy a word names: ``npa`` or ``dvfs`` (``lr-mmt-1.2`` and the like come next).
+    """Return the policy a word names: ``npa``, ``dvfs``, or detector-selection-parameter (``lr-mmt-1.2``).
+
+    Detectors: ``thr`` (parameter: the threshold), ``iqr``, ``mad``, ``lr``, ``lrr`` (the safety
+    parameter); selections: ``mmt``, ``mu``, ``rs``.
 
     :raises ConfigError: for a policy this stackmeter does not replay, listing those it does
     """
-    allocation, *rest = text.strip().lower().split("-")
-    if allocation not in POLICY_RUNNERS or rest:
-        raise ConfigError(f"unknown policy {text!r}: use {_choices(POLICY_RUNNERS)}", where="policy")
-    return ReplayPolicy(allocation)
+    allocation, *rest = text.strip().lower().split("-", 2)
+    if allocation in STATIC_RUNNERS and not rest:
+        return ReplayPolicy(allocation)
+    if allocation in DETECTORS and len(rest) == 2 and rest[0] in SELECTORS:
+        try:
+            parameter = float(rest[1])
+        except ValueError:
+            parameter = math.nan
+        if math.isfinite(parameter) and parameter >= 0:
+            return ReplayPolicy(allocation, rest[0], parameter)
+    raise ConfigError(
+        f"unknown policy {text!r}: use {_choices(STATIC_RUNNERS)}, or one of {_choices(DETECTORS)}, "
+        f"a VM selection ({_choices(SELECTORS)}) and a parameter ≥ 0, e.g. lr-mmt-1.2",
+        where="policy",
+    )
 
 
 def _profile(semantics: str) -> SemanticsProfile:
@@ -124,12 +114,21 @@ def _profile(semantics: str) -> SemanticsProfile:
 
 def _runner(policy: ReplayPolicy) -> PolicyRunner:
     """The runner of a policy, or ConfigError listing the policies."""
-    runner = POLICY_RUNNERS.get(policy.allocation)
-    if runner is None:
-        raise ConfigError(f"unknown policy {policy.label!r}: use {_choices(POLICY_RUNNERS)}", where="policy")
-    if policy.selection is not None or policy.parameter is not None:
-        raise ConfigError(f"{policy.allocation} takes no VM selection or parameter", where="policy")
-    return runner
+    if policy.allocation in STATIC_RUNNERS:
+        if policy.selection is not None or policy.parameter is not None:
+            raise ConfigError(f"{policy.allocation} takes no VM selection or parameter", where="policy")
+        return STATIC_RUNNERS[policy.allocation]
+    if policy.allocation not in DETECTORS:
+        raise ConfigError(
+            f"unknown policy {policy.label!r}: use {_choices([*STATIC_RUNNERS, *DETECTORS])}", where="policy"
+        )
+    if policy.selection not in SELECTORS or policy.parameter is None:
+        raise ConfigError(
+            f"{policy.allocation} needs a VM selection ({_choices(SELECTORS)}) and a parameter, "
+            f"e.g. {policy.allocation}-mmt-1.2",
+            where="policy",
+        )
+    return replay_migrating
 
 
 def _choices(names: Iterable[str]) -> str:
@@ -287,4 +286,11 @@ def _result(
     )
 
 
-POLICY_RUNNERS: dict[str, PolicyRunner] = {"dvfs": _replay_dvfs, "npa": _replay_npa}
+STATIC_RUNNERS: dict[str, PolicyRunner] = {"dvfs": _replay_dvfs, "npa": _replay_npa}
+"""Runners of the policies that never migrate."""
+
+POLICY_RUNNERS: dict[str, PolicyRunner] = {
+    **STATIC_RUNNERS,
+    **dict.fromkeys(DETECTORS, replay_migrating),
+}
+"""The runner of each allocation policy name (the migrating ones need a selection and parameter)."""

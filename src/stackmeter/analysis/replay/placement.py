@@ -1,10 +1,11 @@
-"""Where VMs go when created: first fit at nominal size, CloudSim's ``PowerVmAllocationPolicySimple``."""
+"""Where VMs go when created: first fit (DVFS) or power-aware best fit (migrating policies), at nominal size."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from stackmeter.analysis.replay.inventory import Hosts, Vms
+from stackmeter.analysis.replay.power import power_w
 from stackmeter.errors import ConfigError
 
 
@@ -40,6 +41,46 @@ def place_first_fit(hosts: Hosts, vms: Vms) -> np.ndarray:
                 "fast with enough MIPS, RAM and bandwidth left (CloudSim aborts such a run)",
                 where="fleet",
             )
+        placed[vm] = host
+        free_mips[host] -= vm_mips[vm]
+        free_ram_mb[host] -= vms.ram_mb[vm]
+        free_bandwidth[host] -= vms.bandwidth_mbit_s[vm]
+    return placed
+
+
+def place_power_aware_at_creation(hosts: Hosts, vms: Vms) -> np.ndarray:
+    """Return the host id of each VM as CloudSim 3.0's migrating policies create them (PABFD at t = 0).
+
+    Each VM, in row order and at its nominal size, goes to the host where it adds the least
+    power, P(r/C) − P(0), lowest id on ties, among the hosts that take it (as in
+    :func:`place_first_fit`). No host has a load before the first step, so every host is costed
+    as empty and none is checked for overload: the VMs fill the cheaper host type first, one
+    host after another.
+
+    :raises ConfigError: when a VM fits on no host
+    """
+    free_mips = hosts.capacity_mips.copy()
+    free_ram_mb = hosts.ram_mb.copy()
+    free_bandwidth = hosts.bandwidth_mbit_s.copy()
+    placed = np.empty(len(vms.pes), dtype=np.intp)
+    vm_mips = vms.pes * vms.mips_per_pe
+    idle_w = hosts.power_table_w[hosts.group, 0]
+    for vm in range(len(placed)):
+        fits = (
+            (hosts.pe_mips >= vms.mips_per_pe[vm])
+            & (free_mips >= vm_mips[vm])
+            & (free_ram_mb >= vms.ram_mb[vm])
+            & (free_bandwidth >= vms.bandwidth_mbit_s[vm])
+        )
+        if not fits.any():
+            raise ConfigError(
+                f"VM {vm} ({vms.pes[vm]:g} × {vms.mips_per_pe[vm]:g} MIPS, {vms.ram_mb[vm]:g} MB RAM) "
+                f"fits on none of the {len(free_mips)} hosts once VMs 0–{vm - 1} are placed "
+                "(CloudSim aborts such a run)",
+                where="fleet",
+            )
+        cost = power_w(hosts.power_table_w, hosts.group, vm_mips[vm] / hosts.capacity_mips) - idle_w
+        host = int(np.argmin(np.where(fits, cost, np.inf)))
         placed[vm] = host
         free_mips[host] -= vm_mips[vm]
         free_ram_mb[host] -= vms.ram_mb[vm]

@@ -44,8 +44,10 @@ def allocate_mips(
     the capped requests (a VM moving in at 10 %) fit the host's MIPS, every core gets its capped
     request (× 0.9 moving out, × 0.1 moving in). Otherwise every share is scaled by capacity ÷
     total and rounded down to a whole MIPS, as CloudSim's ``redistributeMipsDueToOverSubscription``.
-    CloudSim decides "fits" on a running remainder as it adds VMs one by one; comparing the total
-    is the same decision but for rounding at an exact fit.
+    CloudSim decides "fits" on a running remainder as it adds VMs one by one (capacity minus each
+    request in turn); comparing the total is the same decision but for rounding at an exact fit,
+    so slots within rounding of an exact fit are decided CloudSim's way, in entry order (pass
+    entries in each host's VM-list order).
 
     :param slot: the slot of each VM entry (an index into the ``slot_*`` arrays)
     :param requested_mips_per_pe: per entry, the MIPS each of its cores asks (utilization × VM MIPS)
@@ -61,6 +63,7 @@ def allocate_mips(
     needed = np.where(incoming, capped * vm_pes * MIGRATION_IN_SHARE, capped * vm_pes)
     slot_needed = np.bincount(slot, weights=needed, minlength=slots)
     oversubscribed = slot_needed > slot_capacity_mips
+    _settle_exact_fits(oversubscribed, slot, needed, slot_needed, slot_capacity_mips)
     share = _share_per_pe(capped, incoming, outgoing)
     if oversubscribed.any():
         scale = np.divide(slot_capacity_mips, slot_needed, out=np.ones(slots), where=oversubscribed)[slot]
@@ -76,6 +79,29 @@ def allocate_mips(
     )
 
 
+def _settle_exact_fits(
+    oversubscribed: np.ndarray,
+    slot: np.ndarray,
+    needed: np.ndarray,
+    slot_needed: np.ndarray,
+    slot_capacity_mips: np.ndarray,
+) -> None:
+    """Redo the fit test of slots whose requests fill them to within rounding, on a running remainder."""
+    close = np.flatnonzero(np.abs(slot_needed - slot_capacity_mips) <= 1e-9 * slot_capacity_mips)
+    if close.size == 0:
+        return
+    wanted = np.isin(slot, close)
+    for host in close.tolist():
+        free = float(slot_capacity_mips[host])
+        fits = True
+        for request in needed[wanted & (slot == host)].tolist():
+            if free < request:
+                fits = False
+                break
+            free -= request
+        oversubscribed[host] = not fits
+
+
 def _share_per_pe(capped: np.ndarray, incoming: np.ndarray, outgoing: np.ndarray) -> np.ndarray:
     """Per-core shares of a host whose requests fit (moving out wins, as in CloudSim's test order)."""
     share = np.where(incoming, capped * MIGRATION_IN_SHARE, capped)
@@ -88,3 +114,43 @@ def _scaled_share_per_pe(
     """Per-core shares of an over-subscribed host before rounding, in CloudSim's order of products."""
     share = np.where(incoming, capped * MIGRATION_IN_SHARE * scale, capped * scale)
     return np.where(outgoing, capped * scale * MIGRATION_OUT_SHARE, share)
+
+
+# -- the order in which CloudSim's scheduler re-shares a host ---------------------------------
+#
+# When a VM leaves a host, CloudSim's scheduler re-adds the others' requests one by one in the
+# iteration order of a java.util.HashMap keyed by the VM's uid ("<user id>-<vm id>"), and its free
+# MIPS are the capacity minus each request in turn. That order changes the last bits of the
+# free MIPS, which decide exact fits (a host that a VM fills exactly). The replay reproduces it.
+
+# The user id of the PlanetLab runs' broker: CloudSim numbers entities as they are created
+# (0 the shutdown entity, 1 the information service, 2 the broker).
+CLOUDSIM_BROKER_ID = 2
+_HASHMAP_INITIAL_BUCKETS = 16
+_HASHMAP_LOAD_FACTOR = 0.75
+
+
+def scheduler_key_hash(vm: int, user: int = CLOUDSIM_BROKER_ID) -> int:
+    """The spread hash ``java.util.HashMap`` files a VM's uid under (``String.hashCode``, then h ^ h >>> 16)."""
+    h = 0
+    for char in f"{user}-{vm}":
+        h = (31 * h + ord(char)) & 0xFFFFFFFF
+    return h ^ (h >> 16)
+
+
+def map_buckets(most_entries: int) -> int:
+    """Buckets of a HashMap that once held ``most_entries`` entries (it doubles past 75 % full, never shrinks)."""
+    buckets = _HASHMAP_INITIAL_BUCKETS
+    while most_entries > buckets * _HASHMAP_LOAD_FACTOR:
+        buckets *= 2
+    return buckets
+
+
+def free_after_readding(capacity: float, requests: list[float]) -> float:
+    """Free MIPS once ``requests`` (capped) are re-added in turn: capacity minus each, or 0 once one did not fit."""
+    free = capacity
+    for request in requests:
+        if free < request:
+            return 0.0
+        free -= request
+    return free
