@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-prometheus system-deps clean
+.PHONY: demo test lint bench bench-dashboard bench-prometheus system-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	scripts/make-venv.sh $(PYTHON) $(VENV)
@@ -32,6 +32,11 @@ bench: $(VENV)/.installed system-deps
 	$(BIN)/python benchmarks/notifications.py
 	$(BIN)/python benchmarks/api_load.py --write BENCHMARKS.md
 	$(BIN)/python benchmarks/bad_input.py --write BENCHMARKS.md
+	$(BIN)/python benchmarks/replay.py --write BENCHMARKS.md
+
+# About 25 minutes the first time (it builds a 10,000-entity store of 8 GB, reused after): every page and list route.
+bench-dashboard: $(VENV)/.installed system-deps
+	$(BIN)/python benchmarks/dashboard.py --write BENCHMARKS.md
 
 # About 30 minutes: 2,000 scaled entities against a real Prometheus, and the scaling curve.
 bench-prometheus: $(VENV)/.installed system-deps

@@ -68,15 +68,51 @@ def read_steps(
     for level in levels:
         if from_rollups:
             per_window = f"SELECT resource_code, samples AS n FROM rollup_{level}"
+            codes = _codes_above_two(con, level, steps)
+            if not codes:
+                continue
+            per_window += f" WHERE resource_code IN ({', '.join(map(str, codes))})"
         else:
             per_window = f"""SELECT resource_code, count(*) AS n FROM samples WHERE capacity IS NOT NULL
                 GROUP BY resource_code, entity_id, {window_start_sql(level, "epoch_us(ts)")}"""
-        for code, median in con.execute(
-            f"SELECT resource_code, median(n) FROM ({per_window}) GROUP BY resource_code"
-        ).fetchall():
-            if code not in steps and median is not None and median > 2:
+        # How many windows hold each count: a few dozen rows, whose median is that of the windows
+        # (as SQL's median, halfway between the middle two), for a third of the time of median(n).
+        rows = con.execute(
+            f"SELECT resource_code, n, count(*) FROM ({per_window}) GROUP BY ALL ORDER BY resource_code, n"
+        ).fetchall()
+        for code in dict.fromkeys(row[0] for row in rows):
+            median = _median_of_counts([(n, windows) for c, n, windows in rows if c == code])
+            if code not in steps and median > 2:
                 steps[code] = TIMESCALE_BY_NAME[level].nominal_s / median
     return steps
+
+
+def _median_of_counts(counted: list[tuple[int, int]]) -> float:
+    """Return the median of values given as (value, how many times) in increasing value order:
+    the middle value, or halfway between the middle two of an even number of values."""
+    total = sum(times for _, times in counted)
+    lower, upper = (total - 1) // 2, total // 2  # positions of the middle value(s), 0-based
+    low = high = seen = 0
+    for value, times in counted:
+        if seen <= lower < seen + times:
+            low = value
+        if seen <= upper < seen + times:
+            high = value
+            break
+        seen += times
+    return (low + high) / 2
+
+
+def _codes_above_two(con: duckdb.DuckDBPyConnection, level: str, known: dict[int, float]) -> list[int]:
+    """Return the resource codes without a step in ``known`` that have a window of ``level`` holding
+    3 samples or more: only their median can be above 2.
+
+    The row groups' statistics answer this without a scan where no window holds 3 (the 5m level of
+    5-minute samples), where the median itself reads every row: 3.7 s of 320 million at 5m.
+    """
+    # One query per code, so that each stops at its first such window.
+    query = f"SELECT 1 FROM rollup_{level} WHERE resource_code = ? AND samples >= 3 LIMIT 1"
+    return [code for code in CODE_RESOURCES if code not in known and con.execute(query, [code]).fetchall()]
 
 
 def coverage_of(rows: list[tuple]) -> dict[str, ResourceCoverage]:
