@@ -251,3 +251,17 @@ def test_openapi_documents_paging_on_every_list_route(client):
             assert headers["X-Total-Count"]["schema"]["type"] == "integer"
         else:
             assert not {"page", "page_size"} & names and not headers, path
+
+
+def test_a_quantile_question_too_large_to_page_is_refused_naming_entity(client, monkeypatch):
+    """Every entity's quantiles are computed before a page is cut: past the bound (here lowered to
+    what the test store holds at 1h) the route refuses at once, instead of filling the server's memory."""
+    from stackmeter.operations import rollups
+
+    monkeypatch.setattr(rollups, "MAX_QUANTILE_WINDOWS", 5_000)
+    whole = client.get("/api/v1/quantile?timescale=1h", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert whole.status_code == 422
+    assert whole.json()["where"] == "entity"
+    assert "ask for one entity, or a longer timescale" in whole.json()["detail"]
+    for fine in ("/api/v1/quantile?timescale=1d", "/api/v1/quantile?timescale=1h&entity=196"):
+        assert get(client, fine).status_code == 200

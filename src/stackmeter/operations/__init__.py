@@ -40,6 +40,8 @@ from stackmeter.operations.reports import (
     store_status,
 )
 from stackmeter.operations.rollups import (
+    MAX_QUANTILE_WINDOWS,
+    check_quantile_size,
     compact,
     utilization_quantiles,
 )
@@ -74,11 +76,13 @@ __all__ = [
     "HEAT_MAP_MAX_ROWS",
     "IngestSummary",
     "ListenProgress",
+    "MAX_QUANTILE_WINDOWS",
     "OPERATION_TIMEOUT_S",
     "Progress",
     "REJECTION_EXAMPLES",
     "bundled_sample",
     "check_input_paths",
+    "check_quantile_size",
     "check_report_choices",
     "check_time_range",
     "collect",

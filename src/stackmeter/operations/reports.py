@@ -188,7 +188,7 @@ def heat_map(
         raise ConfigError(f"page_size must be from 1 to {HEAT_MAP_MAX_ROWS}, got {page_size}", "page_size")
     if not 1 <= columns <= HEAT_MAP_MAX_COLUMNS:
         raise ConfigError(f"columns must be from 1 to {HEAT_MAP_MAX_COLUMNS}, got {columns}", "columns")
-    served = read_counts(store, (timescale,), {resource: threshold}, from_raw)
+    served = read_counts(store, (timescale,), {resource: threshold}, from_raw, fleet=False)
     counts = served.counts[timescale, resource]
     codes, overloaded, windows = rank_entities(counts, share)
     chosen = slice((page - 1) * page_size, page * page_size)

@@ -13,6 +13,7 @@ from stackmeter.analysis.windows import check_timescale
 from stackmeter.errors import ConfigError, UnknownEntity
 from stackmeter.models import (
     RAW,
+    TIMESCALE_BY_NAME,
     CompactSummary,
     QuantileReport,
     ResourceCoverage,
@@ -44,22 +45,28 @@ def served_text(served_by: str) -> str:
 
 
 def read_counts(
-    store: Store, scales: Sequence[str], thresholds: Mapping[str, float], from_raw: bool = False
+    store: Store,
+    scales: Sequence[str],
+    thresholds: Mapping[str, float],
+    from_raw: bool = False,
+    fleet: bool = True,
 ) -> ServedCounts:
     """Return the window counts and coverage behind an overload report, each timescale read from
     the coarsest rollup level whose windows nest in its own, or from raw samples.
 
     Rollups give the raw answer exactly when every threshold lies on a histogram bin edge (a whole
     percent up to 2). Raw samples serve a timescale when no level fits it, when a threshold is off
-    an edge, or with ``from_raw``.
+    an edge, or with ``from_raw``. ``fleet=False`` leaves out what only an overload report uses:
+    the fleet's totals per window and the coverage.
     """
     off_edge = [f"{name}={value:g}" for name, value in thresholds.items() if threshold_bin(value) is None]
     levels = () if from_raw or off_edge else store.read_levels()
     served_by = {scale: serving_level(scale, levels) or RAW for scale in scales}
-    counts = store.read_window_counts(served_by, thresholds)
+    counts = store.read_window_counts(served_by, thresholds, fleet)
     from_samples = [scale for scale in scales if served_by[scale] == RAW]
     # The series extents outlive compaction; raw coverage is read when only raw samples serve.
-    coverage = store.read_coverage(from_rollups=len(from_samples) < len(scales))
+    # Without ``fleet`` (a heat map) neither the fleet's totals nor coverage are read.
+    coverage = store.read_coverage(from_rollups=len(from_samples) < len(scales)) if fleet else {}
     if not from_samples:
         note = ""
     elif from_raw:
@@ -123,6 +130,30 @@ def utilization_quantiles(
     return QuantileReport(
         resource, timescale, q, served_text(level), BIN_WIDTH, _by_entity_and_window(windows)
     )
+
+
+# The most (entity, window) quantiles one answer of the API may compute: every entity's quantiles
+# are computed before a page is cut, and 10,000 entities at 5 minutes are 86 million (over 12 GiB).
+MAX_QUANTILE_WINDOWS = 2_000_000
+
+
+def check_quantile_size(store: Store, resource: str, timescale: str, entity: str | None) -> int:
+    """Return about how many (entity, window) quantiles the question asks for; raise
+    :class:`ConfigError` naming ``entity`` when it is more than :data:`MAX_QUANTILE_WINDOWS`."""
+    coverage = store.read_coverage(from_rollups=True).get(check_resource(resource))
+    if coverage is None or coverage.first_ts is None or coverage.last_ts is None:
+        return 0
+    span_s = (coverage.last_ts - coverage.first_ts) / np.timedelta64(1, "s")
+    windows = int(span_s // TIMESCALE_BY_NAME[check_timescale(timescale)].nominal_s) + 1
+    entities = 1 if entity is not None else coverage.entities - coverage.without_capacity
+    if entities * windows > MAX_QUANTILE_WINDOWS:
+        raise ConfigError(
+            f"quantiles of {entities:,} entities over about {windows:,} windows of {timescale} are "
+            f"{entities * windows:,}, more than the {MAX_QUANTILE_WINDOWS:,} one answer computes: "
+            "ask for one entity, or a longer timescale",
+            "entity",
+        )
+    return entities * windows
 
 
 def _by_entity_and_window(windows: tuple[WindowQuantile, ...]) -> tuple[WindowQuantile, ...]:

@@ -77,10 +77,11 @@ class Store(Protocol):
         """The rollup levels kept, finest first."""
 
     def read_window_counts(
-        self, served_by: Mapping[str, str], thresholds: Mapping[str, float]
+        self, served_by: Mapping[str, str], thresholds: Mapping[str, float], fleet: bool = True
     ) -> dict[tuple[str, str], WindowCounts]:
         """Per (timescale, resource): samples, and samples at or above the resource's threshold, per
-        window, each timescale of ``served_by`` read from what serves it there."""
+        window, each timescale of ``served_by`` read from what serves it there; the fleet's totals
+        per window only with ``fleet`` (empty otherwise: a heat map ranks without them)."""
 
     def read_window_utilization(self, query: WindowQuery, served_by: str) -> WindowUtilization:
         """Per (entity, window) of the entities asked: samples, samples at or above the threshold,

@@ -148,14 +148,14 @@ class DuckDBStore:
         return rollup_writes.read_levels(self._con)
 
     def read_window_counts(
-        self, served_by: Mapping[str, str], thresholds: Mapping[str, float]
+        self, served_by: Mapping[str, str], thresholds: Mapping[str, float], fleet: bool = True
     ) -> dict[tuple[str, str], WindowCounts]:
         levels = {timescale: level for timescale, level in served_by.items() if level != RAW}
         raw = tuple(timescale for timescale, level in served_by.items() if level == RAW)
-        counts = rollup_reads.read_level_window_counts(self._con, levels, thresholds) if levels else {}
+        counts = rollup_reads.read_level_window_counts(self._con, levels, thresholds, fleet) if levels else {}
         if raw:
             names = reads.read_entity_names(self._con)
-            counts.update(window_counts.read_window_counts(self._con, names, raw, thresholds))
+            counts.update(window_counts.read_window_counts(self._con, names, raw, thresholds, fleet))
         return counts
 
     def read_window_utilization(self, query: WindowQuery, served_by: str) -> WindowUtilization:

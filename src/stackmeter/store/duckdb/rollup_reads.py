@@ -53,7 +53,12 @@ def _at_or_above_sql(theta: str, bin_from: str) -> str:
 
 
 def _create_window_count_tables(
-    con: duckdb.DuckDBPyConnection, timescale: str, level: str, thresholds: dict[int, float], table: str
+    con: duckdb.DuckDBPyConnection,
+    timescale: str,
+    level: str,
+    thresholds: dict[int, float],
+    table: str,
+    fleet: bool = True,
 ) -> None:
     """Create temporary tables ``table`` (resource_code, entity_id, window_us, n, k) and those of
     :func:`~stackmeter.store.duckdb.window_counts.create_totals`, as the raw path does.
@@ -90,7 +95,7 @@ def _create_window_count_tables(
             theta_params + theta_params,
         )
         counted = table
-    create_totals(con, table, counted)
+    create_totals(con, table, counted, fleet)
 
 
 def read_extents_coverage(con: duckdb.DuckDBPyConnection) -> dict[str, ResourceCoverage]:
@@ -210,7 +215,10 @@ def _window_utilization_rows(
 
 
 def read_level_window_counts(
-    con: duckdb.DuckDBPyConnection, levels: Mapping[str, str], thresholds: Mapping[str, float]
+    con: duckdb.DuckDBPyConnection,
+    levels: Mapping[str, str],
+    thresholds: Mapping[str, float],
+    fleet: bool = True,
 ) -> dict[tuple[str, str], WindowCounts]:
     """Per (timescale, resource): window counts, each timescale from the level ``levels`` maps it
     to; every threshold must be on a histogram bin edge."""
@@ -220,7 +228,7 @@ def read_level_window_counts(
     for timescale, level in levels.items():
         table = f"_rollup_counts_{timescale}"
         try:
-            _create_window_count_tables(con, timescale, level, codes, table)
+            _create_window_count_tables(con, timescale, level, codes, table, fleet)
             result.update(window_counts_of(con, table, timescale, thresholds, names))
         finally:
             drop_tables(con, table)

@@ -27,8 +27,10 @@ def read_window_counts(
     names: np.ndarray,
     timescales: Sequence[str],
     thresholds: Mapping[str, float],
+    fleet: bool = True,
 ) -> dict[tuple[str, str], WindowCounts]:
-    """Return :class:`WindowCounts` per (timescale, resource) for utilization ≥ threshold.
+    """Return :class:`WindowCounts` per (timescale, resource) for utilization ≥ threshold (the
+    fleet's totals per window only with ``fleet``).
 
     Raw samples are scanned at most twice (for 5m and 1h); days are summed from hours, and
     weeks and months from days, which is exact because those windows nest in UTC.
@@ -55,7 +57,7 @@ def read_window_counts(
                 FROM {levels[source]} GROUP BY ALL"""
             select_params = []
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {select}", select_params)
-        create_totals(con, table, table)
+        create_totals(con, table, table, fleet)
     result = {}
     try:
         for timescale in timescales:
@@ -66,7 +68,7 @@ def read_window_counts(
     return result
 
 
-def create_totals(con: duckdb.DuckDBPyConnection, table: str, counted: str) -> None:
+def create_totals(con: duckdb.DuckDBPyConnection, table: str, counted: str, fleet: bool = True) -> None:
     """Create the temporary tables ``table``_entities (resource_code, entity_id, windows,
     first_us, last_us) and ``table``_fleet (resource_code, window_us, entities, samples) from
     ``counted`` (resource_code, entity_id, window_us, n), which holds every window with a sample."""
@@ -78,11 +80,13 @@ def create_totals(con: duckdb.DuckDBPyConnection, table: str, counted: str) -> N
         FROM {counted} GROUP BY ALL
         """
     )
+    # Without ``fleet`` the table is empty: a full GROUP BY of the finest level (seconds at
+    # 10,000 entities) that a heat map does not need.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {table}_fleet AS
         SELECT resource_code, window_us, count(*) AS entities, sum(n)::BIGINT AS samples
-        FROM {counted} GROUP BY ALL
+        FROM {counted} WHERE {"true" if fleet else "false"} GROUP BY ALL
         """
     )
 
