@@ -165,3 +165,20 @@ def test_bad_bins_are_a_usage_error_naming_them(loaded, bins):
     result = runner.invoke(app, ["operations", "--store", store, "--bins", bins])
     assert result.exit_code == 2, result.output
     assert "bins:" in result.stderr
+
+
+def test_bins_written_as_in_python_or_with_a_leading_point_are_the_same(loaded):
+    store, _ = loaded
+    bins = [json.loads(runner.invoke(app, ["operations", "--store", store, "--json", "--bins", text]).stdout)
+            ["durations"]["bins"] for text in (".5,2,1h", "0.5,2,1h")]  # fmt: skip
+    assert bins[0] == bins[1] and bins[0][0] == {"lower_s": 0.0, "upper_s": 0.5}
+
+
+def test_the_table_says_how_bins_grow_only_when_they_do(loaded):
+    store, _ = loaded
+    default = runner.invoke(app, ["operations", "--store", store], env={"COLUMNS": "200"}).stdout
+    assert "Each bin ends 2 to 3 times later than the one before" in default
+    mine = runner.invoke(
+        app, ["operations", "--store", store, "--bins", "10s,1m,5m,30m"], env={"COLUMNS": "200"}
+    )
+    assert "2 to 3 times" not in mine.stdout and "--histogram lists the bins." in mine.stdout

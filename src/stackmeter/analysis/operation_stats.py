@@ -28,7 +28,7 @@ STATS_COLUMNS = [
 ]  # fmt: skip
 
 # Upper edges of the duration bins: 1, 2, 5 of each unit (100 ms … 20 s, 1 min … 20 min, 1 h … 10 h)
-# and 1 d, so that each bin is 2 to 3 times as wide as the one before and every edge reads as a
+# and 1 d, so that each edge is 2 to 3 times the one before and every edge reads as a
 # round duration. The first bin starts at 0 s, the last (1 d and longer) has no upper edge.
 DURATION_EDGES_S = (
     0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0,

@@ -378,7 +378,11 @@ def durations_table(timings: OperationTimings) -> Table:
     table = Table(
         title=f"Durations per operation, in {len(edges)} bins from 0 s to {_edge(edges[-1])} and over",
         title_justify="left",
-        caption="Each bin is 2 to 3 times as wide as the one before; --histogram lists them.",
+        caption=(
+            "Each bin ends 2 to 3 times later than the one before; --histogram lists them."
+            if _grows_2_to_3_times(edges)
+            else "--histogram lists the bins."
+        ),
         caption_justify="left",
     )
     for column in ("operation", "ok", "error", "p50", "p95"):
@@ -425,3 +429,9 @@ def _filled_bins(timings: OperationTimings) -> tuple[int, int]:
 def _edge(seconds: float) -> str:
     """A bin edge as a round duration: ``0 s``, ``100 ms``, ``5 s``, ``2 min``, ``1 d``."""
     return "0 s" if seconds == 0 else format_duration(seconds).replace(".0 s", " s")
+
+
+def _grows_2_to_3_times(edges: Sequence[float]) -> bool:
+    """Whether each bin edge (after 0 s) is 2 to 3 times the one before, as the default 1-2-5
+    edges are; edges given with ``--bins`` may be anything."""
+    return all(2 <= b / a <= 3 for a, b in zip(edges, edges[1:], strict=False) if a > 0)

@@ -37,7 +37,7 @@ from stackmeter.sources.notifications import parse_message, read_jsonl
 from stackmeter.store import Store
 from stackmeter.units import parse_duration_seconds
 
-_SECONDS = re.compile(r"^[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?$")  # a bare number of seconds
+_SECONDS = re.compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")  # a bare number of seconds
 
 
 class _NotificationTally:
