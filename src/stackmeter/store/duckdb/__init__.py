@@ -31,6 +31,7 @@ from stackmeter.models import (
 )
 from stackmeter.store.duckdb import (
     notifications,
+    quantile_reads,
     reads,
     retention,
     rollup_reads,
@@ -166,12 +167,12 @@ class DuckDBStore:
     def read_histograms(
         self, timescale: str, resource: str, entity: str | None, level: str
     ) -> WindowHistograms:
-        return rollup_reads.read_histograms(self._con, timescale, resource, entity, level)
+        return quantile_reads.read_histograms(self._con, timescale, resource, entity, level)
 
     def read_raw_quantiles(
         self, timescale: str, resource: str, q: float, entity: str | None = None
     ) -> tuple[WindowQuantile, ...]:
-        return rollup_reads.read_raw_quantiles(self._con, timescale, resource, q, entity)
+        return quantile_reads.read_raw_quantiles(self._con, timescale, resource, q, entity)
 
     # -- retention ------------------------------------------------------------------------
 
