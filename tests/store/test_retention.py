@@ -75,6 +75,25 @@ def test_reports_from_rollups_outlive_the_raw_samples(store, raw):
     assert from_raw.cells[0].windows < after.cells[[c.timescale for c in after.cells].index("1d")].windows
 
 
+def test_after_compaction_the_report_totals_sum_what_the_levels_still_hold(store):
+    operations.compact(store, RETENTION)
+    kept = operations.overload_report(store, TIMESCALES, fleet=True)
+    con = connection_of(store)
+    assert set(con.execute("SELECT timescale FROM report_timescales").fetchall()) == {
+        (t,) for t in TIMESCALES.split(",")
+    }
+    # Without the totals every timescale is summed from its level's rows that are left.
+    con.execute("BEGIN")
+    con.execute("DELETE FROM report_timescales")
+    scanned = operations.overload_report(store, TIMESCALES, fleet=True)
+    con.execute("ROLLBACK")
+    assert kept.cells == scanned.cells and kept.multi_resource == scanned.multi_resource
+    for got, expected in zip(kept.fleet, scanned.fleet, strict=True):
+        np.testing.assert_array_equal(got.window, expected.window)
+        np.testing.assert_array_equal(got.samples, expected.samples)
+        np.testing.assert_array_equal(got.overloaded, expected.overloaded)
+
+
 def test_quantiles_from_the_daily_level_outlive_the_raw_samples(store, raw):
     summary = operations.compact(store, RETENTION)
     vm = raw[(raw["entity"] == "41") & (raw["resource"] == "cpu")]

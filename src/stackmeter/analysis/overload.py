@@ -170,16 +170,18 @@ def summarize_multi_resource(
     ``overloaded`` holds one (entity codes, window starts) pair per resource, as returned by
     :func:`detect_overloaded`; entity codes index ``names`` for every resource alike.
     """
-    if not overloaded:
+    pairs = [(np.asarray(e, dtype=np.int64), np.asarray(w)) for e, w in overloaded if len(e)]
+    if not pairs:
         return MultiResourceOverload(timescale, 0, 0, ())
-    entity = np.concatenate([pair[0] for pair in overloaded]).astype(np.int64)
-    window = np.concatenate([pair[1] for pair in overloaded]).astype(np.int64)
-    if entity.size == 0:
-        return MultiResourceOverload(timescale, 0, 0, ())
-    # One integer key per (entity, window): sorting it is far faster than a row-wise unique.
-    window_starts, window_rank = np.unique(window, return_inverse=True)
-    pairs, resources = np.unique(entity * window_starts.size + window_rank, return_counts=True)
-    multi = pairs[resources >= 2] // window_starts.size
+    first = min(w.min() for _, w in pairs)
+    ranks = [window_index(w, first, timescale) for _, w in pairs]
+    width = max(int(r.max()) for r in ranks) + 1
+    # One integer key per (entity, window); each resource's keys arrive sorted (by entity, then
+    # window), and a stable sort merges sorted runs in about linear time.
+    keys = np.sort(
+        np.concatenate([e * width + r for (e, _), r in zip(pairs, ranks, strict=True)]), kind="stable"
+    )
+    multi = np.unique(keys[1:][keys[1:] == keys[:-1]]) // width
     codes, windows = np.unique(multi, return_counts=True)
     order = np.lexsort((names[codes].astype(str), -windows))[:top]
     worst = tuple((str(names[codes[i]]), int(windows[i])) for i in order)

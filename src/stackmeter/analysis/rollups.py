@@ -8,18 +8,12 @@ import numpy as np
 from stackmeter.models import (
     HISTOGRAM_BINS_PER_UNIT,
     HISTOGRAM_OVERFLOW_BIN,
-    NESTS_IN,
-    TIMESCALES,
     WindowHistograms,
+    serving_level,
 )
 
 BIN_WIDTH = 1 / HISTOGRAM_BINS_PER_UNIT
-
-
-def serving_level(timescale: str, levels: tuple[str, ...]) -> str | None:
-    """Return the coarsest of ``levels`` whose windows nest in ``timescale``'s, or ``None``."""
-    fitting = [level for level in levels if timescale in NESTS_IN[level]]
-    return max(fitting, key=TIMESCALES.index) if fitting else None
+__all__ = ["BIN_WIDTH", "quantile_bounds", "serving_level", "threshold_bin"]
 
 
 def threshold_bin(threshold: float) -> int | None:

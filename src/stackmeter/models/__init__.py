@@ -139,6 +139,7 @@ from stackmeter.models.timescales import (
     TIMESCALE_TABLE,
     TIMESCALES,
     Timescale,
+    serving_level,
 )
 
 __all__ = [
@@ -264,6 +265,7 @@ __all__ = [
     "in_time_domain_s",
     "invalid_samples",
     "make_samples",
+    "serving_level",
     "no_samples",
     "resource_bounds",
     "take_samples",

@@ -62,3 +62,9 @@ NESTS_IN: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
 TIMESCALE_SECONDS: MappingProxyType[str, int] = MappingProxyType(
     {t.name: t.nominal_s for t in TIMESCALE_TABLE}
 )
+
+
+def serving_level(timescale: str, levels: tuple[str, ...]) -> str | None:
+    """Return the coarsest of ``levels`` whose windows nest in ``timescale``'s, or ``None``."""
+    fitting = [level for level in levels if timescale in NESTS_IN[level]]
+    return max(fitting, key=TIMESCALES.index) if fitting else None

@@ -19,6 +19,7 @@ from stackmeter.models import (
     WindowUtilization,
     make_samples,
 )
+from stackmeter.store.duckdb import report_totals
 from stackmeter.store.duckdb.schema import CODE_RESOURCES, RESOURCE_CODES
 from stackmeter.store.duckdb.sql import (
     datetime_of,
@@ -66,7 +67,10 @@ def read_steps(
     rollup levels give the same answer over the same samples."""
     steps: dict[int, float] = {}
     for level in levels:
-        if from_rollups:
+        kept = report_totals.read_sizes(con, level) if from_rollups else None
+        if kept is not None:
+            rows = [row for row in kept if row[0] not in steps]
+        elif from_rollups:
             per_window = f"SELECT resource_code, samples AS n FROM rollup_{level}"
             codes = _codes_above_two(con, level, steps)
             if not codes:
@@ -75,11 +79,12 @@ def read_steps(
         else:
             per_window = f"""SELECT resource_code, count(*) AS n FROM samples WHERE capacity IS NOT NULL
                 GROUP BY resource_code, entity_id, {window_start_sql(level, "epoch_us(ts)")}"""
-        # How many windows hold each count: a few dozen rows, whose median is that of the windows
-        # (as SQL's median, halfway between the middle two), for a third of the time of median(n).
-        rows = con.execute(
-            f"SELECT resource_code, n, count(*) FROM ({per_window}) GROUP BY ALL ORDER BY resource_code, n"
-        ).fetchall()
+        if kept is None:
+            # How many windows hold each count: a few dozen rows, whose median is that of the windows
+            # (as SQL's median, halfway between the middle two), for a third of the time of median(n).
+            rows = con.execute(
+                f"SELECT resource_code, n, count(*) FROM ({per_window}) GROUP BY ALL ORDER BY resource_code, n"
+            ).fetchall()
         for code in dict.fromkeys(row[0] for row in rows):
             median = _median_of_counts([(n, windows) for c, n, windows in rows if c == code])
             if code not in steps and median > 2:

@@ -9,6 +9,7 @@ import numpy as np
 
 from stackmeter.errors import StoreError
 from stackmeter.models import Dropped, SampleSpan
+from stackmeter.store.duckdb import report_totals
 from stackmeter.store.duckdb.rollup_writes import read_levels
 from stackmeter.store.duckdb.sql import datetime_of, time_of, timestamp_param, us_of, window_start_sql
 
@@ -73,6 +74,8 @@ def _drop_older(
         ).fetchall()[0]
         _mark(con, level, first_kept)
         kept_from[level] = first_kept
+    # The report totals sum the levels: those of a level that lost rows are summed again.
+    report_totals.prepare(con, read_levels(con), rebuild=tuple(level for level, n in rows.items() if n))
     # Series with nothing left anywhere leave the extents (and the reports' entity counts).
     held = " UNION ".join(
         ["SELECT DISTINCT entity_id, resource_code FROM samples"]

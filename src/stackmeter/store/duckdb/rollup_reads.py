@@ -20,6 +20,7 @@ from stackmeter.models import (
     WindowQuery,
     WindowUtilization,
 )
+from stackmeter.store.duckdb import report_totals
 from stackmeter.store.duckdb.reads import (
     coverage_of,
     read_entity_names,
@@ -58,10 +59,14 @@ def _create_window_count_tables(
     fleet: bool = True,
 ) -> None:
     """Create temporary tables ``table`` (resource_code, entity_id, window_us, n, k) and those of
-    :func:`~stackmeter.store.duckdb.window_counts.create_totals`, as the raw path does.
+    :func:`~stackmeter.store.duckdb.window_counts.create_totals`, as the raw path does: from the
+    report totals kept at write time when they serve, else from the level's rows.
 
     ``thresholds`` maps resource codes to θ, each on a histogram bin edge.
     """
+    if report_totals.serves(con, timescale, level, thresholds):
+        report_totals.create_count_tables(con, timescale, thresholds, table, fleet)
+        return
     theta, theta_params = _per_resource(thresholds, placeholder=True)
     first_bin = {code: int(round(value * HISTOGRAM_BINS_PER_UNIT)) for code, value in thresholds.items()}
     bin_from, _ = _per_resource(first_bin, placeholder=False)

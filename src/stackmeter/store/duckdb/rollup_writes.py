@@ -11,6 +11,7 @@ import duckdb
 
 from stackmeter.errors import StoreError
 from stackmeter.models import COMPACTED, NESTS_IN, TIMESCALE_TABLE, TIMESCALES, TOO_LATE, Rejection
+from stackmeter.store.duckdb import report_totals
 from stackmeter.store.duckdb.rejections import insert_rejections
 from stackmeter.store.duckdb.rollup_sql import (
     KEYS,
@@ -26,7 +27,9 @@ from stackmeter.store.duckdb.rollup_sql import (
 from stackmeter.store.duckdb.schema import CODE_RESOURCES
 from stackmeter.store.duckdb.sql import window_start_sql
 
-_TEMPORARY = ("_judged", "_delta", "_old", "_extents") + tuple(f"_cells_{level}" for level in TIMESCALES)
+_TEMPORARY = ("_judged", "_delta", "_old", "_extents") + tuple(
+    f"_{kind}_{level}" for level in TIMESCALES for kind in ("cells", "changed", "replaced")
+)
 
 
 def read_levels(con: duckdb.DuckDBPyConnection, built_only: bool = True) -> tuple[str, ...]:
@@ -63,6 +66,7 @@ def prepare_levels(con: duckdb.DuckDBPyConnection, levels: tuple[str, ...] | Non
                 con.execute("INSERT INTO rollup_levels VALUES (?, NULL)", [level])
     pending = [level for level in read_levels(con, built_only=False) if level not in read_levels(con)]
     if not pending:
+        report_totals.prepare(con, read_levels(con))
         return
     horizon = read_raw_horizon_us(con)
     if horizon is not None:
@@ -73,6 +77,7 @@ def prepare_levels(con: duckdb.DuckDBPyConnection, levels: tuple[str, ...] | Non
     _fold_into_levels(con, "samples", tuple(pending))
     for level in pending:
         con.execute("UPDATE rollup_levels SET built_at = now() WHERE level = ?", [level])
+    report_totals.prepare(con, read_levels(con), rebuild=tuple(pending))
 
 
 def split_refused(con: duckdb.DuckDBPyConnection, fresh: str, back_window_us: int | None) -> int:
@@ -184,6 +189,7 @@ def _fold_into_levels(con: duckdb.DuckDBPyConnection, source: str, levels: tuple
         con.execute(f"CREATE OR REPLACE TEMP TABLE _cells_{level} AS {cells}")
         with_cells.append(level)
         _merge_level(con, level, rows_from_cells_sql(f"_cells_{level}"), bounds)
+    report_totals.update(con, levels)
     # On an error the caller's transaction rolls back, and these temporary tables with it.
     for table in _TEMPORARY:
         con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -198,8 +204,10 @@ def _merge_level(
     holds no row in that range, which is the common case of trace files and of a new window,
     the rows are inserted as they are; otherwise the rows sharing a key are merged. With
     ``fill_histograms``, ``rows`` come without histograms and get those they need from ``_judged``.
+    Leaves the rows written in ``_changed_<level>`` and those they replaced in
+    ``_replaced_<level>``, for the report totals.
     """
-    table = f"rollup_{level}"
+    table, changed, replaced = f"rollup_{level}", f"_changed_{level}", f"_replaced_{level}"
     first_entity, last_entity, first_us, last_us = bounds
     first_window, last_window = con.execute(
         f"SELECT {window_start_sql(level, str(int(first_us)))}, {window_start_sql(level, str(int(last_us)))}"
@@ -209,32 +217,36 @@ def _merge_level(
         entity_id BETWEEN {int(first_entity)} AND {int(last_entity)}
         AND window_us BETWEEN {int(first_window)} AND {int(last_window)}
     """
-    if not con.execute(f"SELECT 1 FROM {table} WHERE {in_range} LIMIT 1").fetchall():
-        con.execute(f"INSERT INTO {table} {rows}")
-        if fill_histograms:
-            _fill_histograms(con, table, level, in_range)
-        return
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _delta AS {rows}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {changed} AS {rows}")
     if fill_histograms:
-        _fill_histograms(con, "_delta", level, "true")
-    (old,) = con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _old AS
-        SELECT r.* FROM {table} r SEMI JOIN _delta USING ({KEYS}) WHERE {in_range}
-        """
-    ).fetchall()[0]
+        _fill_histograms(con, changed, level, "true")
+    old = 0
+    if con.execute(f"SELECT 1 FROM {table} WHERE {in_range} LIMIT 1").fetchall():
+        (old,) = con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {replaced} AS
+            SELECT r.* FROM {table} r SEMI JOIN {changed} USING ({KEYS}) WHERE {in_range}
+            """
+        ).fetchall()[0]
     if not old:
-        con.execute(f"INSERT INTO {table} SELECT * FROM _delta")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {replaced} AS SELECT * FROM {table} LIMIT 0")
+        con.execute(f"INSERT INTO {table} SELECT * FROM {changed}")
         return
     con.execute(
         f"""
-        DELETE FROM {table} r USING _old o
+        DELETE FROM {table} r USING {replaced} o
         WHERE r.entity_id = o.entity_id AND r.resource_code = o.resource_code AND r.window_us = o.window_us
         """
     )
-    con.execute(f"INSERT INTO {table} SELECT * FROM _delta ANTI JOIN _old USING ({KEYS})")
-    both = f"SELECT * FROM _old UNION ALL SELECT * FROM _delta SEMI JOIN _old USING ({KEYS})"
-    con.execute(f"INSERT INTO {table} {merged_rows_sql(both)}")
+    both = f"SELECT * FROM {replaced} UNION ALL SELECT * FROM {changed} SEMI JOIN {replaced} USING ({KEYS})"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _delta AS
+        SELECT * FROM {changed} ANTI JOIN {replaced} USING ({KEYS}) UNION ALL SELECT * FROM ({merged_rows_sql(both)})
+        """
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {changed} AS SELECT * FROM _delta")
+    con.execute(f"INSERT INTO {table} SELECT * FROM {changed}")
 
 
 def _fill_histograms(con: duckdb.DuckDBPyConnection, table: str, level: str, where: str) -> None:

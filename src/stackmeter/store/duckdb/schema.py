@@ -191,6 +191,59 @@ MIGRATIONS: tuple[str, ...] = (
         dropped_before_us BIGINT NOT NULL
     );
     """,
+    # 5: report totals, kept at write time from the rollup levels (see report_totals.py): what an
+    # overload report reads of a level, summed once per batch. A timescale is listed in
+    # report_timescales once its totals are built (by a writer's next open, like a new level).
+    # report_thresholds are the watched thresholds, as histogram bins (80 is θ = 0.8): the default
+    # of each resource.
+    """
+    CREATE TABLE report_thresholds (
+        resource_code UTINYINT NOT NULL,
+        threshold_bin USMALLINT NOT NULL,
+        PRIMARY KEY (resource_code, threshold_bin)
+    );
+    INSERT INTO report_thresholds VALUES (0, 80), (1, 90), (2, 80), (3, 80);
+
+    CREATE TABLE report_timescales (
+        timescale VARCHAR PRIMARY KEY,
+        level VARCHAR NOT NULL,
+        built_at TIMESTAMPTZ NOT NULL
+    );
+
+    CREATE TABLE report_windows (
+        timescale VARCHAR NOT NULL,
+        resource_code UTINYINT NOT NULL,
+        window_us BIGINT NOT NULL,
+        entities BIGINT NOT NULL,
+        samples BIGINT NOT NULL
+    );
+
+    CREATE TABLE report_entities (
+        timescale VARCHAR NOT NULL,
+        resource_code UTINYINT NOT NULL,
+        entity_id INTEGER NOT NULL,
+        windows BIGINT NOT NULL,
+        first_us BIGINT NOT NULL,
+        last_us BIGINT NOT NULL
+    );
+
+    CREATE TABLE report_sizes (
+        timescale VARCHAR NOT NULL,
+        resource_code UTINYINT NOT NULL,
+        samples BIGINT NOT NULL,
+        windows BIGINT NOT NULL
+    );
+
+    CREATE TABLE report_overloads (
+        timescale VARCHAR NOT NULL,
+        resource_code UTINYINT NOT NULL,
+        threshold_bin USMALLINT NOT NULL,
+        entity_id INTEGER NOT NULL,
+        window_us BIGINT NOT NULL,
+        samples BIGINT NOT NULL,
+        at_or_above BIGINT NOT NULL
+    );
+    """,
 )
 
 

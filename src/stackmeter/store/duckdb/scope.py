@@ -23,6 +23,19 @@ SCOPED_VIEWS = {
         )
         for table in [*(f"rollup_{level}" for level in TIMESCALES), "series_extents"]
     },
+    # report totals per entity are scoped as the rollups they sum; those summed over the fleet cannot
+    # be, so a project's reader sees no totals kept (report_timescales is empty) and sums its own.
+    **{
+        table: (
+            f"SELECT * FROM {{db}}.main.{table} WHERE entity_id IN "
+            "(SELECT entity_id FROM {db}.main.entities WHERE project = (SELECT project FROM _scope))"
+        )
+        for table in ("report_entities", "report_overloads")
+    },
+    **{
+        table: f"SELECT * FROM {{db}}.main.{table} WHERE false"
+        for table in ("report_timescales", "report_windows", "report_sizes")
+    },
     # notifications carry their project; dead letters have none, so a project sees none of them
     "events": "SELECT * FROM {db}.main.events WHERE project = (SELECT project FROM _scope)",
     "deadletters": "SELECT * FROM {db}.main.deadletters WHERE false",
