@@ -201,11 +201,7 @@ def _build(con: duckdb.DuckDBPyConnection, timescale: str, level: str) -> None:
         f"INSERT INTO report_sizes SELECT ?, resource_code, n, count(*) FROM ({n}) GROUP BY ALL",
         [timescale],
     )
-    # Only the rows whose maximum reaches a watched θ can hold a sample at or above it.
-    candidates = f"""
-        (SELECT r.* FROM {source} r SEMI JOIN report_thresholds t
-         ON r.resource_code = t.resource_code AND {MAX_SQL} >= {_theta("t.threshold_bin")})
-    """
+    candidates = _candidates_sql(source)
     if timescale == level:
         k = _summed_sql(candidates, timescale, level, with_k=True)
         con.execute(
@@ -243,65 +239,51 @@ def update(con: duckdb.DuckDBPyConnection, levels: tuple[str, ...]) -> None:
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
+def _candidates_sql(rows: str) -> str:
+    """SQL of the rows of ``rows`` whose maximum reaches a watched θ of their resource: only they
+    can hold a sample at or above it."""
+    return f"""
+        (SELECT r.* FROM {rows} r SEMI JOIN report_thresholds t
+         ON r.resource_code = t.resource_code AND {MAX_SQL} >= {_theta("t.threshold_bin")})
+    """
+
+
 def _update(con: duckdb.DuckDBPyConnection, timescale: str, level: str) -> None:
+    """Create ``_n`` (every key the batch touched: its samples now and before, 0 when new) and
+    ``_k`` (the keys with a sample at or above a watched θ now: how many, now and before), then
+    fold them into the totals. Samples are only ever added, so a key at or above θ before is so now."""
     changed, replaced = f"_changed_{level}", f"_replaced_{level}"
-    if timescale == level:
-        new_n = _summed_sql(changed, timescale, level, with_k=False)
-        new_k = _summed_sql(changed, timescale, level, with_k=True)
-    else:
-        # The keys the batch touched, summed again from the level (after the batch's rows landed).
-        window = window_start_sql(timescale, "window_us")
+    (replacing,) = con.execute(f"SELECT count(*) > 0 FROM {replaced}").fetchall()[0]
+    if timescale == level and not replacing:
+        # New keys only (a trace file, a new window): nothing was there before.
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT resource_code, entity_id, {window} AS t_us "
+            f"CREATE OR REPLACE TEMP TABLE _n AS SELECT {_KEYS}, samples::BIGINT AS new_n, 0::BIGINT AS old_n "
             f"FROM {changed}"
         )
-        lo, hi, first, last = con.execute(
-            f"SELECT min(entity_id), max(entity_id), min(window_us), max(window_us) FROM {changed}"
-        ).fetchall()[0]
-        if lo is None:
-            return
-        first_us, last_us = con.execute(
-            f"SELECT {window_start_sql(timescale, str(int(first)))}, "
-            f"{window_start_sql(timescale, str(int(last)))}"
-        ).fetchall()[0]
-        # The range lets DuckDB skip the rest of the level through its zone maps; the end bound
-        # is loose (the last window's start plus a month) but safe.
-        rows = f"""
-            (SELECT r.* FROM (SELECT *, {window} AS t_us FROM rollup_{level}
-                              WHERE entity_id BETWEEN {int(lo)} AND {int(hi)}
-                                AND window_us BETWEEN {int(first_us)} AND {int(last_us) + 31 * 86_400_000_000}) r
-             SEMI JOIN _touched USING (resource_code, entity_id, t_us))
-        """
-        new_n = _summed_sql(rows, timescale, level, with_k=False)
-        new_k = _summed_sql(rows, timescale, level, with_k=True)
-    # Old = new − (changed − replaced), key by key: one read of the level serves both.
-    delta_n = f"""
-        SELECT {_KEYS}, sum(n) AS n FROM (
-            SELECT {_KEYS}, n FROM ({_summed_sql(changed, timescale, level, with_k=False)})
-            UNION ALL SELECT {_KEYS}, -n FROM ({_summed_sql(replaced, timescale, level, with_k=False)})
-        ) GROUP BY ALL
-    """
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _n AS
-        SELECT {_KEYS}, a.n AS new_n, a.n - coalesce(d.n, 0) AS old_n
-        FROM ({new_n}) a LEFT JOIN ({delta_n}) d USING ({_KEYS})
-        """
-    )
-    delta_k = f"""
-        SELECT {_KEYS}, threshold_bin, sum(k) AS k FROM (
-            SELECT {_KEYS}, threshold_bin, k FROM ({_summed_sql(changed, timescale, level, with_k=True)})
-            UNION ALL
-            SELECT {_KEYS}, threshold_bin, -k FROM ({_summed_sql(replaced, timescale, level, with_k=True)})
-        ) GROUP BY ALL
-    """
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _k AS
-        SELECT {_KEYS}, threshold_bin, a.k AS new_k, a.k - coalesce(d.k, 0) AS old_k
-        FROM ({new_k}) a LEFT JOIN ({delta_k}) d USING ({_KEYS}, threshold_bin)
-        """
-    )
+        new_k = _summed_sql(_candidates_sql(changed), timescale, level, with_k=True)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _k AS SELECT {_KEYS}, threshold_bin, k AS new_k, 0::BIGINT AS old_k "
+            f"FROM ({new_k}) WHERE k > 0"
+        )
+    elif timescale == level:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _n AS
+            SELECT {_KEYS}, c.samples::BIGINT AS new_n, coalesce(r.samples, 0)::BIGINT AS old_n
+            FROM {changed} c LEFT JOIN {replaced} r USING ({_KEYS})
+            """
+        )
+        new_k = _summed_sql(_candidates_sql(changed), timescale, level, with_k=True)
+        old_k = _summed_sql(_candidates_sql(replaced), timescale, level, with_k=True)
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _k AS
+            SELECT {_KEYS}, threshold_bin, a.k AS new_k, coalesce(b.k, 0) AS old_k
+            FROM ({new_k}) a LEFT JOIN ({old_k}) b USING ({_KEYS}, threshold_bin) WHERE a.k > 0
+            """
+        )
+    elif not _update_coarser(con, timescale, level, changed, replaced):
+        return
     _add(
         con,
         "report_windows",
@@ -333,14 +315,16 @@ def _update(con: duckdb.DuckDBPyConnection, timescale: str, level: str) -> None:
         "windows = t.windows + d.windows",
     )
     con.execute("DELETE FROM report_sizes WHERE timescale = ? AND windows = 0", [timescale])
-    con.execute(
-        """
+    (rewritten,) = con.execute("SELECT count(*) FROM _k WHERE old_k > 0").fetchall()[0]
+    if rewritten:  # a scan of the table: only when a batch merged into pairs already at or above θ
+        con.execute(
+            """
         DELETE FROM report_overloads o USING _k k
         WHERE o.timescale = ? AND k.old_k > 0 AND o.resource_code = k.resource_code
           AND o.threshold_bin = k.threshold_bin AND o.entity_id = k.entity_id AND o.window_us = k.window_us
         """,
-        [timescale],
-    )
+            [timescale],
+        )
     con.execute(
         f"""
         INSERT INTO report_overloads
@@ -349,6 +333,66 @@ def _update(con: duckdb.DuckDBPyConnection, timescale: str, level: str) -> None:
         """,
         [timescale],
     )
+
+
+def _update_coarser(
+    con: duckdb.DuckDBPyConnection, timescale: str, level: str, changed: str, replaced: str
+) -> bool:
+    """Create ``_n`` and ``_k`` of a timescale coarser than its level (a week from days): the keys
+    the batch touched, summed again from the level after the batch; before = now − (changed −
+    replaced), key by key. Returns whether the batch touched any."""
+    window = window_start_sql(timescale, "window_us")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT resource_code, entity_id, {window} AS t_us "
+        f"FROM {changed}"
+    )
+    lo, hi, first, last = con.execute(
+        f"SELECT min(entity_id), max(entity_id), min(window_us), max(window_us) FROM {changed}"
+    ).fetchall()[0]
+    if lo is None:
+        return False
+    first_us, last_us = con.execute(
+        f"SELECT {window_start_sql(timescale, str(int(first)))}, {window_start_sql(timescale, str(int(last)))}"
+    ).fetchall()[0]
+    # The range lets DuckDB skip the rest of the level through its zone maps; the end bound is
+    # loose (the last window's start plus a month) but safe.
+    rows = f"""
+        (SELECT r.* FROM (SELECT *, {window} AS t_us FROM rollup_{level}
+                          WHERE entity_id BETWEEN {int(lo)} AND {int(hi)}
+                            AND window_us BETWEEN {int(first_us)} AND {int(last_us) + 31 * 86_400_000_000}) r
+         SEMI JOIN _touched USING (resource_code, entity_id, t_us))
+    """
+    new_n = _summed_sql(rows, timescale, level, with_k=False)
+    delta_n = f"""
+        SELECT {_KEYS}, sum(n) AS n FROM (
+            SELECT {_KEYS}, n FROM ({_summed_sql(changed, timescale, level, with_k=False)})
+            UNION ALL SELECT {_KEYS}, -n FROM ({_summed_sql(replaced, timescale, level, with_k=False)})
+        ) GROUP BY ALL
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _n AS
+        SELECT {_KEYS}, a.n AS new_n, a.n - coalesce(d.n, 0) AS old_n
+        FROM ({new_n}) a LEFT JOIN ({delta_n}) d USING ({_KEYS})
+        """
+    )
+    new_k = _summed_sql(_candidates_sql(rows), timescale, level, with_k=True)
+    delta_k = f"""
+        SELECT {_KEYS}, threshold_bin, sum(k) AS k FROM (
+            SELECT {_KEYS}, threshold_bin, k FROM ({_summed_sql(_candidates_sql(changed), timescale, level, with_k=True)})
+            UNION ALL
+            SELECT {_KEYS}, threshold_bin, -k
+            FROM ({_summed_sql(_candidates_sql(replaced), timescale, level, with_k=True)})
+        ) GROUP BY ALL
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _k AS
+        SELECT {_KEYS}, threshold_bin, a.k AS new_k, a.k - coalesce(d.k, 0) AS old_k
+        FROM ({new_k}) a LEFT JOIN ({delta_k}) d USING ({_KEYS}, threshold_bin) WHERE a.k > 0
+        """
+    )
+    return True
 
 
 def _add(
