@@ -265,9 +265,9 @@ __all__ = [
     "in_time_domain_s",
     "invalid_samples",
     "make_samples",
-    "serving_level",
     "no_samples",
     "resource_bounds",
+    "serving_level",
     "take_samples",
     "utf8_text",
 ]
