@@ -233,7 +233,9 @@ def targets(entity: str, settings: Settings) -> list[Target]:
         )
 
     def quantile(timescale: str) -> Callable[[Store], object]:
-        return lambda store: operations.utilization_quantiles(store, "cpu", 0.95, timescale)
+        return lambda store: operations.quantile_page(
+            store, "cpu", 0.95, timescale, page=1, page_size=DEFAULT_PAGE_SIZE
+        )
 
     def heat_map(timescale: str, page: int, rows: int, width: int) -> Callable[[Store], object]:
         return lambda store: operations.heat_map(

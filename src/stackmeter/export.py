@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +196,12 @@ def served_by_text(report: OverloadReport) -> str:
     return text + (f" ({report.served_note})" if report.served_note else "")
 
 
+# The columns of a quantile report's CSV (a header even when a page holds no row).
+QUANTILE_COLUMNS = (
+    "resource", "timescale", "q", "entity", "window", "samples", "quantile", "lower", "upper", "served_by",
+)  # fmt: skip
+
+
 def quantile_rows(report: QuantileReport) -> list[dict]:
     """Return one flat dict per (entity, window) of a quantile report, for CSV."""
     return [
@@ -203,6 +209,15 @@ def quantile_rows(report: QuantileReport) -> list[dict]:
          "served_by": report.served_by}
         for row in report.windows
     ]  # fmt: skip
+
+
+def quantile_csv_pages(pages: Iterable[QuantileReport]) -> Iterator[str]:
+    """Yield the CSV of a quantile report read page by page (``operations.quantile_pages``): the
+    first page's with its header, the rows only of every other. Joined, they are the CSV of the
+    whole report, ``rows_csv(quantile_rows(report), QUANTILE_COLUMNS)``."""
+    for number, page in enumerate(pages):
+        text = rows_csv(quantile_rows(page), QUANTILE_COLUMNS)
+        yield text if number == 0 else text.partition("\n")[2]
 
 
 def target_rows(statuses: Iterable[TargetStatus], now: np.datetime64) -> list[dict]:

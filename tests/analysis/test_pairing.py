@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from benchmarks.notification_stream import build_stream
 
-from stackmeter.analysis.pairing import classify, events_frame, pair_operations
+from stackmeter.analysis.pairing import ACTIONS, classify, events_frame, pair_operations, paired_event_types
 from stackmeter.models import Event
 from stackmeter.sources.notifications import parse_messages
 
@@ -183,3 +183,35 @@ def test_generated_stream_matches_planted_operations():
     )  # fmt: skip
     assert got == collections.Counter(key(*planted) for planted in stream.planted)
     assert {"success", "error", "open"} <= {planted.outcome for planted in stream.planted}
+
+
+def test_pairing_the_paired_event_types_alone_gives_the_same_operations():
+    """What the store is asked for (updates, audits and unknown names left out) pairs as every event does."""
+    stream = build_stream(200, seed=17)
+    events, _ = parse_messages([body for _, body in stream.messages], "q", T0)
+    frame = events_frame(events)
+    last = np.datetime64(stream.last_ts.replace(tzinfo=None), "ns")
+    kinds = set(zip(frame["event_type"], frame["fault"].notna(), strict=True))
+    whole = pair_operations(frame, last)
+    wanted = paired_event_types(kinds)
+    assert "compute.instance.update" not in wanted and "scheduler.run_instance.start" in wanted
+    assert len(wanted) < len({kind for kind, _ in kinds})
+    pd.testing.assert_frame_equal(pair_operations(frame[frame["event_type"].isin(wanted)], last), whole)
+    for operation in ("create", "delete", "resize_prep"):
+        wanted = paired_event_types(kinds, operation)
+        assert all(
+            classify(*kind) is None or classify(*kind)[0] == operation for kind in kinds if kind[0] in wanted
+        )
+        alone = pair_operations(frame[frame["event_type"].isin(wanted)], last)
+        expected = whole[whole["operation"] == operation].reset_index(drop=True)
+        pd.testing.assert_frame_equal(alone[alone["operation"] == operation].reset_index(drop=True), expected)
+        assert ("scheduler.run_instance.start" in wanted) == (operation == "create")
+
+
+def test_exception_notifications_are_asked_for_only_with_their_fault():
+    assert paired_event_types([("terminate_instance", False)]) == frozenset()
+    assert paired_event_types([("terminate_instance", True)]) == {"terminate_instance"}
+    assert paired_event_types([("terminate_instance", True)], "reboot") == frozenset()
+    assert {
+        action for action in ACTIONS if paired_event_types([(f"instance.{action}.start", False)], action)
+    } == ACTIONS

@@ -10,10 +10,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from stackmeter import operations
 from stackmeter.api import create_app
 from stackmeter.api.paging import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, Page
+from stackmeter.cli import app as cli_app
 from stackmeter.settings import Settings
 from stackmeter.store import open_store
 from tests.bus_store import write_bus_store
@@ -253,15 +255,31 @@ def test_openapi_documents_paging_on_every_list_route(client):
             assert not {"page", "page_size"} & names and not headers, path
 
 
-def test_a_quantile_question_too_large_to_page_is_refused_naming_entity(client, monkeypatch):
-    """Every entity's quantiles are computed before a page is cut: past the bound (here lowered to
-    what the test store holds at 1h) the route refuses at once, instead of filling the server's memory."""
+def test_quantile_pages_of_an_answer_too_large_to_hold_are_slices_of_the_cli_csv(
+    client, fleet_path, monkeypatch
+):
+    """A page reads only its own rows, so the bound on one whole answer (here lowered below what
+    the test store holds at 1h) refuses the CLI's table and JSON, not the API's pages nor the
+    CLI's CSV, which streams page by page."""
     from stackmeter.operations import rollups
 
     monkeypatch.setattr(rollups, "MAX_QUANTILE_WINDOWS", 5_000)
-    whole = client.get("/api/v1/quantile?timescale=1h", headers={"Authorization": f"Bearer {ADMIN}"})
-    assert whole.status_code == 422
-    assert whole.json()["where"] == "entity"
-    assert "ask for one entity, or a longer timescale" in whole.json()["detail"]
-    for fine in ("/api/v1/quantile?timescale=1d", "/api/v1/quantile?timescale=1h&entity=196"):
-        assert get(client, fine).status_code == 200
+    header, *rows = list(csv.reader(io.StringIO(run_cli("quantile", "--all", "--timescale", "1h", "--csv",
+                                                        "--store", fleet_path))))  # fmt: skip
+    assert len(rows) > 5_000
+    for number in (1, 2, 3, -(-len(rows) // 2_000), -(-len(rows) // 2_000) + 1):
+        response = get(client, f"/api/v1/quantile?timescale=1h&format=csv&page={number}&page_size=2000")
+        assert response.headers["x-total-count"] == str(len(rows))
+        page = list(csv.reader(io.StringIO(response.text)))
+        assert page == [header, *rows[(number - 1) * 2_000 : number * 2_000]], number
+    whole = CliRunner().invoke(
+        cli_app, ["quantile", "--all", "--timescale", "1h", "--json", "--store", fleet_path]
+    )
+    assert whole.exit_code == 2
+    said = " ".join(whole.output.split())
+    assert f"are {len(rows):,} (entity, window) rows, more than the 5,000 one answer holds" in said
+    assert "`stackmeter quantile --csv` streams them" in said
+    one = CliRunner().invoke(
+        cli_app, ["quantile", "196", "--timescale", "1h", "--json", "--store", fleet_path]
+    )
+    assert one.exit_code == 0, one.output

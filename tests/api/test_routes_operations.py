@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
+import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from stackmeter.api import create_app
 from stackmeter.api.auth import Token
+from stackmeter.models import Parsed, make_samples
 from stackmeter.settings import Settings
+from stackmeter.store import open_store
 from tests.bus_store import write_bus_store
 from tests.conftest import ADMIN, cli_json
 
@@ -129,3 +134,74 @@ def test_the_openapi_describes_the_histogram(client):
     assert "1,10s,1m,5m,1h" in parameters["bins"]["description"]
     assert parameters["histogram"]["schema"]["type"] == "boolean"
     assert "X-Total-Count" in spec["responses"]["200"]["headers"]
+
+
+def test_the_stats_are_paged_with_their_total_and_links(client, bus_path):
+    whole = cli_json("operations", "--store", bus_path, "--timescale", "1h", "--by", "host")["stats"]
+    size = 17
+    pages = -(-len(whole) // size)
+    assert pages >= 3
+    seen = []
+    for number in range(1, pages + 2):  # and one past the last
+        response = get(client, f"/api/v1/operations?timescale=1h&by=host&page={number}&page_size={size}")
+        assert response.status_code == 200
+        assert response.headers["x-total-count"] == str(len(whole))
+        stats = response.json()["stats"]
+        expected = size if number < pages else len(whole) - (pages - 1) * size if number == pages else 0
+        assert len(stats) == expected
+        links = dict(
+            (rel, int(page)) for page, rel in re.findall(r'[?&]page=(\d+)[^>]*>; rel="(\w+)"', response.headers["link"])
+        )  # fmt: skip
+        assert links["first"] == 1 and links["last"] == pages
+        assert links.get("next") == (number + 1 if number < pages else None)
+        assert links.get("prev") == (min(number - 1, pages) if number > 1 else None)
+        seen += stats
+    assert seen == whole
+
+
+@pytest.mark.parametrize(
+    "query, where",
+    [("page=0", "page"), ("page=-1", "page"), ("page=1.5", "page"), ("page=lots", "page"), ("page=1000001", "page"),
+     ("page=", "page"), ("page_size=0", "page_size"), ("page_size=10001", "page_size"),
+     ("page_size=lots", "page_size")],
+)  # fmt: skip
+def test_bad_page_numbers_are_refused_naming_them(client, query, where):
+    response = get(client, f"/api/v1/operations?timescale=1h&{query}")
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["where"] == where and where in body["detail"]
+
+
+@pytest.fixture(scope="module")
+def loaded_path(tmp_path_factory) -> tuple[str, pd.DataFrame]:
+    """A bus store with the CPU of three hosts every 5 minutes over the span of its operations, and
+    those samples as a frame."""
+    path = write_bus_store(tmp_path_factory.mktemp("loaded"), 120, seed=6, malformed=0)
+    rng = np.random.default_rng(2)
+    with open_store(path) as store:
+        events = store.read_events()
+        start = events["ts"].min().floor("1h").tz_localize(None).to_datetime64()
+        end = events["ts"].max().ceil("1h").tz_localize(None).to_datetime64()
+        ts = np.arange(start, end, np.timedelta64(5, "m")).astype("datetime64[ns]")
+        frames = [
+            pd.DataFrame({"ts": ts, "used": rng.uniform(0, cores, ts.size), "capacity": cores})
+            for cores in (4.0, 16.0, 64.0)
+        ]
+        parts = [
+            Parsed(f"h{i}", make_samples(f["ts"], f"h{i}", "cpu", f["used"], f["capacity"]))
+            for i, f in enumerate(frames)
+        ]
+        store.write_parsed(parts, source="test")
+    return path, pd.concat(frames, ignore_index=True)
+
+
+def test_the_fleet_load_beside_each_window_is_the_clis_and_the_samples_mean(loaded_path):
+    path, samples = loaded_path
+    with TestClient(create_app(Settings(store=path), tokens=(Token.of(ADMIN, "admin"),))) as loaded:
+        for timescale, floor in (("1h", "1h"), ("1d", "1D")):
+            api = get(loaded, f"/api/v1/operations?timescale={timescale}").json()
+            assert api == cli_json("operations", "--store", path, "--timescale", timescale)
+            mean = (samples["used"] / samples["capacity"]).groupby(samples["ts"].dt.floor(floor)).mean()
+            for row in api["stats"]:
+                window = pd.Timestamp(row["window"]).tz_localize(None)
+                assert row["fleet_cpu_utilization"] == pytest.approx(mean[window], rel=1e-12), row["window"]

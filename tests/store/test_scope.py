@@ -121,6 +121,15 @@ def test_rollups_of_a_project_reader_are_those_of_a_store_of_its_project_alone(s
         quantiles = operations.utilization_quantiles(reader, "cpu", 0.9, "1w")
         assert {row.entity for row in quantiles.windows} == set(names_of(project))
         assert quantiles == operations.utilization_quantiles(alone, "cpu", 0.9, "1w")
+        # The report totals per entity are the project's; those summed over the fleet are not seen.
+        for table in ["report_entities", "report_overloads"]:
+            query = f"SELECT e.entity, t.* EXCLUDE (entity_id) FROM {table} t JOIN entities e USING (entity_id) ORDER BY ALL"
+            pd.testing.assert_frame_equal(
+                connection_of(reader).execute(query).df(), connection_of(alone).execute(query).df()
+            )
+        for table in ["report_windows", "report_sizes"]:
+            assert connection_of(reader).execute(f"SELECT count(*) FROM {table}").fetchall() == [(0,)]
+            assert connection_of(alone).execute(f"SELECT count(*) FROM {table}").fetchall() != [(0,)]
     finally:
         reader.close()
         alone.close()

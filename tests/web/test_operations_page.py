@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import shutil
@@ -21,6 +22,7 @@ from stackmeter.settings import Settings
 from stackmeter.store import open_store
 from stackmeter.units import parse_duration_seconds
 from stackmeter.web import STATIC_DIR
+from stackmeter.web.pages import OPERATION_MAX_ROWS, OPERATION_ROWS
 from tests.bus_store import write_bus_store
 from tests.cli.test_serve import wait_until_up
 from tests.conftest import ADMIN
@@ -46,13 +48,18 @@ def cells(html: str, field: str) -> list[int]:
     return [int(value) for value in re.findall(rf'data-field="{field}" data-value="(\d+)"', html)]
 
 
-@pytest.mark.parametrize("query", ["timescale=1d", "timescale=1h&operation=create", "timescale=1d&by=flavor"])
+@pytest.mark.parametrize(
+    "query",
+    ["timescale=1d", "timescale=1h&operation=create", "timescale=1d&by=flavor", "timescale=1h&by=host"],
+)
 def test_the_page_shows_the_api_numbers(client, query):
     page = client.get(f"/operations?{query}", headers=HEADERS)
     api = client.get(f"/api/v1/operations?{query}", headers=HEADERS).json()
     assert page.status_code == 200
+    # The table's first page holds the first OPERATION_ROWS rows of the API's (169 at 1h by host).
+    shown = api["stats"][:OPERATION_ROWS]
     for field in ("count", "success", "error", "timed_out", "without_start"):
-        assert cells(page.text, field) == [row[field] for row in api["stats"]], field
+        assert cells(page.text, field) == [row[field] for row in shown], field
     assert f"{api['operations']} operations from the notification bus" in page.text
 
 
@@ -64,6 +71,105 @@ def test_the_charts_lead_for_one_operation_and_for_all(client):
     # Grouped rows get no chart (a line per host would be unreadable); the page says how to see them.
     grouped = client.get("/operations?timescale=1d&by=flavor", headers=HEADERS).text
     assert 'id="operation-data"' not in grouped and "without grouping" in grouped
+
+
+def table_rows(html: str) -> list[tuple[str, str]]:
+    """(operation, window) of each row of the page's table, in order."""
+    return re.findall(r'<tr data-operation="([^"]+)" data-window="([^"]+)">', html)
+
+
+def error_of(response) -> tuple[str | None, str]:
+    """The parameter an error page names (``data-where``) and its message."""
+    found = re.search(r'<p class="error" id="error"(?: data-where="([^"]*)")?>(.*?)</p>', response.text, re.S)
+    assert found, response.text
+    return found.group(1), found.group(2)
+
+
+@pytest.mark.parametrize(
+    "query, size", [("timescale=1h&by=host", 25), ("timescale=1d", 4), ("timescale=5m", 1)]
+)
+def test_the_table_is_paged_and_its_pages_make_the_whole(client, query, size):
+    response = client.get(f"/api/v1/operations?{query}&page_size={OPERATION_MAX_ROWS}", headers=HEADERS)
+    whole = [(row["operation"], row["window"]) for row in response.json()["stats"]]
+    assert int(response.headers["x-total-count"]) == len(whole) > 2 * size
+    pages = -(-len(whole) // size)
+    seen = []
+    for number in range(1, pages + 1):
+        html = client.get(f"/operations?{query}&page_size={size}&page={number}", headers=HEADERS).text
+        rows = table_rows(html)
+        assert len(rows) == (size if number < pages else len(whole) - (pages - 1) * size)
+        first = (number - 1) * size + 1
+        assert f"rows {first}–{first + len(rows) - 1} of {len(whole)}" in html
+        assert (
+            f"page {number} of {pages}, {size} {'row' if size == 1 else 'rows'} a page, at most {OPERATION_MAX_ROWS}"
+            in html
+        )
+        # Each link says what it leads to and keeps the page's other choices.
+        links = dict(re.findall(r'<a id="(first|previous|next|last)-page" href="([^"]+)">', html))
+        expected = {
+            "first": 1 if number > 2 else None,
+            "previous": number - 1 if number > 1 else None,
+            "next": number + 1 if number < pages else None,
+            "last": pages if number < pages - 1 else None,
+        }
+        assert links == {
+            name: f"/operations?{query.replace('&', '&amp;')}&amp;page_size={size}&amp;page={target}"
+            for name, target in expected.items() if target is not None
+        }  # fmt: skip
+        if number < pages:
+            rest = min(size, len(whole) - number * size)
+            assert f">next {rest} {'row' if rest == 1 else 'rows'} →</a>" in html
+        seen += rows
+    assert seen == whole
+
+
+def test_the_table_shows_a_page_of_rows_unless_asked(client):
+    html = client.get("/operations?timescale=5m", headers=HEADERS).text
+    total = int(re.search(r'data-rows="(\d+)"', html).group(1))
+    assert total > OPERATION_ROWS and len(table_rows(html)) == OPERATION_ROWS
+    assert 'id="previous-page"' not in html and 'id="next-page"' in html
+    # The form carries the page size, so the next choice keeps it (and starts again from page 1).
+    assert f'name="page_size" id="page_size" value="{OPERATION_ROWS}"' in html
+    assert f'max="{OPERATION_MAX_ROWS}"' in html
+    # The charts and histograms are of every row, not of the page's.
+    chart = json.loads(re.search(r'id="operation-data">(.*?)</script>', html, re.S).group(1))
+    api = client.get(
+        f"/api/v1/operations?timescale=5m&page_size={OPERATION_MAX_ROWS}", headers=HEADERS
+    ).json()
+    assert len(chart["window"]) == len({row["window"] for row in api["stats"]})
+
+
+@pytest.mark.parametrize(
+    "query, where, says",
+    [("page=0", "page", "from 1"), ("page=-1", "page", "from 1"), ("page=1.5", "page", "whole number"),
+     ("page=lots", "page", "whole number"), ("page=1000001", "page", "from 1"),
+     ("timescale=1d&page_size=5&page=999", "page", "past the last page"), ("page_size=0", "page_size", "from 1 to 1000"),
+     ("page_size=1001", "page_size", "from 1 to 1000"), ("page_size=lots", "page_size", "whole number")],
+)  # fmt: skip
+def test_bad_page_numbers_are_a_422_naming_them(client, query, where, says):
+    response = client.get(f"/operations?{query}", headers=HEADERS)
+    assert response.status_code == 422, response.text
+    named, message = error_of(response)
+    assert named == where and says in message and where in message
+
+
+def test_the_page_after_the_last_is_refused_saying_which_is_last(client):
+    total = int(client.get("/api/v1/operations?timescale=1d", headers=HEADERS).headers["x-total-count"])
+    pages = -(-total // 4)
+    assert (
+        client.get(f"/operations?timescale=1d&page_size=4&page={pages}", headers=HEADERS).status_code == 200
+    )
+    response = client.get(f"/operations?timescale=1d&page_size=4&page={pages + 1}", headers=HEADERS)
+    assert response.status_code == 422
+    assert error_of(response) == (
+        "page",
+        f"page {pages + 1} is past the last page, {pages} ({total} rows, 4 a page)",
+    )
+
+
+def test_an_empty_page_size_or_page_takes_the_default(client):
+    html = client.get("/operations?timescale=1h&by=host&page=&page_size=", headers=HEADERS).text
+    assert len(table_rows(html)) == OPERATION_ROWS
 
 
 def test_bad_choices_are_explained(client):
@@ -144,7 +250,7 @@ def test_a_histogram_per_operation_with_its_p50_and_p95(client, query):
 
 
 def test_the_table_writes_times_iso_utc_to_the_minute_and_durations_with_units(client):
-    page = client.get("/operations?timescale=1h", headers=HEADERS).text
+    page = client.get(f"/operations?timescale=1h&page_size={OPERATION_MAX_ROWS}", headers=HEADERS).text
     stats = client.get("/api/v1/operations?timescale=1h", headers=HEADERS).json()["stats"]
     windows = re.findall(r'<tr data-operation="[^"]+" data-window="[^"]+">\s*<td>([^<]+)</td>', page)
     assert windows == [row["window"][:16].replace("T", " ") + "Z" for row in stats]
@@ -330,3 +436,29 @@ def test_one_window_charts_span_that_window(served_page):
     )
     start = page.evaluate("() => JSON.parse(document.getElementById('operation-data').textContent).window")
     assert len(start) == 1 and spans == [[start[0], start[0] + 86400]] * 2
+
+
+@pytest.mark.integration
+def test_the_pager_leads_through_the_table_in_chromium(served_page):
+    base, watched = served_page
+    page = watched.page
+    page.goto(f"{base}/operations?timescale=1h&by=host&page_size=40")
+    total = int(page.locator("#row-range").get_attribute("data-rows"))
+    pages = -(-total // 40)
+    assert pages >= 3 and page.locator("#operations tbody tr").count() == 40
+    page.click("#next-page")
+    page.wait_for_url(re.compile(r"page=2$"))
+    assert page.locator("#row-range").inner_text().startswith(f"rows 41–80 of {total}")
+    assert page.locator("#operations tbody tr").count() == 40
+    page.click("#last-page" if pages > 3 else "#next-page")
+    page.wait_for_url(re.compile(rf"page={pages}$"))
+    assert page.locator("#operations tbody tr").count() == total - (pages - 1) * 40
+    assert page.locator("#next-page").count() == 0 and page.locator("#previous-page").count() == 1
+    violations = axe_violations(page)
+    assert not violations, describe_violations(violations)
+    # A new choice keeps the page size and starts again from the first page.
+    page.select_option("#timescale", "1d")
+    page.wait_for_url(re.compile(r"timescale=1d"))
+    assert "page_size=40" in page.url and "page=" not in page.url.replace("page_size=", "")
+    assert page.locator("#row-range").get_attribute("data-page") == "1"
+    watched.assert_clean()

@@ -95,6 +95,8 @@ _EXCEPTION_EVENTS = {
 _SCHEDULER_STARTS = ("scheduler.run_instance.start", "scheduler.select_destinations.start")
 
 EVENT_COLUMNS = list(Event._fields)
+# What pairing keeps of an event (the rest only classifies it, or is not used).
+_PAIRED_COLUMNS = ["ts", "instance", "request_id", "host", "flavor", "project", "fault"]
 OPERATION_COLUMNS = [
     "operation", "instance", "request_id", "started", "start", "end", "duration_s", "outcome",
     "fault", "host", "flavor", "project", "scheduling_s",
@@ -126,6 +128,22 @@ def classify(event_type: str, failed: bool = False) -> tuple[str, str] | None:
     return (action, phase) if action in ACTIONS else None
 
 
+def paired_event_types(kinds: Iterable[tuple[str, bool]], operation: str | None = None) -> frozenset[str]:
+    """Return the event types :func:`pair_operations` reads (of ``operation``'s action only, when
+    given), among ``kinds``: (event type, carries a fault) pairs. The others (updates, ``exists``,
+    unknown names) it leaves aside, so they need not be read; scheduler starts are kept for the
+    scheduling phase of creates.
+    """
+    wanted = set()
+    for event_type, failed in kinds:
+        kind = classify(event_type, failed)
+        if kind is not None and operation in (None, kind[0]):
+            wanted.add(event_type)
+        elif event_type in _SCHEDULER_STARTS and operation in (None, "create"):
+            wanted.add(event_type)
+    return frozenset(wanted)
+
+
 def events_frame(events: Iterable[Event]) -> pd.DataFrame:
     """Return events as a frame with the columns of :class:`~stackmeter.models.Event`; ``ts`` is
     ``datetime64[ns, UTC]``."""
@@ -146,23 +164,28 @@ def pair_operations(
     """
     events = events.drop_duplicates("message_id")
     kinds = _classify_column(events)
-    paired = events.assign(operation=kinds["operation"], phase=kinds["phase"])
-    paired = paired[paired["operation"].notna() & paired["instance"].notna()].copy()
-    if paired.empty:
+    keep = (kinds["operation"].notna() & events["instance"].notna()).to_numpy()
+    if not keep.any():
         return pd.DataFrame({column: pd.Series(dtype=object) for column in OPERATION_COLUMNS})
+    paired = events.loc[keep, _PAIRED_COLUMNS].assign(
+        operation=kinds["operation"][keep], phase=kinds["phase"][keep]
+    )
     paired["request_id"] = paired["request_id"].fillna("")
+    # One number per (request, instance, action), numbered in the order of those keys: sorting and
+    # grouping by it orders as by the keys themselves, without comparing strings again and again.
+    paired["key"] = paired.groupby(["request_id", "instance", "operation"], sort=True).ngroup()
     paired["rank"] = (paired["phase"] != START).astype(np.int8)
-    key = ["request_id", "instance", "operation"]
-    paired = paired.sort_values([*key, "ts", "rank"], kind="stable")
-    paired["attempt"] = paired["phase"].eq(START).groupby([paired[k] for k in key]).cumsum()
+    paired = paired.sort_values(["key", "ts", "rank"], kind="stable")
+    is_start = (paired["phase"] == START).to_numpy()
+    paired["attempt"] = pd.Series(is_start, index=paired.index).groupby(paired["key"]).cumsum()
 
-    starts = paired[paired["phase"] == START]
-    closes = paired[paired["phase"] != START]
-    first_close = closes.groupby([*key, "attempt"]).cumcount() == 0
-    matched = closes[first_close & (closes["attempt"] > 0)]
-    unmatched = closes[~(first_close & (closes["attempt"] > 0))]
+    starts = paired[is_start]
+    closes = paired[~is_start]
+    first_close = (closes.groupby(["key", "attempt"]).cumcount() == 0) & (closes["attempt"] > 0)
+    matched = closes.loc[first_close, ["key", "attempt", "ts", "phase", "fault", "host", "flavor", "project"]]
+    unmatched = closes[~first_close]
 
-    operations = starts.merge(matched, on=[*key, "attempt"], how="left", suffixes=("", "_close"))
+    operations = starts.merge(matched, on=["key", "attempt"], how="left", suffixes=("", "_close"))
     operations = _with_outcome(operations, _utc_timestamp(as_of), timeout_s)
     orphans = _orphans(unmatched)
     result = pd.concat([operations, orphans], ignore_index=True) if len(orphans) else operations

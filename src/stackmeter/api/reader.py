@@ -13,7 +13,7 @@ from fastapi.security import HTTPBearer
 
 from stackmeter import operations
 from stackmeter.api.auth import TOKEN_COOKIE, Access, authenticate
-from stackmeter.models import EntitySummary, HeatMap, OverloadReport, QuantileReport
+from stackmeter.models import EntitySummary, HeatMap, OverloadReport
 from stackmeter.store import Store
 
 T = TypeVar("T")
@@ -76,13 +76,6 @@ class Reader:
     def heat_map(self, **params: Any) -> HeatMap:
         """:func:`stackmeter.operations.heat_map` of ``store``, cached."""
         return self._cached("heat_map", params, lambda: operations.heat_map(self.store, **params))
-
-    def quantiles(self, **params: Any) -> QuantileReport:
-        """:func:`stackmeter.operations.utilization_quantiles` of ``store``, cached: each page of a
-        large answer is a slice of one computation."""
-        return self._cached(
-            "quantile", params, lambda: operations.utilization_quantiles(self.store, **params)
-        )
 
     def entities(self) -> list[EntitySummary]:
         """:func:`stackmeter.operations.list_entities` of ``store``, cached."""

@@ -22,6 +22,7 @@ from stackmeter.export import (
     DURATION_COLUMNS,
     FLEET_COLUMNS,
     OPERATION_TIMINGS_SCHEMA,
+    QUANTILE_COLUMNS,
     REPLAY_COLUMNS,
     dead_letter_rows,
     duration_rows,
@@ -50,6 +51,7 @@ from stackmeter.models import (
     HeatMap,
 )
 from stackmeter.operations.notifications import parse_duration_edges
+from stackmeter.operations.rollups import quantile_page
 from stackmeter.settings import Settings, help_for, parse_thresholds
 from stackmeter.units import parse_utc_time
 
@@ -232,21 +234,27 @@ def quantile(
     reader: Reader = Depends(open_reader),
 ) -> Response:
     """Quantile of utilization per entity and window, within one 1 % bin from rollups:
-    `stackmeter quantile`. Paged over `windows`; every entity's windows are computed before a
-    page is cut, so a question of more than 2,000,000 (entity, window) quantiles (10,000 entities
-    at 5m, say) is refused with a 422 naming `entity`: ask for one entity or a longer timescale."""
-    operations.check_quantile_size(reader.store, check_resource(resource), check_timescale(timescale), entity)
-    report = reader.quantiles(
+    `stackmeter quantile`. Paged over `windows`, ordered by entity and window: a page reads only
+    the entities whose windows it shows, so any page of any store answers at the cost of its own
+    rows (`X-Total-Count` is counted without reading a histogram)."""
+    answer = quantile_page(
+        reader.store,
         resource=check_resource(resource),
         q=q,
         timescale=check_timescale(timescale),
         entity=entity,
         from_raw=from_raw,
+        page=page.number,
+        page_size=page.size,
     )
-    headers = paging_headers(request, page, len(report.windows))
-    report = report._replace(windows=tuple(page.of(report.windows)))
+    headers = paging_headers(request, page, answer.total)
+    report = answer.report
     return _answer(
-        request, format, lambda: rows_csv(quantile_rows(report)), lambda: jsonable(report), headers
+        request,
+        format,
+        lambda: rows_csv(quantile_rows(report), QUANTILE_COLUMNS),
+        lambda: jsonable(report),
+        headers,
     )
 
 

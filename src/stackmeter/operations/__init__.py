@@ -41,8 +41,11 @@ from stackmeter.operations.reports import (
 )
 from stackmeter.operations.rollups import (
     MAX_QUANTILE_WINDOWS,
+    QuantilePage,
     check_quantile_size,
     compact,
+    quantile_page,
+    quantile_pages,
     utilization_quantiles,
 )
 from stackmeter.operations.targets import (
@@ -79,6 +82,7 @@ __all__ = [
     "MAX_QUANTILE_WINDOWS",
     "OPERATION_TIMEOUT_S",
     "Progress",
+    "QuantilePage",
     "REJECTION_EXAMPLES",
     "bundled_sample",
     "check_input_paths",
@@ -104,6 +108,8 @@ __all__ = [
     "load_targets",
     "operation_timings",
     "overload_report",
+    "quantile_page",
+    "quantile_pages",
     "read_demand",
     "read_series",
     "replay_store",

@@ -19,7 +19,7 @@ from stackmeter.analysis.operation_stats import (
     operation_stats,
     with_fleet_utilization,
 )
-from stackmeter.analysis.pairing import ACTIONS, pair_operations
+from stackmeter.analysis.pairing import ACTIONS, pair_operations, paired_event_types
 from stackmeter.analysis.pairing import DEFAULT_TIMEOUT_S as OPERATION_TIMEOUT_S
 from stackmeter.analysis.windows import check_timescale
 from stackmeter.errors import ConfigError
@@ -175,7 +175,9 @@ def operation_timings(
         )
     if by is not None:
         check_grouping(by)  # before the events are read, not after
-    events = store.read_events()
+    # Only the events that pair (of the operation asked for): updates and audits, most of a bus,
+    # are never read.
+    events = store.read_events(paired_event_types(store.read_event_kinds(), operation))
     if as_of is None:
         as_of = store.read_last_event_time()
     operations = pair_operations(events, as_of if as_of is not None else _now(), timeout_s)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -10,10 +10,9 @@ import numpy as np
 from stackmeter.analysis.overload import check_resource
 from stackmeter.analysis.rollups import BIN_WIDTH, quantile_bounds, serving_level, threshold_bin
 from stackmeter.analysis.windows import check_timescale
-from stackmeter.errors import ConfigError, UnknownEntity
+from stackmeter.errors import ConfigError, StoreError, UnknownEntity
 from stackmeter.models import (
     RAW,
-    TIMESCALE_BY_NAME,
     CompactSummary,
     QuantileReport,
     ResourceCoverage,
@@ -102,23 +101,162 @@ def utilization_quantiles(
     entity: str | None = None,
     from_raw: bool = False,
 ) -> QuantileReport:
-    """Return the quantile ``q`` of utilization of ``entity`` (every entity when ``None``) per window.
+    """Return the quantile ``q`` of utilization of ``entity`` (every entity when ``None``) per window,
+    ordered by entity name and window.
 
     Served by the coarsest rollup level whose windows nest in the timescale's, within one
     histogram bin (each row gives bounds); by raw samples, exactly, with ``from_raw`` or when no
-    level fits. Quantiles interpolate between order statistics as numpy and PromQL do.
+    level fits. Quantiles interpolate between order statistics as numpy and PromQL do. The whole
+    answer is held at once: :func:`quantile_page` reads one page of it, :func:`quantile_pages`
+    every page in turn.
     """
+    level = _serving_quantiles(store, resource, q, timescale, entity, from_raw)
+    return _quantiles(store, resource, q, timescale, level, None if entity is None else (entity,))
+
+
+class QuantilePage(NamedTuple):
+    """One page of a quantile report: ``report.windows`` are the rows ``(page − 1) · page_size``
+    on of the whole answer of :func:`utilization_quantiles` (none past its end), with the same
+    numbers; ``total`` is how many rows the whole answer has."""
+
+    report: QuantileReport
+    total: int
+
+
+def quantile_page(
+    store: Store,
+    resource: str = "cpu",
+    q: float = 0.95,
+    timescale: str = "1d",
+    entity: str | None = None,
+    from_raw: bool = False,
+    page: int = 1,
+    page_size: int = 1_000,
+) -> QuantilePage:
+    """Return page ``page`` (1-based) of ``page_size`` rows of :func:`utilization_quantiles`.
+
+    A page costs its own rows: the windows of each entity are counted first (kept at write time,
+    or one scan without histograms), and histograms or samples are read only for the entities
+    whose windows the page shows. Raises :class:`ConfigError` naming ``page`` or ``page_size``
+    when either is not a whole number of at least 1.
+    """
+    for name, value in (("page", page), ("page_size", page_size)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}", name)
+    plan = _plan(store, resource, q, timescale, entity, from_raw)
+    start = (int(page) - 1) * int(page_size)
+    return QuantilePage(_rows_between(store, plan, start, start + int(page_size)), plan.total)
+
+
+def quantile_pages(
+    store: Store,
+    resource: str = "cpu",
+    q: float = 0.95,
+    timescale: str = "1d",
+    entity: str | None = None,
+    from_raw: bool = False,
+    page_size: int = 100_000,
+) -> Iterator[QuantileReport]:
+    """Yield the rows of :func:`utilization_quantiles` page by page, ``page_size`` rows at a time
+    (one empty page when there are none): the answer of any store in the memory of one page."""
+    plan = _plan(store, resource, q, timescale, entity, from_raw)
+    for start in range(0, max(plan.total, 1), page_size):
+        yield _rows_between(store, plan, start, start + page_size)
+
+
+# The most (entity, window) quantiles one answer holds at once (about 150 bytes each in Python, as
+# rows): 10,000 entities at 5 minutes over a month are 86 million, over 12 GiB. Pages are not bound.
+MAX_QUANTILE_WINDOWS = 2_000_000
+
+
+def check_quantile_size(
+    store: Store, resource: str, timescale: str, entity: str | None, from_raw: bool = False
+) -> int:
+    """Return how many (entity, window) quantiles :func:`utilization_quantiles` would answer; raise
+    :class:`ConfigError` naming ``entity`` when that is more than :data:`MAX_QUANTILE_WINDOWS`.
+    Counting reads no histogram (see :func:`quantile_page`)."""
+    plan = _plan(store, resource, 0.5, timescale, entity, from_raw)
+    if plan.total > MAX_QUANTILE_WINDOWS:
+        raise ConfigError(
+            f"the quantiles of {len(plan.entities):,} entities at {timescale} are {plan.total:,} "
+            f"(entity, window) rows, more than the {MAX_QUANTILE_WINDOWS:,} one answer holds: ask for "
+            "one entity or a longer timescale, or read them page by page (`stackmeter quantile --csv` "
+            "streams them, `GET /api/v1/quantile` pages them)",
+            "entity",
+        )
+    return plan.total
+
+
+class _QuantilePlan(NamedTuple):
+    """Where the rows of a quantile question lie: entity i of ``entities`` (in name order) holds
+    rows ``ends[i - 1]`` (0 for the first) to ``ends[i]`` of the whole answer."""
+
+    resource: str
+    q: float
+    timescale: str
+    level: str | None
+    entities: list[str]
+    ends: np.ndarray
+
+    @property
+    def total(self) -> int:
+        return int(self.ends[-1]) if len(self.ends) else 0
+
+
+def _serving_quantiles(
+    store: Store, resource: str, q: float, timescale: str, entity: str | None, from_raw: bool
+) -> str | None:
+    """Check a quantile question and return the level that serves it (``None``: raw samples)."""
     check_resource(resource)
     check_timescale(timescale)
     if not 0 <= q <= 1:
         raise ConfigError(f"quantile q must be between 0 and 1, got {q}", "q")
     if entity is not None and not store.has_entity(entity):
         raise UnknownEntity(f"no entity {entity!r} in the store")
-    level = None if from_raw else serving_level(timescale, store.read_levels())
+    return None if from_raw else serving_level(timescale, store.read_levels())
+
+
+def _plan(
+    store: Store, resource: str, q: float, timescale: str, entity: str | None, from_raw: bool
+) -> _QuantilePlan:
+    level = _serving_quantiles(store, resource, q, timescale, entity, from_raw)
+    windows = store.read_quantile_windows(timescale, resource, level or RAW)
+    if entity is not None:
+        windows = {entity: windows[entity]} if entity in windows else {}
+    names = sorted(windows)
+    ends = np.cumsum(np.array([windows[name] for name in names], dtype=np.int64))
+    return _QuantilePlan(resource, q, timescale, level, names, ends)
+
+
+def _rows_between(store: Store, plan: _QuantilePlan, start: int, stop: int) -> QuantileReport:
+    """Return rows ``start`` to ``stop`` of the plan's answer, reading only the entities they lie in."""
+    stop = min(stop, plan.total)
+    if start >= stop:
+        served_by, bin_width = (RAW, 0.0) if plan.level is None else (served_text(plan.level), BIN_WIDTH)
+        return QuantileReport(plan.resource, plan.timescale, plan.q, served_by, bin_width, ())
+    first = int(np.searchsorted(plan.ends, start, side="right"))
+    last = int(np.searchsorted(plan.ends, stop - 1, side="right"))
+    before = int(plan.ends[first - 1]) if first else 0
+    report = _quantiles(
+        store, plan.resource, plan.q, plan.timescale, plan.level, plan.entities[first : last + 1]
+    )
+    if len(report.windows) != int(plan.ends[last]) - before:
+        raise StoreError(
+            f"the store counts {int(plan.ends[last]) - before:,} {plan.timescale} windows of "
+            f"{plan.resource} for entities {plan.entities[first]!r} to {plan.entities[last]!r} but holds "
+            f"{len(report.windows):,}: its report totals disagree with {served_text(plan.level or RAW)}"
+        )
+    return report._replace(windows=report.windows[start - before : stop - before])
+
+
+def _quantiles(
+    store: Store, resource: str, q: float, timescale: str, level: str | None, entities: Sequence[str] | None
+) -> QuantileReport:
+    """Return the quantiles of ``entities`` (every entity when ``None``) from ``level`` (raw when ``None``)."""
     if level is None:
-        windows = store.read_raw_quantiles(timescale, resource, q, entity)
+        windows = store.read_raw_quantiles(timescale, resource, q, entities)
         return QuantileReport(resource, timescale, q, RAW, 0.0, _by_entity_and_window(windows))
-    histograms = store.read_histograms(timescale, resource, entity, level)
+    histograms = store.read_histograms(timescale, resource, entities, level)
     lower, upper = quantile_bounds(histograms, q)
     middle = (lower + upper) / 2
     windows = tuple(
@@ -130,30 +268,6 @@ def utilization_quantiles(
     return QuantileReport(
         resource, timescale, q, served_text(level), BIN_WIDTH, _by_entity_and_window(windows)
     )
-
-
-# The most (entity, window) quantiles one answer of the API may compute: every entity's quantiles
-# are computed before a page is cut, and 10,000 entities at 5 minutes are 86 million (over 12 GiB).
-MAX_QUANTILE_WINDOWS = 2_000_000
-
-
-def check_quantile_size(store: Store, resource: str, timescale: str, entity: str | None) -> int:
-    """Return about how many (entity, window) quantiles the question asks for; raise
-    :class:`ConfigError` naming ``entity`` when it is more than :data:`MAX_QUANTILE_WINDOWS`."""
-    coverage = store.read_coverage(from_rollups=True).get(check_resource(resource))
-    if coverage is None or coverage.first_ts is None or coverage.last_ts is None:
-        return 0
-    span_s = (coverage.last_ts - coverage.first_ts) / np.timedelta64(1, "s")
-    windows = int(span_s // TIMESCALE_BY_NAME[check_timescale(timescale)].nominal_s) + 1
-    entities = 1 if entity is not None else coverage.entities - coverage.without_capacity
-    if entities * windows > MAX_QUANTILE_WINDOWS:
-        raise ConfigError(
-            f"quantiles of {entities:,} entities over about {windows:,} windows of {timescale} are "
-            f"{entities * windows:,}, more than the {MAX_QUANTILE_WINDOWS:,} one answer computes: "
-            "ask for one entity, or a longer timescale",
-            "entity",
-        )
-    return entities * windows
 
 
 def _by_entity_and_window(windows: tuple[WindowQuantile, ...]) -> tuple[WindowQuantile, ...]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -88,15 +88,21 @@ class Store(Protocol):
         mean and max utilization."""
 
     def read_histograms(
-        self, timescale: str, resource: str, entity: str | None, level: str
+        self, timescale: str, resource: str, entities: Sequence[str] | None, level: str
     ) -> WindowHistograms:
-        """Per (entity, window): the histogram of utilization, merged from ``level`` (every entity
-        when ``entity`` is ``None``)."""
+        """Per (entity, window) of ``entities`` (every entity when ``None``): the histogram of
+        utilization, merged from ``level``."""
 
     def read_raw_quantiles(
-        self, timescale: str, resource: str, q: float, entity: str | None = None
+        self, timescale: str, resource: str, q: float, entities: Sequence[str] | None = None
     ) -> tuple[WindowQuantile, ...]:
-        """Per (entity, window): the exact quantile ``q`` of utilization, from raw samples."""
+        """Per (entity, window) of ``entities`` (every entity when ``None``): the exact quantile
+        ``q`` of utilization, from raw samples."""
+
+    def read_quantile_windows(self, timescale: str, resource: str, served_by: str) -> dict[str, int]:
+        """Per entity with judged samples of ``resource``: how many ``timescale`` windows
+        :meth:`read_histograms` (``served_by`` a level) or :meth:`read_raw_quantiles` (``raw``)
+        give it, without reading a histogram or a sample's value."""
 
     # -- retention
 
@@ -118,15 +124,20 @@ class Store(Protocol):
         """Write events and dead letters in one transaction, skipping those already held; return
         (events added, dead letters added)."""
 
-    def read_events(self) -> pd.DataFrame:
-        """Every event, with the columns of :class:`~stackmeter.models.Event` (``ts`` UTC)."""
+    def read_event_kinds(self) -> list[tuple[str, bool]]:
+        """The distinct (event type, carries a fault) pairs of the events held."""
+
+    def read_events(self, event_types: Iterable[str] | None = None) -> pd.DataFrame:
+        """Every event (of ``event_types`` only, when given), by time, with the columns of
+        :class:`~stackmeter.models.Event` (``ts`` UTC)."""
 
     def read_last_event_time(self) -> np.datetime64 | None:
         """The time of the latest event in the whole store, even through a project's reader."""
 
     def read_fleet_cpu_utilization(self, timescale: str) -> pd.DataFrame:
         """The mean CPU utilization of every sample with a capacity, per window of ``timescale``:
-        columns ``window`` and ``fleet_cpu_utilization``."""
+        columns ``window`` and ``fleet_cpu_utilization`` (from the coarsest rollup level whose
+        windows nest in the timescale's, else from raw samples)."""
 
     def count_notifications(self) -> tuple[int, int]:
         """(events, dead letters) held."""

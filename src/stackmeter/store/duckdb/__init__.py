@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -165,14 +165,17 @@ class DuckDBStore:
         return rollup_reads.read_level_window_utilization(self._con, query, served_by)
 
     def read_histograms(
-        self, timescale: str, resource: str, entity: str | None, level: str
+        self, timescale: str, resource: str, entities: Sequence[str] | None, level: str
     ) -> WindowHistograms:
-        return quantile_reads.read_histograms(self._con, timescale, resource, entity, level)
+        return quantile_reads.read_histograms(self._con, timescale, resource, entities, level)
 
     def read_raw_quantiles(
-        self, timescale: str, resource: str, q: float, entity: str | None = None
+        self, timescale: str, resource: str, q: float, entities: Sequence[str] | None = None
     ) -> tuple[WindowQuantile, ...]:
-        return quantile_reads.read_raw_quantiles(self._con, timescale, resource, q, entity)
+        return quantile_reads.read_raw_quantiles(self._con, timescale, resource, q, entities)
+
+    def read_quantile_windows(self, timescale: str, resource: str, served_by: str) -> dict[str, int]:
+        return quantile_reads.read_quantile_windows(self._con, timescale, resource, served_by)
 
     # -- retention ------------------------------------------------------------------------
 
@@ -192,8 +195,11 @@ class DuckDBStore:
     def write_notifications(self, events: list[Event], dead_letters: list[DeadLetter]) -> tuple[int, int]:
         return notifications.write_notifications(self._con, events, dead_letters)
 
-    def read_events(self) -> pd.DataFrame:
-        return notifications.read_events(self._con)
+    def read_event_kinds(self) -> list[tuple[str, bool]]:
+        return notifications.read_event_kinds(self._con)
+
+    def read_events(self, event_types: Iterable[str] | None = None) -> pd.DataFrame:
+        return notifications.read_events(self._con, event_types)
 
     def read_last_event_time(self) -> np.datetime64 | None:
         return notifications.read_last_event_time(self._con)

@@ -1,4 +1,4 @@
-"""Notification events and dead letters in the DuckDB store.
+"""Notification events and dead letters in the DuckDB store, and the fleet's CPU load beside them.
 
 Events are identified by their ``message_id`` and dead letters by the digest of their text, so
 writing a batch again — as happens when the bus delivers again what was stored but not yet
@@ -8,6 +8,7 @@ acknowledged — adds nothing.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 
 import duckdb
 import numpy as np
@@ -15,7 +16,10 @@ import pandas as pd
 import pyarrow as pa
 
 from stackmeter.errors import StoreError
-from stackmeter.models import TIMESCALE_BY_NAME, DeadLetter, Event
+from stackmeter.models import TIMESCALE_BY_NAME, DeadLetter, Event, serving_level
+from stackmeter.store.duckdb.rollup_sql import SUM_SQL
+from stackmeter.store.duckdb.rollup_writes import read_levels
+from stackmeter.store.duckdb.schema import RESOURCE_CODES
 from stackmeter.store.duckdb.sql import (
     datetime_of,
     time_of,
@@ -51,16 +55,31 @@ def write_notifications(
     return added, dead
 
 
-def read_events(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Return every event, with the columns of :class:`~stackmeter.models.Event` (``ts``
-    ``datetime64[ns, UTC]``)."""
-    frame = (
-        con.sql(f"SELECT {', '.join(_EVENT_COLUMNS)} FROM events ORDER BY ts").to_arrow_table().to_pandas()
+def read_event_kinds(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
+    """Return the distinct (event type, carries a fault) pairs of the events held, in order."""
+    rows = con.execute("SELECT DISTINCT event_type, fault IS NOT NULL FROM events ORDER BY ALL").fetchall()
+    return [(event_type, bool(failed)) for event_type, failed in rows]
+
+
+def read_events(con: duckdb.DuckDBPyConnection, event_types: Iterable[str] | None = None) -> pd.DataFrame:
+    """Return the events (of ``event_types`` only, when given), by time, with the columns of
+    :class:`~stackmeter.models.Event` (``ts`` ``datetime64[ns, UTC]``, the others objects, ``None``
+    where missing)."""
+    where, params = "", []
+    if event_types is not None:
+        where, params = "WHERE list_contains(?::VARCHAR[], event_type)", [sorted(event_types)]
+    sql = f"SELECT {', '.join(_EVENT_COLUMNS)} FROM events {where} ORDER BY ts"
+    table = con.sql(sql, params=params).to_arrow_table()
+    # Straight from arrow to objects (None where missing): what the pairing compares and merges on.
+    frame = pd.DataFrame(
+        {
+            column: pd.Series(table[column].to_numpy(zero_copy_only=False), dtype=object)
+            for column in _EVENT_COLUMNS
+            if column != "ts"
+        }
     )
-    frame["ts"] = utc_times_of(frame["ts"])
-    return frame.astype({column: object for column in _EVENT_COLUMNS if column != "ts"}).where(
-        frame.notna(), None
-    )
+    frame.insert(0, "ts", utc_times_of(table["ts"].to_pandas()))
+    return frame[_EVENT_COLUMNS]
 
 
 def read_last_event_time(con: duckdb.DuckDBPyConnection) -> np.datetime64 | None:
@@ -92,22 +111,31 @@ def read_dead_letters(con: duckdb.DuckDBPyConnection, limit: int | None = None) 
 
 def read_fleet_cpu_utilization(con: duckdb.DuckDBPyConnection, timescale: str) -> pd.DataFrame:
     """Return the mean CPU utilization (``used / capacity``) of every sample with a capacity, per
-    UTC window of ``timescale``: columns ``window`` and ``fleet_cpu_utilization``."""
+    UTC window of ``timescale``: columns ``window`` and ``fleet_cpu_utilization``.
+
+    Read from the coarsest rollup level whose windows nest in the timescale's (its rows count and
+    sum the same samples: a window's mean is their sums over their counts), else from the raw
+    samples; the two agree but for the order of the additions (the last bits).
+    """
     if timescale not in TIMESCALE_BY_NAME:
         raise StoreError(f"unknown timescale {timescale!r}")
-    frame = (
-        con.sql(
-            f"""
-        SELECT {window_start_sql(timescale, "epoch_us(s.ts)")} AS window_us,
-               avg(s.used / s.capacity) AS fleet_cpu_utilization
-        FROM samples s JOIN resources r USING (resource_code)
-        WHERE r.resource = 'cpu' AND s.capacity IS NOT NULL
-        GROUP BY window_us ORDER BY window_us
+    level = serving_level(timescale, read_levels(con))
+    if level is None:
+        sql = f"""
+            SELECT {window_start_sql(timescale, "epoch_us(s.ts)")} AS window_us,
+                   avg(s.used / s.capacity) AS fleet_cpu_utilization
+            FROM samples s
+            WHERE s.resource_code = ? AND s.capacity IS NOT NULL
+            GROUP BY window_us ORDER BY window_us
         """
-        )
-        .to_arrow_table()
-        .to_pandas()
-    )
+    else:
+        window = "window_us" if level == timescale else window_start_sql(timescale, "window_us")
+        sql = f"""
+            SELECT {window} AS window_us, sum({SUM_SQL}) / sum(samples) AS fleet_cpu_utilization
+            FROM rollup_{level} WHERE resource_code = ?
+            GROUP BY ALL ORDER BY window_us
+        """
+    frame = con.sql(sql, params=[RESOURCE_CODES["cpu"]]).to_arrow_table().to_pandas()
     frame.insert(0, "window", utc_windows_of(frame.pop("window_us")))
     return frame
 

@@ -1,20 +1,49 @@
 """Quantiles of utilization per (entity, window): histograms merged from a rollup level, or exact
-from raw samples (the SQL of the quantile read path)."""
+from raw samples (the SQL of the quantile read path), of every entity or of a few, and how many
+windows each entity has, so that a page of the answer reads only the entities it shows."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import duckdb
 import numpy as np
 
-from stackmeter.models import WindowHistograms, WindowQuantile
-from stackmeter.store.duckdb.reads import read_entity_id, read_entity_names
+from stackmeter.models import RAW, WindowHistograms, WindowQuantile, serving_level
+from stackmeter.store.duckdb import report_totals
+from stackmeter.store.duckdb.reads import read_entity_names
 from stackmeter.store.duckdb.rollup_sql import MAX_SQL, bin_sql
+from stackmeter.store.duckdb.rollup_writes import read_levels
 from stackmeter.store.duckdb.schema import RESOURCE_CODES
 from stackmeter.store.duckdb.sql import times_of, window_start_sql
 
 
+def _read_entity_ids(con: duckdb.DuckDBPyConnection, entities: Sequence[str] | None) -> list[int] | None:
+    """Return the ids of ``entities`` that the store knows (``None`` for every entity)."""
+    if entities is None:
+        return None
+    rows = con.execute(
+        "SELECT entity_id FROM entities WHERE list_contains(?::VARCHAR[], entity) ORDER BY entity_id",
+        [list(entities)],
+    ).fetchall()
+    return [entity_id for (entity_id,) in rows]
+
+
+def _only_sql(entity_ids: list[int] | None) -> str:
+    """SQL condition keeping the rows of ``entity_ids`` (every row for ``None``), after an ``AND``."""
+    if entity_ids is None:
+        return ""
+    if not entity_ids:
+        return "AND false"
+    return f"AND entity_id IN ({', '.join(str(int(entity_id)) for entity_id in entity_ids)})"
+
+
 def _histogram_rows(
-    con: duckdb.DuckDBPyConnection, level: str, timescale: str, resource_code: int, entity_id: int | None
+    con: duckdb.DuckDBPyConnection,
+    level: str,
+    timescale: str,
+    resource_code: int,
+    entity_ids: list[int] | None,
 ) -> dict[str, np.ndarray]:
     """Return the merged histograms of each (entity, ``timescale`` window) from ``level``.
 
@@ -22,7 +51,7 @@ def _histogram_rows(
     ``offsets`` (length windows + 1) into the flat ``bins`` and ``counts``, sorted by bin.
     """
     single = f"[{{'bin': ({bin_sql('utilization_min')})::USMALLINT, 'samples': samples}}]"
-    only = "" if entity_id is None else f"AND entity_id = {int(entity_id)}"
+    only = _only_sql(entity_ids)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _histograms AS
@@ -61,10 +90,10 @@ def _histogram_rows(
 
 
 def _raw_quantile_rows(
-    con: duckdb.DuckDBPyConnection, timescale: str, resource_code: int, q: float, entity_id: int | None
+    con: duckdb.DuckDBPyConnection, timescale: str, resource_code: int, q: float, entity_ids: list[int] | None
 ) -> dict[str, np.ndarray]:
     """Return the exact quantile ``q`` of utilization per (entity, window), from raw samples."""
-    only = "" if entity_id is None else f"AND entity_id = {int(entity_id)}"
+    only = _only_sql(entity_ids)
     rows = con.execute(
         f"""
         SELECT entity_id, {window_start_sql(timescale, "epoch_us(ts)")} AS window_us, count(*) AS samples,
@@ -83,10 +112,15 @@ def _raw_quantile_rows(
 
 
 def read_histograms(
-    con: duckdb.DuckDBPyConnection, timescale: str, resource: str, entity: str | None, level: str
+    con: duckdb.DuckDBPyConnection,
+    timescale: str,
+    resource: str,
+    entities: Sequence[str] | None,
+    level: str,
 ) -> WindowHistograms:
-    """Return per (entity, ``timescale`` window) the utilization histogram merged from ``level``."""
-    rows = _histogram_rows(con, level, timescale, RESOURCE_CODES[resource], read_entity_id(con, entity))
+    """Return per (entity, ``timescale`` window) of ``entities`` (every entity when ``None``) the
+    utilization histogram merged from ``level``."""
+    rows = _histogram_rows(con, level, timescale, RESOURCE_CODES[resource], _read_entity_ids(con, entities))
     return WindowHistograms(
         entity=read_entity_names(con)[rows["entity_id"]],
         window=times_of(rows["window_us"]),
@@ -100,10 +134,15 @@ def read_histograms(
 
 
 def read_raw_quantiles(
-    con: duckdb.DuckDBPyConnection, timescale: str, resource: str, q: float, entity: str | None
+    con: duckdb.DuckDBPyConnection,
+    timescale: str,
+    resource: str,
+    q: float,
+    entities: Sequence[str] | None,
 ) -> tuple[WindowQuantile, ...]:
-    """Return the exact quantile ``q`` of utilization per (entity, window) from raw samples."""
-    rows = _raw_quantile_rows(con, timescale, RESOURCE_CODES[resource], q, read_entity_id(con, entity))
+    """Return the exact quantile ``q`` of utilization per (entity, window) of ``entities`` (every
+    entity when ``None``) from raw samples."""
+    rows = _raw_quantile_rows(con, timescale, RESOURCE_CODES[resource], q, _read_entity_ids(con, entities))
     names = read_entity_names(con)[rows["entity_id"]]
     return tuple(
         WindowQuantile(str(name), window, int(n), float(value), float(value), float(value))
@@ -111,3 +150,52 @@ def read_raw_quantiles(
             names, times_of(rows["window_us"]), rows["samples"], rows["quantile"], strict=True
         )
     )
+
+
+def read_quantile_windows(
+    con: duckdb.DuckDBPyConnection, timescale: str, resource: str, served_by: str
+) -> dict[str, int]:
+    """Return, per entity with judged samples of ``resource``, how many ``timescale`` windows hold
+    some: the rows :func:`read_histograms` (``served_by`` a level) or :func:`read_raw_quantiles`
+    (``served_by`` ``raw``) give each entity.
+
+    A level's counts come from the report totals kept at write time when the store keeps them
+    for that level, else from one scan of the level, without its histograms. Raw samples have
+    the windows of any level nesting in the timescale as long as compaction has dropped nothing
+    of either (each write lands in both), so they are counted from that level; else from one
+    scan of the samples.
+    """
+    level = served_by
+    if served_by == RAW:
+        level = serving_level(timescale, read_levels(con)) or RAW
+        dropped = con.execute(
+            "SELECT count(*) FROM retention_marks WHERE kept IN ('raw', ?)", [level]
+        ).fetchall()[0][0]
+        level = RAW if dropped else level
+    return _count_windows(con, timescale, RESOURCE_CODES[resource], level)
+
+
+def _count_windows(con: duckdb.DuckDBPyConnection, timescale: str, code: int, level: str) -> dict[str, int]:
+    """Return the windows of each entity from ``level`` (kept totals or a scan) or raw samples."""
+    kept = None
+    if level != RAW and report_totals.read_built(con).get(timescale) == level:
+        kept = report_totals.entity_windows(con, timescale, code)
+    if kept is None:
+        if level == RAW:
+            source = "samples WHERE resource_code = ? AND capacity IS NOT NULL"
+            window = window_start_sql(timescale, "epoch_us(ts)")
+        else:
+            source = f"rollup_{level} WHERE resource_code = ?"
+            window = window_start_sql(timescale, "window_us")
+        # A level's row is one window of its own length already: nothing to tell apart.
+        windows = "count(*)" if timescale == level else f"count(DISTINCT {window})"
+        rows = con.execute(
+            f"SELECT entity_id, {windows} AS windows FROM {source} GROUP BY entity_id", [code]
+        ).fetchnumpy()
+        kept = {key: np.asarray(rows[key], dtype=np.int64) for key in ("entity_id", "windows")}
+    names = read_entity_names(con)
+    return {
+        str(names[entity_id]): int(windows)
+        for entity_id, windows in zip(kept["entity_id"], kept["windows"], strict=True)
+        if windows > 0
+    }

@@ -70,8 +70,15 @@ def _summed_sql(rows: str, timescale: str, level: str, with_k: bool) -> str:
 
 
 def read_built(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Return the level whose totals the store keeps, per timescale (none for a project's reader)."""
+    """Return the level whose totals the store keeps, per timescale."""
     return dict(con.execute("SELECT timescale, level FROM report_timescales").fetchall())
+
+
+def is_scoped(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``con`` is a project's reader (see scope.py): it sees the totals per entity of its
+    project only, and none of those summed over the fleet."""
+    query = "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_scope'"
+    return bool(con.execute(query).fetchall()[0][0])
 
 
 def read_watched(con: duckdb.DuckDBPyConnection) -> set[tuple[int, int]]:
@@ -85,7 +92,7 @@ def serves(
 ) -> bool:
     """Whether the totals answer ``timescale`` from ``level`` at ``thresholds`` (θ per resource
     code, each on a bin edge): kept for that level, every threshold watched."""
-    if read_built(con).get(timescale) != level:
+    if read_built(con).get(timescale) != level or is_scoped(con):
         return False
     watched = read_watched(con)
     return all(
@@ -133,7 +140,7 @@ def create_count_tables(
 def read_sizes(con: duckdb.DuckDBPyConnection, timescale: str) -> list[tuple[int, int, int]] | None:
     """Return (resource code, samples, windows holding that many) of ``timescale`` in increasing
     order, or ``None`` when the store keeps no totals for it."""
-    if timescale not in read_built(con):
+    if timescale not in read_built(con) or is_scoped(con):
         return None
     return con.execute(
         "SELECT resource_code, samples, windows FROM report_sizes WHERE timescale = ? ORDER BY resource_code, samples",
@@ -146,7 +153,7 @@ def entity_windows(
 ) -> dict[str, np.ndarray] | None:
     """Return, per entity with samples of ``resource_code``, how many ``timescale`` windows hold
     any (keys ``entity_id`` and ``windows``, by entity id), from the totals kept at write time;
-    ``None`` when the store does not keep them for ``timescale`` (or the reader is project-scoped)."""
+    ``None`` when the store does not keep them for ``timescale`` (a project's reader gets its own)."""
     if timescale not in read_built(con):
         return None
     rows = con.execute(

@@ -24,7 +24,7 @@ SCOPED_VIEWS = {
         for table in [*(f"rollup_{level}" for level in TIMESCALES), "series_extents"]
     },
     # report totals per entity are scoped as the rollups they sum; those summed over the fleet cannot
-    # be, so a project's reader sees no totals kept (report_timescales is empty) and sums its own.
+    # be: a project's reader sees none of them and sums its own (report_totals.serves is false for it).
     **{
         table: (
             f"SELECT * FROM {{db}}.main.{table} WHERE entity_id IN "
@@ -34,7 +34,7 @@ SCOPED_VIEWS = {
     },
     **{
         table: f"SELECT * FROM {{db}}.main.{table} WHERE false"
-        for table in ("report_timescales", "report_windows", "report_sizes")
+        for table in ("report_windows", "report_sizes")
     },
     # notifications carry their project; dead letters have none, so a project sees none of them
     "events": "SELECT * FROM {db}.main.events WHERE project = (SELECT project FROM _scope)",
