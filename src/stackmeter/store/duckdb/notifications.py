@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from stackmeter.errors import StoreError
 from stackmeter.models import TIMESCALE_BY_NAME, DeadLetter, Event, serving_level
+from stackmeter.store.duckdb import report_totals
 from stackmeter.store.duckdb.rollup_sql import SUM_SQL
 from stackmeter.store.duckdb.rollup_writes import read_levels
 from stackmeter.store.duckdb.schema import RESOURCE_CODES
@@ -113,14 +114,20 @@ def read_fleet_cpu_utilization(con: duckdb.DuckDBPyConnection, timescale: str) -
     """Return the mean CPU utilization (``used / capacity``) of every sample with a capacity, per
     UTC window of ``timescale``: columns ``window`` and ``fleet_cpu_utilization``.
 
-    Read from the coarsest rollup level whose windows nest in the timescale's (its rows count and
-    sum the same samples: a window's mean is their sums over their counts), else from the raw
-    samples; the two agree but for the order of the additions (the last bits).
+    Read from the report totals of the timescale when kept, else the coarsest rollup level whose
+    windows nest in the timescale's (its rows count and sum the same samples: a window's mean is
+    their sums over their counts), else from the raw samples; all agree but for the order of the
+    additions (the last bits).
     """
     if timescale not in TIMESCALE_BY_NAME:
         raise StoreError(f"unknown timescale {timescale!r}")
     level = serving_level(timescale, read_levels(con))
-    if level is None:
+    kept = report_totals.read_fleet_means(con, timescale, RESOURCE_CODES["cpu"]) if level else None
+    params: list = [RESOURCE_CODES["cpu"]]
+    if kept is not None:
+        # The report totals keep each window's sum, moved batch by batch (the last bits may differ).
+        sql, params = f"SELECT window_us, mean_utilization AS fleet_cpu_utilization FROM ({kept})", []
+    elif level is None:
         sql = f"""
             SELECT {window_start_sql(timescale, "epoch_us(s.ts)")} AS window_us,
                    avg(s.used / s.capacity) AS fleet_cpu_utilization
@@ -135,7 +142,7 @@ def read_fleet_cpu_utilization(con: duckdb.DuckDBPyConnection, timescale: str) -
             FROM rollup_{level} WHERE resource_code = ?
             GROUP BY ALL ORDER BY window_us
         """
-    frame = con.sql(sql, params=[RESOURCE_CODES["cpu"]]).to_arrow_table().to_pandas()
+    frame = con.sql(sql, params=params).to_arrow_table().to_pandas()
     frame.insert(0, "window", utc_windows_of(frame.pop("window_us")))
     return frame
 

@@ -3,7 +3,8 @@
 For every timescale a rollup level serves, the store keeps what an overload report, a heat map
 and a fleet chart read of the level, summed once when a batch lands instead of at every question:
 
-- ``report_windows``: per resource and window, the entities with samples in it and their samples;
+- ``report_windows``: per resource and window, the entities with samples in it, their samples and
+  the sum of their utilization (the fleet's mean);
 - ``report_entities``: per resource and entity, how many windows hold its samples, first and last;
 - ``report_sizes``: per resource, how many windows hold each count of samples (the sampling step);
 - ``report_overloads``: per watched threshold (``report_thresholds``, the default θ of each
@@ -25,7 +26,7 @@ import duckdb
 import numpy as np
 
 from stackmeter.models import HISTOGRAM_BINS_PER_UNIT, TIMESCALES, serving_level
-from stackmeter.store.duckdb.rollup_sql import MAX_SQL
+from stackmeter.store.duckdb.rollup_sql import MAX_SQL, SUM_SQL
 from stackmeter.store.duckdb.sql import window_start_sql
 
 TABLES = ("report_windows", "report_entities", "report_sizes", "report_overloads")
@@ -56,13 +57,13 @@ def _at_or_above_sql(rows: str) -> str:
 def _summed_sql(rows: str, timescale: str, level: str, with_k: bool) -> str:
     """SQL of ``rows`` (level rows) summed per ``timescale`` window key: ``n`` (and per watched
     threshold ``k``). When the timescale is the level, a row is a key already: nothing to sum."""
-    source = _at_or_above_sql(rows) if with_k else f"SELECT {_KEYS}, samples FROM {rows}"
+    source = _at_or_above_sql(rows) if with_k else f"SELECT {_KEYS}, samples, {SUM_SQL} AS s FROM {rows}"
     extra = ", threshold_bin" if with_k else ""
-    k = ", k::BIGINT AS k" if with_k else ""
+    k = ", k::BIGINT AS k" if with_k else ", s"
     if timescale == level:
         return f"SELECT {_KEYS}{extra}, samples::BIGINT AS n{k} FROM ({source})"
     window = window_start_sql(timescale, "window_us")
-    k = ", sum(k)::BIGINT AS k" if with_k else ""
+    k = ", sum(k)::BIGINT AS k" if with_k else ", sum(s) AS s"
     return f"""
         SELECT resource_code, entity_id, {window} AS window_us{extra}, sum(samples)::BIGINT AS n{k}
         FROM ({source}) GROUP BY ALL
@@ -137,6 +138,17 @@ def create_count_tables(
     )
 
 
+def read_fleet_means(con: duckdb.DuckDBPyConnection, timescale: str, resource_code: int) -> str | None:
+    """Return SQL of (window_us, mean utilization of the fleet's samples) of ``timescale``, from the
+    totals; ``None`` when the store does not keep them for it (or for a project's reader)."""
+    if timescale not in read_built(con) or is_scoped(con):
+        return None
+    return f"""
+        SELECT window_us, utilization_sum / samples AS mean_utilization FROM report_windows
+        WHERE timescale = '{timescale}' AND resource_code = {int(resource_code)} ORDER BY window_us
+    """
+
+
 def read_sizes(con: duckdb.DuckDBPyConnection, timescale: str) -> list[tuple[int, int, int]] | None:
     """Return (resource code, samples, windows holding that many) of ``timescale`` in increasing
     order, or ``None`` when the store keeps no totals for it."""
@@ -193,7 +205,7 @@ def _build(con: duckdb.DuckDBPyConnection, timescale: str, level: str) -> None:
     con.execute(
         f"""
         INSERT INTO report_windows
-        SELECT ?, resource_code, window_us, count(*), sum(n) FROM ({n}) GROUP BY ALL
+        SELECT ?, resource_code, window_us, count(*), sum(n), sum(s) FROM ({n}) GROUP BY ALL
         """,
         [timescale],
     )
@@ -264,8 +276,8 @@ def _update(con: duckdb.DuckDBPyConnection, timescale: str, level: str) -> None:
     if timescale == level and not replacing:
         # New keys only (a trace file, a new window): nothing was there before.
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _n AS SELECT {_KEYS}, samples::BIGINT AS new_n, 0::BIGINT AS old_n "
-            f"FROM {changed}"
+            f"CREATE OR REPLACE TEMP TABLE _n AS SELECT {_KEYS}, samples::BIGINT AS new_n, 0::BIGINT AS old_n, "
+            f"{SUM_SQL} AS new_s, 0::DOUBLE AS old_s FROM {changed}"
         )
         new_k = _summed_sql(_candidates_sql(changed), timescale, level, with_k=True)
         con.execute(
@@ -276,7 +288,9 @@ def _update(con: duckdb.DuckDBPyConnection, timescale: str, level: str) -> None:
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _n AS
-            SELECT {_KEYS}, c.samples::BIGINT AS new_n, coalesce(r.samples, 0)::BIGINT AS old_n
+            SELECT {_KEYS}, c.samples::BIGINT AS new_n, coalesce(r.samples, 0)::BIGINT AS old_n,
+                   coalesce(c.utilization_sum, c.utilization_min) AS new_s,
+                   coalesce(r.utilization_sum, r.utilization_min, 0) AS old_s
             FROM {changed} c LEFT JOIN {replaced} r USING ({_KEYS})
             """
         )
@@ -297,8 +311,9 @@ def _update(con: duckdb.DuckDBPyConnection, timescale: str, level: str) -> None:
         timescale,
         ("resource_code", "window_us"),
         "SELECT resource_code, window_us, count(*) FILTER (WHERE old_n = 0) AS entities, "
-        "sum(new_n - old_n) AS samples FROM _n GROUP BY ALL",
-        "entities = t.entities + d.entities, samples = t.samples + d.samples",
+        "sum(new_n - old_n) AS samples, sum(new_s - old_s) AS utilization_sum FROM _n GROUP BY ALL",
+        "entities = t.entities + d.entities, samples = t.samples + d.samples, "
+        "utilization_sum = t.utilization_sum + d.utilization_sum",
     )
     _add(
         con,
@@ -371,15 +386,15 @@ def _update_coarser(
     """
     new_n = _summed_sql(rows, timescale, level, with_k=False)
     delta_n = f"""
-        SELECT {_KEYS}, sum(n) AS n FROM (
-            SELECT {_KEYS}, n FROM ({_summed_sql(changed, timescale, level, with_k=False)})
-            UNION ALL SELECT {_KEYS}, -n FROM ({_summed_sql(replaced, timescale, level, with_k=False)})
+        SELECT {_KEYS}, sum(n) AS n, sum(s) AS s FROM (
+            SELECT {_KEYS}, n, s FROM ({_summed_sql(changed, timescale, level, with_k=False)})
+            UNION ALL SELECT {_KEYS}, -n, -s FROM ({_summed_sql(replaced, timescale, level, with_k=False)})
         ) GROUP BY ALL
     """
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _n AS
-        SELECT {_KEYS}, a.n AS new_n, a.n - coalesce(d.n, 0) AS old_n
+        SELECT {_KEYS}, a.n AS new_n, a.n - coalesce(d.n, 0) AS old_n, a.s AS new_s, a.s - coalesce(d.s, 0) AS old_s
         FROM ({new_n}) a LEFT JOIN ({delta_n}) d USING ({_KEYS})
         """
     )

@@ -215,7 +215,8 @@ MIGRATIONS: tuple[str, ...] = (
         resource_code UTINYINT NOT NULL,
         window_us BIGINT NOT NULL,
         entities BIGINT NOT NULL,
-        samples BIGINT NOT NULL
+        samples BIGINT NOT NULL,
+        utilization_sum DOUBLE NOT NULL
     );
 
     CREATE TABLE report_entities (
