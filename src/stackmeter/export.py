@@ -21,6 +21,7 @@ from stackmeter.models import (
     Samples,
     TargetStatus,
 )
+from stackmeter.models.consolidation import MeasuredRun
 from stackmeter.models.replay_runs import ReplayReport
 
 
@@ -482,3 +483,81 @@ def replay_jsonable(report: ReplayReport, steps: bool = False) -> dict:
         "no_demand_outside_history": report.before_first,
         "policies": policies,
     }
+
+
+# A measured run as CSV; beside replayed policies, their columns and the run's two fractions.
+MEASURED_COLUMNS = MeasuredRun._fields
+MEASURED_REPLAY_COLUMNS = (*REPLAY_COLUMNS, "aitf", "aotf")
+_FRACTION = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+MEASURED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "What a consolidation run measured over its window (the OpenStack Neat experiments' metrics).",
+    "properties": {
+        "run": {"type": "string", "examples": ["thr-0.8-1"]},
+        "framework": {"type": "string", "examples": ["openstack-neat"]},
+        "window_start": {
+            "type": "string",
+            "description": "ISO 8601 UTC.",
+            "examples": ["2013-03-13T00:08:26Z"],
+        },
+        "window_end": {
+            "type": "string",
+            "description": "ISO 8601 UTC.",
+            "examples": ["2013-03-14T00:08:26Z"],
+        },
+        "hosts": {"type": "integer"},
+        "aitf": {**_FRACTION, "description": "Share of host time asleep."},
+        "aotf": {**_FRACTION, "description": "Share of active host time with the overload flag up."},
+        "migrations": {"type": "integer", "description": "Live migrations in the window."},
+        "energy_kwh": {
+            "type": ["number", "null"],
+            "description": "Energy by the experiments' model: 450 W overloaded, 414 W active, 10.4 W asleep.",
+        },
+        "energy_all_on_kwh": {
+            "type": "number",
+            "description": "The model with every host on at the same load.",
+        },
+        "energy_saved": {**_FRACTION, "description": "1 − energy_kwh / energy_all_on_kwh."},
+    },
+}
+
+
+def measured_replay_jsonable(
+    measured: MeasuredRun | None, report: ReplayReport | None, steps: bool = False
+) -> dict:
+    """Return what ``stackmeter replay --measured`` prints as JSON: the measured run's fields
+    alone, or with policies replayed beside it the replay's document with the run as ``measured``."""
+    if report is None:
+        return jsonable(measured)
+    document = replay_jsonable(report, steps=steps)
+    if measured is not None:
+        document["measured"] = jsonable(measured)
+    return document
+
+
+def measured_replay_csv(measured: MeasuredRun | None, report: ReplayReport | None) -> str:
+    """Return the CSV of ``stackmeter replay --measured``: the run's row alone (``MEASURED_COLUMNS``),
+    or first among the replayed policies' rows (``MEASURED_REPLAY_COLUMNS``, policy ``measured``)."""
+    if report is None:
+        return rows_csv([measured], MEASURED_COLUMNS)
+    rows = replay_rows(report)
+    if measured is None:
+        return rows_csv(rows, REPLAY_COLUMNS)
+    return rows_csv([measured_row(measured), *rows], MEASURED_REPLAY_COLUMNS)
+
+
+def measured_row(measured: MeasuredRun) -> dict:
+    """Return a measured run as a row of replayed policies: ``policy`` ``measured``, the framework
+    as its semantics and the run as its fleet; what only a replay has is ``None``."""
+    row: dict = dict.fromkeys(MEASURED_REPLAY_COLUMNS)
+    row.update(
+        policy="measured",
+        semantics=measured.framework,
+        fleet=measured.run,
+        hosts=measured.hosts,
+        energy_kwh=jsonable(measured.energy_kwh),
+        migrations=measured.migrations,
+        aitf=jsonable(measured.aitf),
+        aotf=jsonable(measured.aotf),
+    )
+    return row

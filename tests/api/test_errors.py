@@ -78,6 +78,8 @@ BAD_PARAMETERS = {
         "from": NOT_TIMES,
         "to": NOT_TIMES,
         "steps": NOT_BOOLEANS,
+        "measured": NOT_BOOLEANS,
+        "run": ["", "no-such-run", "%00"],
         "format": NOT_FORMATS,
     },
     "/api/v1/heatmap": {

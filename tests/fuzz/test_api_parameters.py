@@ -73,12 +73,18 @@ def values_for(name: str) -> st.SearchStrategy[str]:
     )
 
 
+# Query parameters a route needs unless another one is given: a replay needs a policy unless
+# measured=true, so a request with neither is refused naming the policy.
+NEEDED_UNLESS = {"/api/v1/replay": {"policy"}}
+
+
 @functools.cache
 def required_queries() -> dict[str, set[str]]:
     """Each route's required query parameters (a request without one is refused naming it)."""
     app = create_app(Settings(store=":memory:"), tokens=())
     return {
         path: {p["name"] for p in operation.get("parameters", ()) if p.get("required") and p["in"] == "query"}
+        | NEEDED_UNLESS.get(path, set())
         for path, item in app.openapi()["paths"].items()
         for method, operation in item.items()
         if method == "get"

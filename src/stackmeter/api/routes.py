@@ -21,21 +21,21 @@ from stackmeter.errors import ConfigError
 from stackmeter.export import (
     DURATION_COLUMNS,
     FLEET_COLUMNS,
+    MEASURED_SCHEMA,
     OPERATION_TIMINGS_SCHEMA,
     QUANTILE_COLUMNS,
-    REPLAY_COLUMNS,
     dead_letter_rows,
     duration_rows,
     fleet_jsonable,
     fleet_rows,
     frame_records,
     jsonable,
+    measured_replay_csv,
+    measured_replay_jsonable,
     operation_timings_jsonable,
     overload_csv,
     overload_jsonable,
     quantile_rows,
-    replay_jsonable,
-    replay_rows,
     rows_csv,
     series_rows,
 )
@@ -309,44 +309,94 @@ def series(
     )
 
 
-@router.get("/replay")
+@router.get(
+    "/replay",
+    responses={
+        200: {
+            "description": "The policies replayed; with `measured=true`, the run's measured figures too "
+            "(alone without a policy, else as `measured` beside `policies`).",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            MEASURED_SCHEMA,
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "fleet": {"type": "string"},
+                                    "semantics": {"type": "string"},
+                                    "policies": {"type": "array", "items": {"type": "object"}},
+                                    "measured": MEASURED_SCHEMA,
+                                },
+                            },
+                        ]
+                    }
+                },
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 def replay(
     request: Request,
-    policy: list[str] = Query(
-        ...,
-        description="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER with a detector thr, iqr, mad, lr or lrr and a VM selection mmt, mu or rs, e.g. lr-mmt-1.2.",
+    policy: list[str] | None = Query(
+        None,
+        description="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER with a detector thr, iqr, mad, lr or lrr and a VM selection mmt, mu or rs, e.g. lr-mmt-1.2. Needed unless `measured=true`.",
     ),
     fleet: str = Query(operations.DEFAULT_FLEET, description="The name of a fleet shipped with stackmeter."),
     semantics: str = Query(
         DEFAULT_SEMANTICS, description=f"Whose rules the replay follows: {', '.join(SEMANTICS_PROFILES)}."
     ),
     start: str | None = Query(
-        None, alias="from", description="First UTC time replayed [default: the first sample]."
+        None,
+        alias="from",
+        description="First UTC time replayed [default: the first sample; with `measured=true`, the run's window start].",
     ),
     end: str | None = Query(
-        None, alias="to", description="Replay windows starting before this UTC time [default: all]."
+        None,
+        alias="to",
+        description="Replay windows starting before this UTC time [default: all; with `measured=true`, the run's window end].",
     ),
     steps: bool = Query(
         False,
         description="Also each policy's timeline: hosts active, hosts overloaded, energy and VMs per step.",
     ),
+    measured: bool = Query(
+        False,
+        description="Also (or only, without a policy) what the consolidation run in the store measured over "
+        "its window: `aitf`, `aotf`, `migrations`, `energy_kwh` (`stackmeter replay --measured`).",
+    ),
+    run: str | None = Query(None, description="The run to measure, when the store holds several."),
     format: Format = FORMAT,
     reader: Reader = Depends(open_reader),
 ) -> Response:
-    """Consolidation policies replayed over the VMs' history, side by side: `stackmeter replay`.
+    """Consolidation policies replayed over the VMs' history, side by side, and with `measured=true`
+    what a real consolidated cloud measured beside them: `stackmeter replay`.
 
-    A project token replays its project's VMs only. Only fleets shipped with stackmeter can be
-    named here (a fleet file is the CLI's `--fleet`)."""
-    if fleet not in operations.shipped_fleets():
-        raise ConfigError(f"no fleet {fleet!r}: use one of {', '.join(operations.shipped_fleets())}", "fleet")
-    report = operations.replay_store(
-        reader.store, policy, fleet, semantics, parse_utc_time(start, "from"), parse_utc_time(end, "to")
-    )
+    A project token replays its project's VMs only, and sees no consolidation run (a run's records
+    are the fleet's hosts). Only fleets shipped with stackmeter can be named here (a fleet file is
+    the CLI's `--fleet`)."""
+    if run is not None and not measured:
+        raise ConfigError("run names the run to measure: give measured=true with it", "run")
+    if not policy and not measured:
+        raise ConfigError("give a policy to replay, or measured=true", "policy")
+    first, last = parse_utc_time(start, "from"), parse_utc_time(end, "to")
+    result = operations.measured_run(reader.store, run) if measured else None
+    report = None
+    if policy:
+        if fleet not in operations.shipped_fleets():
+            raise ConfigError(
+                f"no fleet {fleet!r}: use one of {', '.join(operations.shipped_fleets())}", "fleet"
+            )
+        if result is not None:
+            first = result.window_start if first is None else first
+            last = result.window_end if last is None else last
+        report = operations.replay_store(reader.store, policy, fleet, semantics, first, last)
     return _answer(
         request,
         format,
-        lambda: rows_csv(replay_rows(report), REPLAY_COLUMNS),
-        lambda: replay_jsonable(report, steps=steps),
+        lambda: measured_replay_csv(result, report),
+        lambda: measured_replay_jsonable(result, report, steps=steps),
     )
 
 

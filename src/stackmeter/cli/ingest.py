@@ -1,13 +1,15 @@
-"""``stackmeter ingest``: workload traces, a Prometheus-compatible server, a notification stream."""
+"""``stackmeter ingest``: workload traces, a consolidated cloud's run, a Prometheus-compatible server, a notification stream."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import typer
+from rich.text import Text
 
 from stackmeter import operations
 from stackmeter.cli._common import (
@@ -19,12 +21,13 @@ from stackmeter.cli._common import (
     command_settings,
     emit,
     emit_ingest_summary,
+    ingest_summary_lines,
     opened_store,
     progress_bar,
 )
 from stackmeter.cli.tables import notifications_table
 from stackmeter.errors import ConfigError, SourceError
-from stackmeter.export import dead_letter_rows
+from stackmeter.export import dead_letter_rows, format_time
 from stackmeter.settings import help_for, parse_back_window
 from stackmeter.units import parse_bytes_per_second, parse_duration_seconds, parse_utc_time
 
@@ -136,6 +139,81 @@ def azure(
     """
     azure_start = parse_utc_time(start, "--start")
     _ingest_trace("azure", paths, store, as_json, back_window, azure_start=azure_start)
+
+
+_UTC_OFFSET = re.compile(r"^([+-])(\d{1,2}):?(\d{2})$")
+
+
+def neat(
+    folder: Path = typer.Argument(
+        ...,
+        metavar="RUN_FOLDER",
+        help="An OpenStack Neat run folder (db/*.csv, vm_cpu_samples.csv.gz).",
+        show_default=False,
+    ),
+    store: str = StoreOption,
+    vm_vcpus: int = typer.Option(
+        1,
+        "--vm-vcpus",
+        min=1,
+        max=1024,
+        help="vCPUs of every VM: its CPU capacity is that many cores of its host.",
+    ),
+    window: str = typer.Option("24h", "--window", help="Length of the run's metric window."),
+    start: str = typer.Option(
+        None,
+        "--start",
+        metavar="TIME",
+        help="UTC start of the window. [default: the run's start, from its host states]",
+    ),
+    utc_offset: str = typer.Option(
+        None,
+        "--utc-offset",
+        metavar="+HH:MM",
+        help="How far the testbed's clock was ahead of UTC. [default: read off the VM samples]",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Read an OpenStack Neat run: the VMs' CPU (from libvirt CPU-time counters) as samples, and the
+    run's host states, overload flags and live migrations, for `stackmeter replay --measured`.
+
+    Example:
+
+        stackmeter ingest neat data/openstack_neat_testbed/runs/thr-0.8-1 --store neat.duckdb
+    """
+    output = chosen_output(as_json)
+    window_s = parse_duration_seconds(window)
+    if window_s <= 0:
+        raise ConfigError(f"--window {window!r} must be longer than 0", "--window")
+    first = parse_utc_time(start, "--start")
+    offset_s = _utc_offset_s(utc_offset) if utc_offset is not None else None
+    operations.check_input_paths([folder])
+    with opened_store(command_settings(store=store), writes=True, create=True) as opened:
+        summary = operations.ingest_neat(
+            opened, folder, vm_vcpus=vm_vcpus, window_s=window_s, start=first, utc_offset_s=offset_s
+        )
+    emit(output, summary, lambda: [*ingest_summary_lines(summary.samples), Text(_run_line(summary))])
+
+
+def _utc_offset_s(text: str) -> int:
+    match = _UTC_OFFSET.match(text.strip())
+    hours, minutes = (int(match.group(2)), int(match.group(3))) if match else (99, 0)
+    if hours > 14 or minutes > 59:
+        raise ConfigError(f"--utc-offset {text!r} should read +HH:MM, within 14 hours of UTC", "--utc-offset")
+    sign = -1 if match and match.group(1) == "-" else 1
+    return sign * (hours * 3600 + minutes * 60)
+
+
+def _run_line(summary: operations.NeatIngestSummary) -> str:
+    """Say in one line what the run's records hold."""
+    offset = abs(summary.utc_offset_s)
+    clock = f"UTC{'-' if summary.utc_offset_s < 0 else '+'}{offset // 3600:02d}:{offset % 3600 // 60:02d}"
+    return (
+        f"Run {summary.run}: window {format_time(summary.window_start)} .. {format_time(summary.window_end)} "
+        f"(testbed clock {clock}), {summary.hosts} hosts, {summary.host_states:,} host states, "
+        f"{summary.overload_flags:,} overload flags, {summary.migrations:,} migrations"
+        + (f"; overload detection {summary.overload_detection}" if summary.overload_detection else "")
+    )
 
 
 def prometheus(

@@ -19,6 +19,7 @@ from stackmeter.operations.collection import (
     ingest_prometheus,
     list_sources,
 )
+from stackmeter.operations.neat import NeatIngestSummary, ingest_neat
 from stackmeter.operations.notifications import (
     ListenProgress,
     dead_letters,
@@ -26,7 +27,14 @@ from stackmeter.operations.notifications import (
     listen,
     operation_timings,
 )
-from stackmeter.operations.replay import DEFAULT_FLEET, fleet_of, read_demand, replay_store, shipped_fleets
+from stackmeter.operations.replay import (
+    DEFAULT_FLEET,
+    fleet_of,
+    measured_run,
+    read_demand,
+    replay_store,
+    shipped_fleets,
+)
 from stackmeter.operations.reports import (
     HEAT_MAP_MAX_COLUMNS,
     HEAT_MAP_MAX_PAGE,
@@ -80,6 +88,7 @@ __all__ = [
     "IngestSummary",
     "ListenProgress",
     "MAX_QUANTILE_WINDOWS",
+    "NeatIngestSummary",
     "OPERATION_TIMEOUT_S",
     "Progress",
     "QuantilePage",
@@ -99,6 +108,7 @@ __all__ = [
     "heat_map",
     "host_rules",
     "ingest",
+    "ingest_neat",
     "ingest_notifications",
     "ingest_prometheus",
     "list_entities",
@@ -106,6 +116,7 @@ __all__ = [
     "listen",
     "load_prometheus_queries",
     "load_targets",
+    "measured_run",
     "operation_timings",
     "overload_report",
     "quantile_page",

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from stackmeter.analysis.measured import measure_run
 from stackmeter.analysis.replay.engine import parse_policy, replay
-from stackmeter.errors import ConfigError, StoreError
+from stackmeter.errors import ConfigError, StoreError, UnknownEntity
 from stackmeter.models import WindowQuery
+from stackmeter.models.consolidation import MeasuredRun
 from stackmeter.models.replay import DEFAULT_SEMANTICS, FleetFile
 from stackmeter.models.replay_runs import REPLAY_INTERVAL_S, REPLAY_TIMESCALE, ReplayDemand, ReplayReport
 from stackmeter.operations.rollups import read_utilization
@@ -105,3 +107,25 @@ def replay_store(
         name, semantics, len(demand.entities), demand.utilization.shape[1], demand.first_window,
         demand.gaps_filled, demand.before_first, results,
     )  # fmt: skip
+
+
+def measured_run(store: Store, run: str | None = None) -> MeasuredRun:
+    """Return what the consolidation run ``run`` measured over its window (AITF, AOTF,
+    migrations, modelled energy); without ``run``, the store's only run.
+
+    :raises UnknownEntity: when the store holds no run (a project's reader sees none), or not ``run``
+    :raises ConfigError: when no run is named and the store holds several
+    """
+    runs = store.read_consolidation_runs()
+    if not runs:
+        raise UnknownEntity(
+            "no consolidation run in the store: nothing measured (ingest one with `stackmeter ingest neat`)"
+        )
+    if run is None:
+        if len(runs) > 1:
+            raise ConfigError(f"the store holds {len(runs)} runs, name one: {', '.join(runs)}", "run")
+        run = runs[0]
+    records = store.read_consolidation_run(run)
+    if records is None:
+        raise UnknownEntity(f"no run {run!r} in the store; it holds {', '.join(runs)}")
+    return measure_run(records)

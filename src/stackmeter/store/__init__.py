@@ -26,6 +26,7 @@ from stackmeter.models import (
     WindowUtilization,
     WriteResult,
 )
+from stackmeter.models.consolidation import ConsolidationRun
 
 
 class Store(Protocol):
@@ -144,6 +145,18 @@ class Store(Protocol):
 
     def read_dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
         """Dead letters, most recently received first (at most ``limit``)."""
+
+    # -- consolidation runs
+
+    def write_consolidation_run(self, run: ConsolidationRun) -> None:
+        """Replace the run of that name (its window, hosts, host states, overload flags and
+        migrations) in one transaction."""
+
+    def read_consolidation_runs(self) -> list[str]:
+        """The names of the consolidation runs held, in name order (none through a project's reader)."""
+
+    def read_consolidation_run(self, run: str) -> ConsolidationRun | None:
+        """The run of that name with all its records in the order they were written, or ``None``."""
 
     # -- exporter targets
 

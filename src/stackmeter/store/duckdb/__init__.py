@@ -29,7 +29,9 @@ from stackmeter.models import (
     WindowUtilization,
     WriteResult,
 )
+from stackmeter.models.consolidation import ConsolidationRun
 from stackmeter.store.duckdb import (
+    consolidation,
     notifications,
     quantile_reads,
     reads,
@@ -212,6 +214,17 @@ class DuckDBStore:
 
     def read_dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
         return notifications.read_dead_letters(self._con, limit)
+
+    # -- consolidation runs ---------------------------------------------------------------
+
+    def write_consolidation_run(self, run: ConsolidationRun) -> None:
+        consolidation.write_consolidation_run(self._con, self.path, run)
+
+    def read_consolidation_runs(self) -> list[str]:
+        return consolidation.read_consolidation_runs(self._con)
+
+    def read_consolidation_run(self, run: str) -> ConsolidationRun | None:
+        return consolidation.read_consolidation_run(self._con, run)
 
     # -- exporter targets -----------------------------------------------------------------
 

@@ -245,6 +245,57 @@ MIGRATIONS: tuple[str, ...] = (
         at_or_above BIGINT NOT NULL
     );
     """,
+    # 6: runs of a consolidation framework on a real cloud (OpenStack Neat): each run's metric
+    # window, its hosts, and the records its database kept, each with its id there (seq), the
+    # order the framework's own metrics read them in. Times are UTC; utc_offset_s is how far the
+    # testbed's clock, in which the database wrote them, was ahead.
+    """
+    CREATE TABLE consolidation_runs (
+        run VARCHAR PRIMARY KEY,
+        framework VARCHAR NOT NULL,
+        window_start TIMESTAMPTZ NOT NULL,
+        window_end TIMESTAMPTZ NOT NULL,
+        utc_offset_s INTEGER NOT NULL,
+        overload_detection VARCHAR,
+        written_at TIMESTAMPTZ NOT NULL
+    );
+
+    CREATE TABLE consolidation_hosts (
+        run VARCHAR NOT NULL,
+        host VARCHAR NOT NULL,
+        cpu_mhz DOUBLE NOT NULL CHECK (cpu_mhz > 0),
+        cpu_cores INTEGER NOT NULL CHECK (cpu_cores > 0),
+        ram_mb DOUBLE NOT NULL CHECK (ram_mb > 0),
+        PRIMARY KEY (run, host)
+    );
+
+    CREATE TABLE consolidation_host_states (
+        run VARCHAR NOT NULL,
+        seq BIGINT NOT NULL,
+        host VARCHAR NOT NULL,
+        ts TIMESTAMPTZ NOT NULL,
+        active BOOLEAN NOT NULL,
+        PRIMARY KEY (run, seq)
+    );
+
+    CREATE TABLE consolidation_overloads (
+        run VARCHAR NOT NULL,
+        seq BIGINT NOT NULL,
+        host VARCHAR NOT NULL,
+        ts TIMESTAMPTZ NOT NULL,
+        overloaded BOOLEAN NOT NULL,
+        PRIMARY KEY (run, seq)
+    );
+
+    CREATE TABLE consolidation_migrations (
+        run VARCHAR NOT NULL,
+        seq BIGINT NOT NULL,
+        ts TIMESTAMPTZ NOT NULL,
+        vm VARCHAR NOT NULL,
+        host VARCHAR NOT NULL,
+        PRIMARY KEY (run, seq)
+    );
+    """,
 )
 
 

@@ -39,6 +39,18 @@ SCOPED_VIEWS = {
     # notifications carry their project; dead letters have none, so a project sees none of them
     "events": "SELECT * FROM {db}.main.events WHERE project = (SELECT project FROM _scope)",
     "deadletters": "SELECT * FROM {db}.main.deadletters WHERE false",
+    # a consolidation run's records are the fleet's (its hosts' sleep and overload, migrations
+    # between them) and carry no project: a project sees no run
+    **{
+        table: f"SELECT * FROM {{db}}.main.{table} WHERE false"
+        for table in (
+            "consolidation_runs",
+            "consolidation_hosts",
+            "consolidation_host_states",
+            "consolidation_overloads",
+            "consolidation_migrations",
+        )
+    },
 }
 
 
