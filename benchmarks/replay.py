@@ -466,16 +466,17 @@ NOTES = [
 ]
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of ``path`` (from its heading to the next ``## ``), or append it.
+def write_section(path: Path, section: str, headings: tuple[str, ...] = (SECTION, FORMER_SECTION)) -> None:
+    """Replace a benchmark's section of ``path`` (from its heading to the next ``## ``), or append it.
 
     The file is shared by every benchmark, so it is read right before writing and only this
-    section changes (under its former heading too, which it replaces).
+    section changes; ``headings`` are the section's heading and former ones, which it replaces.
     """
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find("\n" + SECTION)
-    if start < 0:
-        start = text.find("\n" + FORMER_SECTION)
+    start = -1
+    for heading in headings:
+        if start < 0:
+            start = text.find("\n" + heading)
     if start < 0:
         path.write_text(text.rstrip("\n") + "\n\n\n" + section)
         return
