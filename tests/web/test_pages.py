@@ -43,6 +43,7 @@ BAD_PARAMETERS = {
     "/replay": {
         "policy": ["bogus-mmt-1", "npa-mmt", "%00"],
         "semantics": ["mine", "%00"],
+        "fleet": ["mine", "../fleets/planetlab-800", "%00"],
         "from": ["yesterday", "nan", "9999-01-01", "%00"],
         "to": ["yesterday", "2013-13-01", "%00"],
     },

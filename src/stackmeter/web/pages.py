@@ -439,12 +439,21 @@ def replay(request: Request, reader: PageReader = Depends(_open_reader)) -> HTML
     query = request.query_params
     policies = [text for text in query.getlist("policy") if text.strip()] or list(REPLAY_DEFAULT_POLICIES)
     semantics = query.get("semantics") or DEFAULT_SEMANTICS
+    fleet = query.get("fleet") or operations.DEFAULT_FLEET
+    if fleet not in operations.shipped_fleets():
+        raise ConfigError(f"no fleet {fleet!r}: use one of {', '.join(operations.shipped_fleets())}", "fleet")
     start = parse_utc_time(query.get("from") or None, "from")
     end = parse_utc_time(query.get("to") or None, "to")
+    # A consolidation run in the store (`stackmeter ingest neat`): what it measured on its real
+    # hosts goes beside the replay, which then covers the run's window unless asked otherwise.
+    runs = reader.store.read_consolidation_runs()
+    run = query.get("run") or (runs[0] if runs else None)
+    measured = operations.measured_run(reader.store, run) if runs or run else None
+    if measured is not None:
+        start = measured.window_start if start is None else start
+        end = measured.window_end if end is None else end
     try:
-        report = operations.replay_store(
-            reader.store, policies, operations.DEFAULT_FLEET, semantics, start, end
-        )
+        report = operations.replay_store(reader.store, policies, fleet, semantics, start, end)
     except StoreError as exc:
         if "nothing to replay" not in str(exc):
             raise
@@ -458,6 +467,10 @@ def replay(request: Request, reader: PageReader = Depends(_open_reader)) -> HTML
         offered=tuple(dict.fromkeys((*REPLAY_OFFERED_POLICIES, *policies))),
         semantics=semantics,
         profiles=tuple(SEMANTICS_PROFILES),
+        fleet=fleet,
+        fleets=operations.shipped_fleets(),
+        measured=measured,
+        runs=runs,
         start=query.get("from") or "",
         end=query.get("to") or "",
         chart=script_json(replay_jsonable(report, steps=True)) if report else None,
