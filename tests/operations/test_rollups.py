@@ -152,7 +152,7 @@ def test_a_store_written_before_rollups_gets_its_levels_when_opened(tmp_path):
     con.close()
 
     with open_store(old) as migrated, open_store(built) as incremental:
-        assert read_schema_version(connection_of(migrated)) == len(MIGRATIONS) == 5
+        assert read_schema_version(connection_of(migrated)) == len(MIGRATIONS) == 6
         assert migrated.read_levels() == ("5m", "1h", "1d")
         for level in ("5m", "1h", "1d"):
             got, expected = (
