@@ -36,7 +36,7 @@ def replay(
         None,
         "--policy",
         metavar="POLICY",
-        help="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER with a detector thr, iqr, mad, lr or lrr and a VM selection mmt, mu or rs, e.g. lr-mmt-1.2.",
+        help="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER with a detector thr, iqr, mad, lr or lrr and a VM selection mmt, mu, rs or mc, e.g. lr-mmt-1.2.",
     ),
     fleet: str = typer.Option(
         operations.DEFAULT_FLEET,

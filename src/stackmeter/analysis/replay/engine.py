@@ -82,7 +82,7 @@ def parse_policy(text: str) -> ReplayPolicy:
     """Return the policy a word names: ``npa``, ``dvfs``, or detector-selection-parameter (``lr-mmt-1.2``).
 
     Detectors: ``thr`` (parameter: the threshold), ``iqr``, ``mad``, ``lr``, ``lrr`` (the safety
-    parameter); selections: ``mmt``, ``mu``, ``rs``.
+    parameter); selections: ``mmt``, ``mu``, ``rs``, ``mc``.
 
     :raises ConfigError: for a policy this stackmeter does not replay, listing those it does
     """

@@ -47,6 +47,8 @@ _KBIT_PER_MBIT = 1000.0
 _MIGRATION_LINK_DIVISOR = 2 * 8000.0
 # Candidate hosts whose overload check runs in one batch, cheapest first.
 _CHECK_BATCH = 16
+# Selections that read each VM's own utilization history.
+VM_HISTORY_SELECTIONS = frozenset({"mc"})
 # Random selection (RS) draws from this seed, so a replay repeats.
 RANDOM_SELECTION_SEED = 0
 
@@ -82,6 +84,8 @@ class _Policy(NamedTuple):
     needs_history: bool
     interval_s: float
     rng: np.random.Generator
+    # Whether the selector reads each VM's own utilization history (MC).
+    vm_history: bool = False
 
 
 def migration_time_s(ram_mb: np.ndarray | float, link_mb_s: np.ndarray | float) -> np.ndarray | float:
@@ -117,8 +121,10 @@ class _Decision:
         history_mips: np.ndarray,
         load_mips: np.ndarray,
         scheduler: _SchedulerMaps,
+        vm_history: np.ndarray | None = None,
     ) -> None:
         self.fixed = fixed
+        self.vm_history = vm_history
         self.policy = policy
         self.lists = lists
         self.requested = requested
@@ -332,7 +338,9 @@ def _decide(state: _Decision, utilization: np.ndarray) -> list[tuple[int, int]]:
     measured = utilization * fixed.vm_mips_pe / fixed.vm_mips_pe
     for host in flagged_ids.tolist():
         while state.lists[host]:
-            vm = policy.select(state.lists[host], fixed.vm_ram, measured, policy.rng)
+            vm = policy.select(
+                state.lists[host], fixed.vm_ram, measured, policy.rng, history=state.vm_history
+            )
             pool.append(vm)
             state.remove(vm, host)
             if not state.overloaded(np.array([host]))[0]:
@@ -578,6 +586,7 @@ def _policy(inputs: ReplayInputs) -> _Policy:
         needs_history=chosen.allocation in NEEDS_HISTORY,
         interval_s=inputs.interval_s,
         rng=np.random.default_rng(RANDOM_SELECTION_SEED),
+        vm_history=chosen.selection in VM_HISTORY_SELECTIONS,
     )
 
 
@@ -591,13 +600,17 @@ def _interpolated(utilization: np.ndarray, time_s: float, interval_s: float) -> 
 
 def _history_window(step_utilization: np.ndarray, step: int, fixed: _Fixed) -> np.ndarray:
     """Each VM's last ≤ 30 step utilizations, newest first, × its MIPS (CloudSim's VM history)."""
+    return _vm_history(step_utilization, step) * fixed.vm_mips_pe[:, None]
+
+
+def _vm_history(step_utilization: np.ndarray, step: int) -> np.ndarray:
+    """Each VM's last ≤ 30 step utilizations, newest first (``PowerVm.getUtilizationHistory``)."""
     first = max(0, step - HISTORY_LENGTH + 1)
-    window = step_utilization[:, first : step + 1][:, ::-1]
-    return window * fixed.vm_mips_pe[:, None]
+    return step_utilization[:, first : step + 1][:, ::-1]
 
 
 def replay_migrating(inputs: ReplayInputs) -> ReplayResult:
-    """Replay a THR/IQR/MAD/LR/LRR × MMT/MU/RS policy on CloudSim 3.0's event grid."""
+    """Replay a THR/IQR/MAD/LR/LRR × MMT/MU/RS/MC policy on CloudSim 3.0's event grid."""
     fixed = _fixed(inputs)
     policy = _policy(inputs)
     run = _Run(inputs, fixed)
@@ -621,8 +634,9 @@ def replay_migrating(inputs: ReplayInputs) -> ReplayResult:
             history = np.zeros((len(run.alive), 1))
         requested = utilization * fixed.vm_mips_pe * fixed.vm_pes
         maps = _SchedulerMaps(run.map_entries, run.vm_hash, lost)
+        vm_history = _vm_history(step_u, step) if policy.vm_history else None
         decision = _Decision(
-            fixed, policy, run.lists(), requested, history, allocation.slot_allocated_mips, maps
+            fixed, policy, run.lists(), requested, history, allocation.slot_allocated_mips, maps, vm_history
         )
         run.start(_decide(decision, utilization), time_s)
         allocation, present = run.allocate(utilization)
