@@ -77,7 +77,7 @@ def test_npa_draws_full_power_from_time_zero(utilization):
         (lambda u: replay(u, PAPER.fleet, PAPER.vm_types, ReplayPolicy("lq", "mmt", 0.8)), "unknown policy"),
         (lambda u: replay(u, PAPER.fleet, PAPER.vm_types, ReplayPolicy("thr")), "needs a VM selection"),
         (
-            lambda u: replay(u, PAPER.fleet, PAPER.vm_types, ReplayPolicy("lr", "mc", 1.2)),
+            lambda u: replay(u, PAPER.fleet, PAPER.vm_types, ReplayPolicy("lr", "mx", 1.2)),
             "needs a VM selection",
         ),
         (lambda u: replay(u, PAPER.fleet, PAPER.vm_types, ReplayPolicy("dvfs", "mmt")), "no VM selection"),
@@ -104,6 +104,6 @@ def test_policy_names():
     assert parse_policy("DVFS") == ReplayPolicy("dvfs")
     assert parse_policy("lr-mmt-1.2") == ReplayPolicy("lr", "mmt", 1.2)
     assert parse_policy("THR-MU-0.8").label == "thr-mu-0.8"
-    for word in ("lr-mmt", "lr-mmt-x", "lr-mc-1.2", "dvfs-mmt-1", "thr-mmt--1"):
+    for word in ("lr-mmt", "lr-mmt-x", "lr-mx-1.2", "dvfs-mmt-1", "thr-mmt--1"):
         with pytest.raises(ConfigError, match="use dvfs or npa, or one of"):
             parse_policy(word)
