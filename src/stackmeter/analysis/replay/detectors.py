@@ -119,7 +119,7 @@ def tricube_weights(n: int = REGRESSION_VALUES) -> np.ndarray:
 
 
 @functools.cache
-def _prediction_weights(ahead: float) -> np.ndarray:
+def prediction_weights(ahead: float) -> np.ndarray:
     """c with c·y = a + b·(10 + ahead) of LR's weighted line, y the last 10 values oldest first.
 
     The fitted line is linear in y, so fitting the 10 unit vectors gives c once for all hosts.
@@ -190,12 +190,12 @@ def _regression(view: HostView, parameter: float, robust: bool) -> np.ndarray:
         ahead = view.migration_intervals[rows]
         first = float(ahead[0])
         if (ahead == first).all():
-            predicted = y @ _prediction_weights(first)
+            predicted = y @ prediction_weights(first)
         else:
             predicted = np.empty(len(rows))
             for steps in np.unique(ahead):
                 same = ahead == steps
-                predicted[same] = y[same] @ _prediction_weights(float(steps))
+                predicted[same] = y[same] @ prediction_weights(float(steps))
         with np.errstate(invalid="ignore"):
             flags[rows] = predicted * parameter >= 1
         return flags

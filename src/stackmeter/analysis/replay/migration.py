@@ -8,9 +8,9 @@ PDM are integrated over the intervals between events from the state at their lef
 the trapezoid between both ends), as CloudSim's ``PowerDatacenter`` and ``Helper`` do.
 
 A decision step (``PowerVmAllocationPolicyMigrationAbstract.optimizeAllocation``) is sequential
-by nature and kept in :class:`_Decision`, per host: its VM list in CloudSim's list order, the
-summed requested MIPS, the utilization history and the MIPS still free, updated as VMs are
-taken off or tentatively placed. Everything CloudSim 3.0 does that an operator would not
+by nature: it runs compiled (``decision.py``) over per-host arrays: each host's VM list in
+CloudSim's list order, the summed requested MIPS, the utilization history and the MIPS still
+free, updated as VMs are taken off or tentatively placed. Everything CloudSim 3.0 does that an operator would not
 expect is reproduced on purpose: PABFD costs a host by its load at the start of the step (VMs
 placed earlier in the same step are ignored there), does not check a host empty at the start
 of the step for overload, and charges nothing for waking it; underload consolidation has no
@@ -25,18 +25,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from stackmeter.analysis.replay.detectors import NEEDS_HISTORY, Detector, HostView, detector
+from stackmeter.analysis.replay import decision
+from stackmeter.analysis.replay.detectors import (
+    NEEDS_HISTORY,
+    REGRESSION_VALUES,
+    prediction_weights,
+    tricube_weights,
+)
 from stackmeter.analysis.replay.inputs import JOULES_PER_KWH, ReplayInputs
 from stackmeter.analysis.replay.metrics import host_shutdowns
 from stackmeter.analysis.replay.placement import place_power_aware_at_creation
 from stackmeter.analysis.replay.power import host_load, power_w
-from stackmeter.analysis.replay.scheduler import (
-    Allocation,
-    allocate_mips,
-    free_after_readding,
-    map_buckets,
-    scheduler_key_hash,
-)
+from stackmeter.analysis.replay.scheduler import Allocation, allocate_mips, scheduler_key_hash
 from stackmeter.analysis.replay.selection import Selector, selector
 from stackmeter.errors import ConfigError
 from stackmeter.models.replay import ReplayResult
@@ -45,8 +45,6 @@ HISTORY_LENGTH = 30
 # CloudSim migrates over half the link: MB/s = bandwidth (its kbit/s, 1000 × Mbit/s) ÷ (2 × 8000).
 _KBIT_PER_MBIT = 1000.0
 _MIGRATION_LINK_DIVISOR = 2 * 8000.0
-# Candidate hosts whose overload check runs in one batch, cheapest first.
-_CHECK_BATCH = 16
 # Selections that read each VM's own utilization history.
 VM_HISTORY_SELECTIONS = frozenset({"mc"})
 # Random selection (RS) draws from this seed, so a replay repeats.
@@ -76,16 +74,18 @@ class _Move(NamedTuple):
 
 
 class _Policy(NamedTuple):
-    """The detector, its parameter, the selector and how far back the history goes."""
+    """The detector (as ``decision.Step.policy``), the selector and what they read."""
 
-    detect: Detector
-    parameter: float
+    detector: np.ndarray
     select: Selector
+    # The selection's code in ``decision.SELECTION_CODES``, −1 when it runs in Python.
+    selection: int
     needs_history: bool
-    interval_s: float
     rng: np.random.Generator
     # Whether the selector reads each VM's own utilization history (MC).
-    vm_history: bool = False
+    vm_history: bool
+    # LR's prediction weights for each number of steps ahead a migration may take.
+    lr_weights: np.ndarray
 
 
 def migration_time_s(ram_mb: np.ndarray | float, link_mb_s: np.ndarray | float) -> np.ndarray | float:
@@ -93,307 +93,43 @@ def migration_time_s(ram_mb: np.ndarray | float, link_mb_s: np.ndarray | float) 
     return ram_mb / link_mb_s
 
 
-class _SchedulerMaps(NamedTuple):
-    """What decides the order in which each host's scheduler re-shares it (see scheduler.py).
+def _decide(step: decision.Step, policy: _Policy, vm_history: np.ndarray | None) -> list[tuple[int, int]]:
+    """One ``optimizeAllocation``: the migration map (VM, target) in CloudSim's order.
 
-    ``entries``: the most VMs each host's map ever held (mutated as the run goes);
-    ``vm_hash``: each VM's key hash; ``vanished``: hosts that lost a VM at this step's update.
+    The detector flags hosts at the start of the step; VMs leave each flagged host, chosen by
+    the selection policy, until it is no longer overloaded; PABFD places them, highest demand
+    first, on hosts not flagged; then underload consolidation
+    (``getMigrationMapFromUnderUtilizedHosts``) tries to evacuate every host with 0 < U < 1 at
+    the start of the step, least loaded first (lowest id on ties), all of its VMs or none,
+    unless it is flagged, off, or received VMs from an evacuation in this step. There is no
+    underload threshold, and hosts that received VMs from overloaded hosts are *not* protected
+    (CloudSim 3.0 passes the new, empty map where it meant the earlier one), so a VM may
+    migrate twice.
     """
-
-    entries: np.ndarray
-    vm_hash: np.ndarray
-    vanished: np.ndarray
-
-
-class _Decision:
-    """The tentative state of one decision step: per-host VM lists and what detectors see of them.
-
-    Lists hold VM ids in CloudSim's list order; a VM may sit in two lists at once (its source
-    and a tentative target), as it does in CloudSim until ``restoreAllocation``.
-    """
-
-    def __init__(
-        self,
-        fixed: _Fixed,
-        policy: _Policy,
-        lists: list[list[int]],
-        requested: np.ndarray,
-        history_mips: np.ndarray,
-        load_mips: np.ndarray,
-        scheduler: _SchedulerMaps,
-        vm_history: np.ndarray | None = None,
-    ) -> None:
-        self.fixed = fixed
-        self.vm_history = vm_history
-        self.policy = policy
-        self.lists = lists
-        self.requested = requested
-        self.history_mips = history_mips
-        self.load_mips = load_mips
-        self.utilization = host_load(load_mips, fixed.capacity)
-        self.power_now = power_w(fixed.table_w, fixed.group, self.utilization)
-        self.maps = scheduler
-        # Python lists for the scalar bookkeeping of the loops below (numpy scalars are slow there).
-        self.per_pe = (requested / fixed.vm_pes).tolist()
-        self.vm_pes = fixed.vm_pes.tolist()
-        self.host_pe = fixed.pe_mips.tolist()
-        self.hashes = scheduler.vm_hash.tolist()
-        self.list_len = np.array([len(vms) for vms in lists], dtype=np.int64)
-        self._start_sums(lists, history_mips.shape[1])
-        # Free MIPS as the scheduler would re-share each host now (HashMap order), cached.
-        self.free_rehashed = np.zeros(len(lists))
-        self.stale = np.ones(len(lists), dtype=bool)
-        for host in np.flatnonzero(scheduler.vanished):
-            self.free[host] = self._free_rehashed(int(host))
-
-    def _start_sums(self, lists: list[list[int]], n: int) -> None:
-        """Each host's sums at the start of the step, added up in list order as CloudSim does."""
-        fixed = self.fixed
-        hosts = len(lists)
-        vm = np.array([v for host_vms in lists for v in host_vms], dtype=np.intp)
-        host = np.repeat(np.arange(hosts), [len(host_vms) for host_vms in lists])
-        # ufunc.at applies its operands one by one in the order given: the list order.
-        self.sum_requested = np.zeros(hosts)
-        np.add.at(self.sum_requested, host, self.requested[vm])
-        capped = np.minimum(self.requested[vm] / fixed.vm_pes[vm], fixed.pe_mips[host]) * fixed.vm_pes[vm]
-        self.free = fixed.capacity.copy()
-        np.subtract.at(self.free, host, capped)
-        self.free[np.bincount(host, weights=capped, minlength=hosts) > fixed.capacity] = 0.0
-        self.max_ram = np.zeros(hosts)
-        np.maximum.at(self.max_ram, host, fixed.vm_ram[vm])
-        self.history = np.zeros((hosts, n))
-        if self.policy.needs_history:
-            rows = self.history_mips[vm] / fixed.capacity[host][:, None]
-            # Rank of each VM in its host's list: adding rank by rank keeps each host's list order
-            # with one vectorised add per rank (no host appears twice in one).
-            starts = np.cumsum([0] + [len(host_vms) for host_vms in lists])[:-1]
-            rank = np.arange(len(vm)) - starts[host]
-            for position in range(int(rank.max(initial=-1)) + 1):
-                at = rank == position
-                self.history[host[at]] += rows[at]
-
-    # -- per-host bookkeeping ------------------------------------------------------------------
-
-    def _capped(self, vm: int, host: int) -> float:
-        """The MIPS a VM takes from a host's scheduler: its per-core request capped at the host's cores."""
-        return min(self.per_pe[vm], self.host_pe[host]) * self.vm_pes[vm]
-
-    def _refresh(self, host: int) -> None:
-        """Recompute a host's sums from its list once a VM left it, in CloudSim's orders.
-
-        Loads and histories add up in list order; the free MIPS follow the scheduler's
-        re-sharing in HashMap order (:func:`free_after_readding`).
-        """
-        vms = self.lists[host]
-        capacity = float(self.fixed.capacity[host])
-        total = 0.0
-        ram = 0.0
-        for vm in vms:
-            total += float(self.requested[vm])
-            ram = max(ram, float(self.fixed.vm_ram[vm]))
-        self.sum_requested[host] = total
-        self.max_ram[host] = ram
-        self.list_len[host] = len(vms)
-        self.stale[host] = True
-        self.free[host] = self._free_rehashed(host)
-        if self.policy.needs_history:
-            row = np.zeros(self.history.shape[1])
-            for vm in vms:
-                row += self.history_mips[vm] / capacity
-            self.history[host] = row
-
-    def _free_rehashed(self, host: int) -> float:
-        """The host's free MIPS after CloudSim's scheduler re-adds its VMs in HashMap order (cached)."""
-        if self.stale[host]:
-            mask = map_buckets(int(self.maps.entries[host])) - 1
-            hashes = self.hashes
-            in_order = sorted(self.lists[host], key=lambda vm: hashes[vm] & mask)
-            requests = [self._capped(vm, host) for vm in in_order]
-            self.free_rehashed[host] = free_after_readding(float(self.fixed.capacity[host]), requests)
-            self.stale[host] = False
-        return float(self.free_rehashed[host])
-
-    def _grow_maps(self, hosts: np.ndarray, entries: np.ndarray) -> None:
-        """Record that the scheduler maps of ``hosts`` held ``entries`` VMs (a bigger map iterates anew)."""
-        before = self.maps.entries[hosts]
-        grown = entries > before
-        if grown.any():
-            bigger = hosts[grown]
-            old_buckets = [map_buckets(int(n)) for n in before[grown]]
-            self.maps.entries[bigger] = entries[grown]
-            for host, buckets in zip(bigger.tolist(), old_buckets, strict=True):
-                if map_buckets(int(self.maps.entries[host])) != buckets:
-                    self.stale[host] = True
-
-    def add(self, vm: int, host: int) -> None:
-        """Place a VM on a host tentatively (CloudSim's ``vmCreate``)."""
-        self.lists[host].append(vm)
-        self.list_len[host] += 1
-        self.stale[host] = True
-        self._grow_maps(np.array([host]), self.list_len[[host]])
-        self.sum_requested[host] += self.requested[vm]
-        capped = self._capped(vm, host)
-        self.free[host] = self.free[host] - capped if self.free[host] >= capped else 0.0
-        self.max_ram[host] = max(self.max_ram[host], self.fixed.vm_ram[vm])
-        if self.policy.needs_history:
-            self.history[host] += self.history_mips[vm] / self.fixed.capacity[host]
-
-    def remove(self, vm: int, host: int) -> None:
-        """Take a VM off a host's list (CloudSim's ``vmDestroy``)."""
-        self.lists[host].remove(vm)
-        self._refresh(host)
-
-    # -- detectors -----------------------------------------------------------------------------
-
-    def _view(self, hosts: np.ndarray, vm: int | None) -> HostView:
-        """What the detector sees of ``hosts``, with ``vm`` added to each of them when given."""
-        capacity = self.fixed.capacity[hosts]
-        load = self.sum_requested[hosts]
-        if not self.policy.needs_history:
-            # THR reads the load alone.
-            added = load if vm is None else load + self.requested[vm]
-            return HostView(added / capacity, self.history[:0], self.list_len[:0], capacity[:0])
-        ram = self.max_ram[hosts]
-        history = self.history[hosts]
-        if vm is not None:
-            load = load + self.requested[vm]
-            ram = np.maximum(ram, self.fixed.vm_ram[vm])
-            if self.policy.needs_history:
-                history = history + self.history_mips[vm] / capacity[:, None]
-        lengths = _trimmed_lengths(history)
-        seconds = migration_time_s(ram, self.fixed.link_mb_s[hosts])
-        return HostView(
-            load=load / capacity,
-            history=history,
-            lengths=lengths,
-            migration_intervals=np.ceil(np.asarray(seconds) / self.policy.interval_s),
-        )
-
-    def overloaded(self, hosts: np.ndarray, vm: int | None = None) -> np.ndarray:
-        """The detector's verdict on ``hosts`` as they are (or with ``vm`` added)."""
-        return self.policy.detect(self._view(hosts, vm), self.policy.parameter)
-
-    # -- PABFD ---------------------------------------------------------------------------------
-
-    def _tried_on(self, hosts: np.ndarray) -> None:
-        """CloudSim's overload check places the VM on every such host and takes it off again.
-
-        That leaves each host's free MIPS as its scheduler re-shares them (HashMap order) and
-        its map one entry bigger for a moment; the replay applies both.
-        """
-        if hosts.size == 0:
-            return
-        self._grow_maps(hosts, self.list_len[hosts] + 1)
-        for host in hosts[self.stale[hosts]].tolist():
-            self._free_rehashed(host)
-        self.free[hosts] = self.free_rehashed[hosts]
-
-    def find_host(self, vm: int, excluded: np.ndarray) -> int:
-        """PABFD (``findHostForVm``): the host where the VM adds the least power, or −1.
-
-        A host qualifies when not excluded, its cores are at least as fast as the VM's per-core
-        request and its free MIPS cover the VM's request; one loaded at the start of the step
-        must not be overloaded with the VM added (the same detector). The cost is
-        P((L + r)/C) − P(L/C) with L the host's load at the start of the step; ties go to the
-        lowest id. The check has no side effects, so it runs only on the cheapest candidates.
-        """
-        fixed = self.fixed
-        requested = float(self.requested[vm])
-        per_pe = requested / fixed.vm_pes[vm]
-        candidates = np.flatnonzero(~excluded & (fixed.pe_mips >= per_pe) & (self.free >= requested))
-        if candidates.size == 0:
-            return -1
-        self._tried_on(candidates[self.load_mips[candidates] != 0])
-        after = (self.load_mips[candidates] + requested) / fixed.capacity[candidates]
-        cost = power_w(fixed.table_w, fixed.group[candidates], after) - self.power_now[candidates]
-        ordered = candidates[np.lexsort((candidates, cost))]
-        unchecked = np.flatnonzero(self.load_mips[ordered] == 0)
-        stop = int(unchecked[0]) if unchecked.size else len(ordered)
-        for start in range(0, stop, _CHECK_BATCH):
-            batch = ordered[start : min(stop, start + _CHECK_BATCH)]
-            fine = np.flatnonzero(~self.overloaded(batch, vm))
-            if fine.size:
-                return int(batch[fine[0]])
-        return int(ordered[stop]) if stop < len(ordered) else -1
+    flagged = decision.overloaded_hosts(step)
+    if policy.selection >= 0:
+        pool = decision.evacuate_overloaded(step, flagged, policy.selection)
+    else:
+        pool = np.array(_evacuate_in_python(step, flagged, policy, vm_history), dtype=np.int64)
+    return [(vm, target) for vm, target in decision.place_and_consolidate(step, pool, flagged).tolist()]
 
 
-def _trimmed_lengths(history: np.ndarray) -> np.ndarray:
-    """Values left in each history row once trailing zeros are trimmed (``MathUtil.trimZeroTail``)."""
-    n = history.shape[1]
-    if n == 0 or history[:, -1].all():
-        return np.full(len(history), n)
-    nonzero = history != 0
-    return np.where(nonzero.any(axis=1), n - np.argmax(nonzero[:, ::-1], axis=1), 0)
-
-
-def _decide(state: _Decision, utilization: np.ndarray) -> list[tuple[int, int]]:
-    """One ``optimizeAllocation``: the migration map (VM, target) in CloudSim's order."""
-    fixed, policy = state.fixed, state.policy
-    hosts = len(state.lists)
-    everyone = np.arange(hosts)
-    flagged = state.overloaded(everyone)
-    flagged_ids = np.flatnonzero(flagged)
+def _evacuate_in_python(
+    step: decision.Step, flagged: np.ndarray, policy: _Policy, vm_history: np.ndarray | None
+) -> list[int]:
+    """As ``decision.evacuate_overloaded``, for the selections compiled there is none of (MC, RS)."""
     pool: list[int] = []
     # MU compares utilization as CloudSim computes it: requested MIPS ÷ the VM's MIPS.
-    measured = utilization * fixed.vm_mips_pe / fixed.vm_mips_pe
-    for host in flagged_ids.tolist():
-        while state.lists[host]:
-            vm = policy.select(
-                state.lists[host], fixed.vm_ram, measured, policy.rng, history=state.vm_history
-            )
+    measured = step.utilization * step.vm_mips_pe / step.vm_mips_pe
+    for host in np.flatnonzero(flagged).tolist():
+        while step.list_len[host]:
+            candidates = step.lists[host, : step.list_len[host]].tolist()
+            vm = policy.select(candidates, step.vm_ram, measured, policy.rng, history=vm_history)
             pool.append(vm)
-            state.remove(vm, host)
-            if not state.overloaded(np.array([host]))[0]:
+            decision.remove(step, vm, host)
+            if not decision.overloaded(step, host, -1):
                 break
-    migrations: list[tuple[int, int]] = []
-    for vm in _by_demand(pool, utilization, fixed):
-        target = state.find_host(vm, flagged)
-        if target >= 0:
-            state.add(vm, target)
-            migrations.append((vm, target))
-    migrations += _consolidate_underloaded(state, flagged, utilization)
-    return migrations
-
-
-def _by_demand(vms: list[int], utilization: np.ndarray, fixed: _Fixed) -> list[int]:
-    """VMs by requested MIPS per core, highest first, stable (``PowerVmList.sortByCpuUtilization``)."""
-    return sorted(vms, key=lambda vm: -(utilization[vm] * fixed.vm_mips_pe[vm]))
-
-
-def _consolidate_underloaded(
-    state: _Decision, flagged: np.ndarray, utilization: np.ndarray
-) -> list[tuple[int, int]]:
-    """``getMigrationMapFromUnderUtilizedHosts``: evacuate the least-loaded hosts, all or nothing.
-
-    No threshold: every host with 0 < U < 1 at the start of the step is tried, least loaded
-    first (lowest id on ties), unless it is overloaded, off, or already received VMs from an
-    evacuation in this step. Hosts that received VMs from overloaded hosts are *not* protected
-    (CloudSim 3.0 passes the new, empty map where it meant the earlier one).
-    """
-    switched_off = state.utilization == 0
-    not_source = flagged | switched_off
-    not_target = flagged | switched_off
-    order = np.lexsort((np.arange(len(state.lists)), state.utilization))
-    migrations: list[tuple[int, int]] = []
-    for host in order.tolist():
-        if not_source[host] or not 0 < state.utilization[host] < 1 or not state.lists[host]:
-            continue
-        not_source[host] = True
-        not_target[host] = True
-        placed: list[tuple[int, int]] = []
-        for vm in _by_demand(list(state.lists[host]), utilization, state.fixed):
-            target = state.find_host(vm, not_target)
-            if target < 0:
-                for undo_vm, undo_host in placed:
-                    state.remove(undo_vm, undo_host)
-                placed = []
-                break
-            state.add(vm, target)
-            placed.append((vm, target))
-        for _, target in placed:
-            not_source[target] = True
-        migrations += placed
-    return migrations
+    return pool
 
 
 # -- the event loop -------------------------------------------------------------------------
@@ -544,30 +280,37 @@ class _Run:
             self.outgoing[vm] = True
             self.migrations += 1
 
-    def lists(self) -> list[list[int]]:
-        """Each host's VMs in CloudSim's list order (creation or arrival)."""
+    def lists(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each host's VMs in CloudSim's list order (creation or arrival), as ``decision.Step`` holds them.
+
+        Returns ``hosts × VMs`` ids (row h's first ``counts[h]`` are host h's list; room for every
+        VM, since a step may move any number onto one host) and the counts.
+        """
         present = np.flatnonzero(self.alive)
         ordered = present[np.lexsort((self.order_key[present], self.host_of[present]))]
-        bounds = np.concatenate(
-            [[0], np.cumsum(np.bincount(self.host_of[ordered], minlength=len(self.fixed.capacity)))]
-        )
-        flat = ordered.tolist()
-        edges = bounds.tolist()
-        return [flat[edges[host] : edges[host + 1]] for host in range(len(edges) - 1)]
+        hosts = len(self.fixed.capacity)
+        counts = np.bincount(self.host_of[ordered], minlength=hosts).astype(np.int64)
+        starts = np.cumsum(counts) - counts
+        lists = np.empty((hosts, len(self.alive)), dtype=np.int64)
+        host = self.host_of[ordered]
+        lists[host, np.arange(len(ordered)) - starts[host]] = ordered
+        return lists, counts
 
 
 def _fixed(inputs: ReplayInputs) -> _Fixed:
     """The constants of a run from its hosts and VMs."""
     hosts, vms = inputs.hosts, inputs.vms
     return _Fixed(
-        capacity=hosts.capacity_mips,
-        pe_mips=hosts.pe_mips,
-        group=hosts.group,
-        table_w=hosts.power_table_w,
-        link_mb_s=hosts.bandwidth_mbit_s * _KBIT_PER_MBIT / _MIGRATION_LINK_DIVISOR,
-        vm_mips_pe=vms.mips_per_pe,
-        vm_pes=vms.pes,
-        vm_ram=vms.ram_mb,
+        capacity=np.ascontiguousarray(hosts.capacity_mips, dtype=np.float64),
+        pe_mips=np.ascontiguousarray(hosts.pe_mips, dtype=np.float64),
+        group=np.ascontiguousarray(hosts.group, dtype=np.int64),
+        table_w=np.ascontiguousarray(hosts.power_table_w, dtype=np.float64),
+        link_mb_s=np.ascontiguousarray(
+            hosts.bandwidth_mbit_s * _KBIT_PER_MBIT / _MIGRATION_LINK_DIVISOR, dtype=np.float64
+        ),
+        vm_mips_pe=np.ascontiguousarray(vms.mips_per_pe, dtype=np.float64),
+        vm_pes=np.ascontiguousarray(vms.pes, dtype=np.float64),
+        vm_ram=np.ascontiguousarray(vms.ram_mb, dtype=np.float64),
     )
 
 
@@ -579,14 +322,71 @@ def _policy(inputs: ReplayInputs) -> _Policy:
             f"{chosen.allocation} needs a VM selection and a parameter, e.g. {chosen.allocation}-mmt-1.2",
             where="policy",
         )
+    if chosen.allocation not in decision.DETECTOR_CODES:
+        raise ConfigError(
+            f"unknown overload detector {chosen.allocation!r}: use {', '.join(sorted(decision.DETECTOR_CODES))}",
+            where="policy",
+        )
+    needs_history = chosen.allocation in NEEDS_HISTORY
+    code = decision.DETECTOR_CODES[chosen.allocation]
+    slowest_s = float(inputs.vms.ram_mb.max(initial=0.0)) / float(
+        _fixed(inputs).link_mb_s.min(initial=np.inf)
+    )
+    most_ahead = int(math.ceil(slowest_s / inputs.interval_s)) if math.isfinite(slowest_s) else 0
     return _Policy(
-        detect=detector(chosen.allocation),
-        parameter=float(chosen.parameter),
+        detector=np.array([code, float(chosen.parameter), inputs.interval_s, float(needs_history)]),
         select=selector(chosen.selection),
-        needs_history=chosen.allocation in NEEDS_HISTORY,
-        interval_s=inputs.interval_s,
+        selection=decision.SELECTION_CODES.get(chosen.selection, -1),
+        needs_history=needs_history,
         rng=np.random.default_rng(RANDOM_SELECTION_SEED),
         vm_history=chosen.selection in VM_HISTORY_SELECTIONS,
+        lr_weights=np.array([prediction_weights(float(a)) for a in range(most_ahead + 1)]).reshape(
+            most_ahead + 1, REGRESSION_VALUES
+        ),
+    )
+
+
+def _step(run: _Run, policy: _Policy, step_u: np.ndarray, step: int, load_mips: np.ndarray) -> decision.Step:
+    """The arrays of one decision step, its sums still to start (``decision.start``)."""
+    fixed = run.fixed
+    utilization = np.ascontiguousarray(step_u[:, step])
+    requested = utilization * fixed.vm_mips_pe * fixed.vm_pes
+    hosts = len(fixed.capacity)
+    if policy.needs_history:
+        history_mips = np.ascontiguousarray(_history_window(step_u, step, fixed))
+    else:
+        history_mips = np.zeros((len(requested), 1))
+    lists, counts = run.lists()
+    host_utilization = host_load(load_mips, fixed.capacity)
+    return decision.Step(
+        capacity=fixed.capacity,
+        pe_mips=fixed.pe_mips,
+        group=fixed.group,
+        table_w=fixed.table_w,
+        link_mb_s=fixed.link_mb_s,
+        vm_pes=fixed.vm_pes,
+        vm_ram=fixed.vm_ram,
+        vm_mips_pe=fixed.vm_mips_pe,
+        hashes=run.vm_hash,
+        policy=policy.detector,
+        lr_weights=policy.lr_weights,
+        sigma=np.ascontiguousarray(tricube_weights()),
+        utilization=utilization,
+        requested=requested,
+        per_pe=requested / fixed.vm_pes,
+        history_mips=history_mips,
+        load_mips=load_mips,
+        host_utilization=host_utilization,
+        power_now=power_w(fixed.table_w, fixed.group, host_utilization),
+        lists=lists,
+        list_len=counts,
+        map_entries=run.map_entries,
+        sum_requested=np.zeros(hosts),
+        free=np.zeros(hosts),
+        free_rehashed=np.zeros(hosts),
+        stale=np.ones(hosts, dtype=bool),
+        max_ram=np.zeros(hosts),
+        history=np.zeros((hosts, history_mips.shape[1])),
     )
 
 
@@ -628,17 +428,10 @@ def replay_migrating(inputs: ReplayInputs) -> ReplayResult:
         allocation, present = run.allocate(utilization)
         run.integrate_to(time_s, allocation)
         lost = run.remove_vanished(utilization)
-        if policy.needs_history:
-            history = _history_window(step_u, step, fixed)
-        else:
-            history = np.zeros((len(run.alive), 1))
-        requested = utilization * fixed.vm_mips_pe * fixed.vm_pes
-        maps = _SchedulerMaps(run.map_entries, run.vm_hash, lost)
+        state = _step(run, policy, step_u, step, allocation.slot_allocated_mips)
+        decision.start(state, lost)
         vm_history = _vm_history(step_u, step) if policy.vm_history else None
-        decision = _Decision(
-            fixed, policy, run.lists(), requested, history, allocation.slot_allocated_mips, maps, vm_history
-        )
-        run.start(_decide(decision, utilization), time_s)
+        run.start(_decide(state, policy, vm_history), time_s)
         allocation, present = run.allocate(utilization)
         run.hold(allocation, present, utilization)
         steps_done += 1
