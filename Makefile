@@ -33,6 +33,7 @@ bench: $(VENV)/.installed system-deps
 	$(BIN)/python benchmarks/api_load.py --write BENCHMARKS.md
 	$(BIN)/python benchmarks/bad_input.py --write BENCHMARKS.md
 	$(BIN)/python benchmarks/replay.py --write BENCHMARKS.md
+	$(BIN)/python benchmarks/replay_beyond.py --write BENCHMARKS.md
 
 # About 25 minutes the first time (it builds a 10,000-entity store of 8 GB, reused after): every page and list route.
 bench-dashboard: $(VENV)/.installed system-deps
@@ -44,3 +45,4 @@ bench-prometheus: $(VENV)/.installed system-deps
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	find src -name __pycache__ -type d -prune -exec rm -rf {} +

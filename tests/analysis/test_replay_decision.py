@@ -17,6 +17,7 @@ from stackmeter.analysis.replay.detectors import (
     prediction_weights,
     tricube_weights,
 )
+from stackmeter.analysis.replay.power import host_power_w
 
 # Host 0: one core of 1000 MIPS, P(u) = 100 + 100u W. Hosts 1 and 2: two cores of 1000 MIPS,
 # P(u) = 50 + 50u W (straight lines, so a cost is the slope × the load added).
@@ -57,7 +58,14 @@ def step(
         vm_mips_pe=np.full(vms, 1000.0),
         hashes=np.zeros(vms, dtype=np.int64),
         policy=np.array(
-            [decision.DETECTOR_CODES[detector], parameter, 300.0, float(detector in NEEDS_HISTORY)]
+            [
+                decision.DETECTOR_CODES[detector],
+                parameter,
+                300.0,
+                float(detector in NEEDS_HISTORY),
+                np.inf,
+                0.0,
+            ]
         ),
         lr_weights=np.array([prediction_weights(float(a)) for a in range(3)]),
         sigma=np.ascontiguousarray(tricube_weights()),
@@ -67,7 +75,9 @@ def step(
         history_mips=history,
         load_mips=np.array(load_mips),
         host_utilization=host_utilization,
-        power_now=np.array([decision.host_power_w(table_w, g, u) for g, u in zip(group, host_utilization)]),
+        power_now=np.array(
+            [host_power_w(table_w, g, u) for g, u in zip(group, host_utilization, strict=True)]
+        ),
         lists=table,
         list_len=np.array([len(vm_ids) for vm_ids in lists], dtype=np.int64),
         map_entries=np.array([len(vm_ids) for vm_ids in lists], dtype=np.int64),
@@ -77,6 +87,9 @@ def step(
         stale=np.ones(hosts, dtype=bool),
         max_ram=np.zeros(hosts),
         history=np.zeros((hosts, history.shape[1])),
+        start_requested=np.zeros(hosts),
+        host_ram=np.full(hosts, 4096.0),
+        sum_ram=np.zeros(hosts),
     )
     decision.start(state, np.zeros(hosts, dtype=bool))
     return state
@@ -220,3 +233,60 @@ def test_pairwise_sum_is_numpys():
         assert [decision.pairwise_sum(np.ascontiguousarray(row[:n])) for row in values] == values[:, :n].sum(
             axis=1
         ).tolist()
+
+
+def test_fit_takes_the_smallest_vm_whose_removal_ends_the_overload():
+    # Host 1 (2000 MIPS) under THR 0.5 runs VM 0 (300 MIPS, 512 MB), VM 1 (800, 1024 MB) and
+    # VM 2 (200, 613 MB): 1300 / 2000 = 0.65. Without VM 0: 0.5 (fine); without VM 1: 0.25
+    # (fine); without VM 2: 0.55 (still overloaded). Of VMs 0 and 1, VM 0 has the least RAM.
+    state = step("thr", 0.5, [[], [0, 1, 2], []], [300.0, 800.0, 200.0], [0.0, 1300.0, 0.0])
+    state.vm_ram[:] = [512.0, 1024.0, 128.0]
+    flagged = decision.overloaded_hosts(state)
+    assert decision.evacuate_overloaded(state, flagged, decision.REMOVAL_FIT).tolist() == [0]
+    # MMT takes VM 2 (least RAM), which does not end the overload, then VM 0: two migrations.
+    state = step("thr", 0.5, [[], [0, 1, 2], []], [300.0, 800.0, 200.0], [0.0, 1300.0, 0.0])
+    state.vm_ram[:] = [512.0, 1024.0, 128.0]
+    assert decision.evacuate_overloaded(state, flagged, decision.MINIMUM_MIGRATION_TIME).tolist() == [2, 0]
+
+
+def test_fit_falls_back_to_mmt_when_no_single_removal_is_enough():
+    # 1900 / 2000 under THR 0.5: no one VM brings the host to 0.5, so the least RAM goes first.
+    state = step("thr", 0.5, [[], [0, 1, 2], []], [700.0, 600.0, 600.0], [0.0, 1900.0, 0.0])
+    state.vm_ram[:] = [512.0, 256.0, 1024.0]
+    flagged = decision.overloaded_hosts(state)
+    assert decision.evacuate_overloaded(state, flagged, decision.REMOVAL_FIT).tolist()[0] == 1
+
+
+def test_the_evacuation_cap_refuses_targets_that_would_end_too_loaded():
+    # As in the all-or-nothing test: host 1's VM 1 (300) would go to host 0 (600 of 1000), which
+    # would then be at 0.9. A cap of 0.85 refuses that target; host 1 stays on.
+    state = step("thr", 1.0, [[0], [1], []], [600.0, 300.0], [600.0, 300.0, 0.0])
+    state.policy[4] = 0.85
+    assert decision.consolidate_underloaded(state, np.zeros(3, dtype=bool)).tolist() == []
+    state = step("thr", 1.0, [[0], [1], []], [600.0, 300.0], [600.0, 300.0, 0.0])
+    state.policy[4] = 0.9
+    assert decision.consolidate_underloaded(state, np.zeros(3, dtype=bool)).tolist() == [[1, 0]]
+
+
+def test_the_cap_counts_what_the_step_already_placed():
+    # Host 0 received VM 2 (50) earlier in the step: 600 + 50 + 300 = 950 > 0.9 × 1000, though
+    # without VM 2 it would be 900, within the cap.
+    state = step("thr", 1.0, [[0], [1], []], [600.0, 300.0, 50.0], [600.0, 300.0, 0.0])
+    assert decision.find_host(state, 1, np.array([False, True, True]), 0.9) == 0
+    decision.add(state, 2, 0)
+    assert decision.find_host(state, 1, np.array([False, True, True]), 0.9) == -1
+    assert decision.find_host(state, 1, np.array([False, True, True]), 0.95) == 0
+
+
+def test_memory_limits_a_target_under_the_stackmeter_profile():
+    # Host 1 holds VMs 0 and 1 (613 MB each); VM 2 (613 MB) would fit its MIPS. With 1536 MB of
+    # RAM, host 1 has 310 MB left: under CloudSim's rule RAM is not checked, under stackmeter's it is.
+    state = three_hosts(0.8)
+    state.host_ram[:] = [4096.0, 1536.0, 4096.0]
+    assert decision.find_host(state, 2, NOWHERE) == 1
+    state.policy[5] = 1.0
+    assert decision.find_host(state, 2, NOWHERE) == 2
+    # Taking VM 0 off host 1 gives its RAM back.
+    decision.remove(state, 0, 1)
+    assert state.sum_ram[1] == 613.0
+    assert decision.find_host(state, 2, NOWHERE) == 1

@@ -99,3 +99,27 @@ def test_a_migrating_policy_replayed_from_the_store_gives_cloudsims_figures(stor
     assert round(lr["energy_kwh"], 2) == 93.23
     assert lr["migrations"] == 10808
     assert round(100 * lr["slatah"], 2) == 3.06 and round(100 * lr["pdm"], 2) == 0.05
+
+
+def test_stackmeters_policy_beside_lr_mmt_on_the_same_day(store):
+    """lr-fit-1.1-cap0.75 (stackmeter's recommended policy) against LR-MMT-1.2 on the bundled day:
+    fewer migrations, less energy and a lower ESV, both in one table, each under its own label."""
+    report = json.loads(
+        invoke(
+            "replay", "--store", store, "--policy", "lr-mmt-1.2", "--policy", "lr-fit-1.1-cap0.75", "--json"
+        ).stdout
+    )
+    lr, ours = report["policies"]
+    assert (lr["policy"], ours["policy"]) == ("lr-mmt-1.2", "lr-fit-1.1-cap0.75")
+    assert ours["migrations"] < lr["migrations"] / 2
+    assert ours["energy_kwh"] < lr["energy_kwh"] and ours["esv"] < lr["esv"]
+    # The ESV each reports is its own energy × SLATAH × PDM.
+    for row in (lr, ours):
+        assert row["esv"] == pytest.approx(row["energy_kwh"] * row["slatah"] * row["pdm"], rel=1e-12)
+
+
+@pytest.mark.parametrize("policy", ["lr-fit-1.1-cap0", "lr-fit-1.1-cap2", "dvfs-cap0.5", "lr-fit"])
+def test_a_bad_evacuation_cap_or_selection_is_refused(store, policy):
+    result = invoke("replay", "--store", store, "--policy", policy)
+    assert result.exit_code == 2, result.output
+    assert "unknown policy" in result.stderr and "lr-fit-1.1-cap0.75" in result.stderr

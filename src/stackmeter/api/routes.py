@@ -341,7 +341,7 @@ def replay(
     request: Request,
     policy: list[str] | None = Query(
         None,
-        description="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER with a detector thr, iqr, mad, lr or lrr and a VM selection mmt, mu or rs, e.g. lr-mmt-1.2. Needed unless `measured=true`.",
+        description="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER[-capC] with a detector thr, iqr, mad, lr or lrr, a VM selection mmt, mu, rs, mc (CloudSim's) or fit (stackmeter's) and optionally an evacuation cap 0 < C ≤ 1 (stackmeter's), e.g. lr-mmt-1.2 or lr-fit-1.1-cap0.75. Needed unless `measured=true`.",
     ),
     fleet: str = Query(operations.DEFAULT_FLEET, description="The name of a fleet shipped with stackmeter."),
     semantics: str = Query(

@@ -36,7 +36,7 @@ def replay(
         None,
         "--policy",
         metavar="POLICY",
-        help="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER with a detector thr, iqr, mad, lr or lrr and a VM selection mmt, mu, rs or mc, e.g. lr-mmt-1.2.",
+        help="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER[-capC] with a detector thr, iqr, mad, lr or lrr, a VM selection mmt, mu, rs, mc (CloudSim's) or fit (stackmeter's) and optionally an evacuation cap 0 < C ≤ 1 (stackmeter's), e.g. lr-mmt-1.2 or lr-fit-1.1-cap0.75.",
     ),
     fleet: str = typer.Option(
         operations.DEFAULT_FLEET,
@@ -82,6 +82,7 @@ def replay(
     Example:
 
         stackmeter replay --store planetlab.duckdb --policy dvfs --policy lr-mmt-1.2 --json
+        stackmeter replay --store planetlab.duckdb --policy lr-mmt-1.2 --policy lr-fit-1.1-cap0.75
         stackmeter replay --store neat.duckdb --fleet neat-testbed-4 --policy thr-mmt-0.8 --measured
     """
     output = chosen_output(as_json, as_csv)

@@ -124,21 +124,28 @@ class ReplayPolicy(NamedTuple):
     CloudSim's names: NPA keeps every host at full power; DVFS places VMs once (first fit) and
     lets hosts draw power by load, with no migrations. The migrating policies pair an overload
     detector (``thr`` with its threshold, ``iqr``, ``mad``, ``lr``, ``lrr`` with their safety
-    parameter) with a VM selection (``mmt``, ``mu``, ``rs``), e.g. ``("lr", "mmt", 1.2)``.
+    parameter) with a VM selection (``mmt``, ``mu``, ``rs``, ``mc``), e.g. ``("lr", "mmt", 1.2)``.
+
+    stackmeter's own additions: the selection ``fit`` and ``evacuation_cap``, the load (a fraction
+    of capacity, VMs placed earlier in the step counted) a host may reach when it takes VMs from
+    an evacuated one; ``None`` is CloudSim's rule (no cap).
     """
 
     allocation: str
     selection: str | None = None
     parameter: float | None = None
+    evacuation_cap: float | None = None
 
     @property
     def label(self) -> str:
-        """The policy as one word, e.g. ``dvfs`` or ``lr-mmt-1.2``."""
+        """The policy as one word, e.g. ``dvfs``, ``lr-mmt-1.2`` or ``lr-fit-1.1-cap0.75``."""
         parts = [self.allocation]
         if self.selection is not None:
             parts.append(self.selection)
         if self.parameter is not None:
             parts.append(f"{self.parameter:g}")
+        if self.evacuation_cap is not None:
+            parts.append(f"cap{self.evacuation_cap:g}")
         return "-".join(parts)
 
 
@@ -151,6 +158,8 @@ class SemanticsProfile(NamedTuple):
     - ``vanish_at_zero``: a VM whose requested MIPS is exactly 0 at an update leaves the
       simulation for good (CloudSim's ``getCompletedVms``).
     - ``step_offset_s``: decision steps fall this long after each sample (CloudSim: 0.1 s).
+    - ``memory_limits_placement``: a migration needs RAM left on its target for the VM (the VMs'
+      RAM summed); CloudSim checks RAM only when it creates the VMs.
 
     Decision steps run from ``k = 1`` to the last sample but one; VMs are created at ``t = 0``
     at their nominal MIPS; the energy of ``[0, t_1]`` is 0 because no host has a load before
@@ -162,6 +171,7 @@ class SemanticsProfile(NamedTuple):
     vanish_at_zero: bool
     step_offset_s: float
     description: str
+    memory_limits_placement: bool = False
 
 
 SEMANTICS_TABLE: tuple[SemanticsProfile, ...] = (
@@ -180,6 +190,16 @@ SEMANTICS_TABLE: tuple[SemanticsProfile, ...] = (
         0.1,
         "CloudSim 3.0 as released: demand interpolated between samples at every step; "
         "a VM vanishes when it reaches zero (two zero samples in a row)",
+    ),
+    SemanticsProfile(
+        "stackmeter",
+        STEP_SAMPLE,
+        False,
+        0.1,
+        "what an operator's cloud does, where CloudSim 3.0 differs: a VM idle for a while is still "
+        "there (it keeps its RAM and comes back), and a VM migrates only to a host with RAM left for it; "
+        "otherwise as cloudsim-3.0-paper (waking a host is still free)",
+        True,
     ),
 )
 SEMANTICS_PROFILES: MappingProxyType[str, SemanticsProfile] = MappingProxyType(

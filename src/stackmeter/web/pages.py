@@ -66,6 +66,7 @@ REPLAY_OFFERED_POLICIES = (
     "mad-mmt-2.5",
     "lr-mmt-1.2",
     "lrr-mmt-1.2",
+    "lr-fit-1.1-cap0.75",
 )
 # Windows on one heat map page, per timescale.
 HEAT_MAP_COLUMNS: Mapping[str, int] = MappingProxyType({t.name: t.heat_map_columns for t in TIMESCALE_TABLE})

@@ -25,10 +25,12 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from stackmeter.analysis.replay.power import host_power_w
+
 THRESHOLD, INTERQUARTILE, MEDIAN_DEVIATION, REGRESSION, ROBUST_REGRESSION = range(5)
 # VM selections compiled here; the others (MC, RS) are chosen in Python, VM by VM.
-MINIMUM_MIGRATION_TIME, MINIMUM_UTILIZATION = range(2)
-SELECTION_CODES = {"mmt": MINIMUM_MIGRATION_TIME, "mu": MINIMUM_UTILIZATION}
+MINIMUM_MIGRATION_TIME, MINIMUM_UTILIZATION, REMOVAL_FIT = range(3)
+SELECTION_CODES = {"mmt": MINIMUM_MIGRATION_TIME, "mu": MINIMUM_UTILIZATION, "fit": REMOVAL_FIT}
 DETECTOR_CODES = {"thr": THRESHOLD, "iqr": INTERQUARTILE, "mad": MEDIAN_DEVIATION, "lr": REGRESSION}
 DETECTOR_CODES["lrr"] = ROBUST_REGRESSION
 FALLBACK_THRESHOLD = 0.7
@@ -41,17 +43,18 @@ _PICKS_BEFORE_SORTING = 8
 
 # error_model="numpy": a float division by zero gives inf or NaN, as in numpy, instead of raising.
 # Compiled functions are cached beside the module, so only a first run compiles them (about a minute).
-_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+_jit = numba.njit(cache=True, error_model="numpy")
 # Called in the loops over hosts with the whole Step: a call of a cached function passes it by
 # value (a copy of some thirty arrays), so the small ones are inlined into their callers.
-_inlined = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+_inlined = numba.njit(cache=True, error_model="numpy", inline="always")
 
 
 class Step(NamedTuple):
     """Arrays of one decision step: the run's constants, this step's inputs, the tentative state.
 
-    ``policy`` holds the detector code, its parameter, the step length in seconds and whether
-    the detector reads histories (1.0 or 0.0). ``lr_weights[a]`` are LR's prediction weights
+    ``policy`` holds the detector code, its parameter, the step length in seconds, whether
+    the detector reads histories (1.0 or 0.0), the evacuation cap (inf: none, CloudSim's rule) and
+    whether RAM limits a migration's target (1.0 or 0.0; CloudSim: 0). ``lr_weights[a]`` are LR's prediction weights
     ``a`` steps ahead; ``sigma`` the tricube standard deviations LRR starts from.
     """
 
@@ -83,21 +86,14 @@ class Step(NamedTuple):
     stale: np.ndarray
     max_ram: np.ndarray
     history: np.ndarray
+    # Σ requested MIPS of each host at the start of the step (the evacuation cap counts the change).
+    start_requested: np.ndarray
+    # Each host's RAM and the RAM of the VMs in its list (policy[5] ≠ 0: a target needs room).
+    host_ram: np.ndarray
+    sum_ram: np.ndarray
 
 
 # -- power and the scheduler's order ------------------------------------------------------------
-
-
-@_jit
-def host_power_w(table_w: np.ndarray, group: int, load: float) -> float:
-    """Watts of a host of power curve ``group`` at ``load``, as ``power.power_w`` computes them."""
-    load = min(load, 1.0)
-    scaled = load * 10
-    low = np.floor(scaled)
-    high = np.ceil(scaled)
-    low_w = table_w[group, int(low)]
-    high_w = table_w[group, int(high)]
-    return low_w + (high_w - low_w) / 10 * (load - low / 10) * 100
 
 
 @_jit
@@ -164,8 +160,10 @@ def start(s: Step, vanished: np.ndarray) -> None:
         capped_total = 0.0
         free = s.capacity[host]
         ram = 0.0
+        ram_used = 0.0
         for i in range(s.list_len[host]):
             vm = s.lists[host, i]
+            ram_used += s.vm_ram[vm]
             total += s.requested[vm]
             capped = min(s.requested[vm] / s.vm_pes[vm], s.pe_mips[host]) * s.vm_pes[vm]
             capped_total += capped
@@ -176,6 +174,8 @@ def start(s: Step, vanished: np.ndarray) -> None:
         s.sum_requested[host] = total
         s.free[host] = 0.0 if capped_total > s.capacity[host] else free
         s.max_ram[host] = ram
+        s.start_requested[host] = total
+        s.sum_ram[host] = ram_used
         s.stale[host] = True
         if vanished[host]:
             s.free[host] = _free_rehashed(s, host)
@@ -192,6 +192,7 @@ def add(s: Step, vm: int, host: int) -> None:
     capped = _capped(s, vm, host)
     s.free[host] = s.free[host] - capped if s.free[host] >= capped else 0.0
     s.max_ram[host] = max(s.max_ram[host], s.vm_ram[vm])
+    s.sum_ram[host] += s.vm_ram[vm]
     if s.policy[3] != 0.0:
         s.history[host] += s.history_mips[vm] / s.capacity[host]
 
@@ -212,6 +213,7 @@ def remove(s: Step, vm: int, host: int) -> None:
         ram = max(ram, s.vm_ram[s.lists[host, i]])
     s.sum_requested[host] = total
     s.max_ram[host] = ram
+    s.sum_ram[host] -= s.vm_ram[vm]
     s.stale[host] = True
     s.free[host] = _free_rehashed(s, host)
     if s.policy[3] != 0.0:
@@ -404,7 +406,7 @@ def overloaded_hosts(s: Step) -> np.ndarray:
 
 
 @_jit
-def find_host(s: Step, vm: int, excluded: np.ndarray) -> int:
+def find_host(s: Step, vm: int, excluded: np.ndarray, cap: float = np.inf) -> int:
     """PABFD (``findHostForVm``): the host where the VM adds the least power, or −1.
 
     A host qualifies when not excluded, its cores are at least as fast as the VM's per-core
@@ -414,6 +416,10 @@ def find_host(s: Step, vm: int, excluded: np.ndarray) -> int:
     its map for a moment: that is applied to all of them first. The cost is
     P((L + r)/C) − P(L/C) with L the host's load at the start of the step; ties go to the
     lowest id. Checks have no side effects, so they run in cost order until one passes.
+
+    ``cap`` (stackmeter's evacuation cap; inf: none) also refuses a host whose load with the VM,
+    its load at the start of the step plus what this step has placed on it or taken off, would
+    exceed that fraction of its capacity.
     """
     requested = s.requested[vm]
     per_pe = requested / s.vm_pes[vm]
@@ -423,6 +429,12 @@ def find_host(s: Step, vm: int, excluded: np.ndarray) -> int:
     count = 0
     for host in range(hosts):
         if not excluded[host] and s.pe_mips[host] >= per_pe and s.free[host] >= requested:
+            if s.policy[5] != 0.0 and s.sum_ram[host] + s.vm_ram[vm] > s.host_ram[host]:
+                continue
+            if cap < np.inf:
+                tentative = s.load_mips[host] + (s.sum_requested[host] - s.start_requested[host])
+                if (tentative + requested) / s.capacity[host] > cap:
+                    continue
             candidates[count] = host
             count += 1
     if count == 0:
@@ -478,8 +490,38 @@ def place(s: Step, vms: np.ndarray, excluded: np.ndarray) -> np.ndarray:
 
 
 @_jit
+def _overloaded_without(s: Step, host: int, vm: int) -> bool:
+    """The detector's verdict on a host with one of its VMs taken off (its sums less the VM's)."""
+    capacity = s.capacity[host]
+    load = (s.sum_requested[host] - s.requested[vm]) / capacity
+    if s.policy[3] == 0.0:
+        return load > s.policy[1]
+    ram = 0.0
+    for i in range(s.list_len[host]):
+        other = s.lists[host, i]
+        if other != vm:
+            ram = max(ram, s.vm_ram[other])
+    history = s.history[host] - s.history_mips[vm] / capacity
+    ahead = np.ceil(ram / s.link_mb_s[host] / s.policy[2])
+    return detect(s.policy, s.lr_weights, s.sigma, load, history, _trimmed_length(history), ahead)
+
+
+@_jit
 def _select(s: Step, host: int, selection: int) -> int:
-    """MMT (least RAM) or MU (lowest utilization, as requested MIPS ÷ VM MIPS), first listed on ties."""
+    """MMT (least RAM) or MU (lowest utilization, as requested MIPS ÷ VM MIPS), first listed on ties.
+
+    ``fit`` (stackmeter's): MMT among the VMs whose removal alone ends the overload, MMT among
+    all when none does.
+    """
+    if selection == REMOVAL_FIT:
+        best = -1
+        for i in range(s.list_len[host]):
+            vm = s.lists[host, i]
+            if (best < 0 or s.vm_ram[vm] < s.vm_ram[best]) and not _overloaded_without(s, host, vm):
+                best = vm
+        if best >= 0:
+            return best
+        selection = MINIMUM_MIGRATION_TIME
     best = s.lists[host, 0]
     if selection == MINIMUM_MIGRATION_TIME:
         best_key = s.vm_ram[best]
@@ -547,7 +589,7 @@ def consolidate_underloaded(s: Step, flagged: np.ndarray) -> np.ndarray:
         not_target[host] = True
         placed = 0
         for vm in by_demand(s, s.lists[host, : s.list_len[host]].copy()):
-            target = find_host(s, vm, not_target)
+            target = find_host(s, vm, not_target, s.policy[4])
             if target < 0:
                 for i in range(placed):
                     remove(s, placed_vm[i], placed_host[i])

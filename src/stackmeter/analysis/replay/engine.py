@@ -17,7 +17,7 @@ from stackmeter.analysis.replay.migration import replay_migrating
 from stackmeter.analysis.replay.placement import place_first_fit
 from stackmeter.analysis.replay.power import host_load, interval_energy_j, power_w
 from stackmeter.analysis.replay.scheduler import allocate_mips
-from stackmeter.analysis.replay.selection import SELECTORS
+from stackmeter.analysis.replay.selection import DETECTOR_AWARE_SELECTIONS, SELECTORS
 from stackmeter.errors import ConfigError
 from stackmeter.models.replay import (
     DEFAULT_SEMANTICS,
@@ -79,28 +79,41 @@ def replay(
 
 
 def parse_policy(text: str) -> ReplayPolicy:
-    """Return the policy a word names: ``npa``, ``dvfs``, or detector-selection-parameter (``lr-mmt-1.2``).
+    """Return the policy a word names: ``npa``, ``dvfs``, or detector-selection-parameter[-capC].
 
     Detectors: ``thr`` (parameter: the threshold), ``iqr``, ``mad``, ``lr``, ``lrr`` (the safety
-    parameter); selections: ``mmt``, ``mu``, ``rs``, ``mc``.
+    parameter); selections: CloudSim's ``mmt``, ``mu``, ``rs``, ``mc`` and stackmeter's ``fit``.
+    ``-capC`` (stackmeter's, 0 < C ≤ 1) caps the load of the hosts that take an evacuated host's
+    VMs, e.g. ``lr-fit-1.1-cap0.75``.
 
     :raises ConfigError: for a policy this stackmeter does not replay, listing those it does
     """
-    allocation, *rest = text.strip().lower().split("-", 2)
+    allocation, *rest = text.strip().lower().split("-")
     if allocation in STATIC_RUNNERS and not rest:
         return ReplayPolicy(allocation)
-    if allocation in DETECTORS and len(rest) == 2 and rest[0] in SELECTORS:
-        try:
-            parameter = float(rest[1])
-        except ValueError:
-            parameter = math.nan
-        if math.isfinite(parameter) and parameter >= 0:
-            return ReplayPolicy(allocation, rest[0], parameter)
+    if allocation in DETECTORS and len(rest) in (2, 3) and rest[0] in _SELECTIONS:
+        parameter = _number(rest[1])
+        cap = _number(rest[2].removeprefix("cap")) if len(rest) == 3 and rest[2].startswith("cap") else None
+        if (
+            math.isfinite(parameter)
+            and parameter >= 0
+            and (len(rest) == 2 or (cap is not None and 0 < cap <= 1))
+        ):
+            return ReplayPolicy(allocation, rest[0], parameter, cap)
     raise ConfigError(
         f"unknown policy {text!r}: use {_choices(STATIC_RUNNERS)}, or one of {_choices(DETECTORS)}, "
-        f"a VM selection ({_choices(SELECTORS)}) and a parameter ≥ 0, e.g. lr-mmt-1.2",
+        f"a VM selection ({_choices(_SELECTIONS)}) and a parameter ≥ 0, e.g. lr-mmt-1.2, and optionally "
+        "an evacuation cap 0 < C ≤ 1, e.g. lr-fit-1.1-cap0.75",
         where="policy",
     )
+
+
+def _number(text: str) -> float:
+    """The float a policy part spells, NaN when it spells none."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def _profile(semantics: str) -> SemanticsProfile:
@@ -122,13 +135,16 @@ def _runner(policy: ReplayPolicy) -> PolicyRunner:
         raise ConfigError(
             f"unknown policy {policy.label!r}: use {_choices([*STATIC_RUNNERS, *DETECTORS])}", where="policy"
         )
-    if policy.selection not in SELECTORS or policy.parameter is None:
+    if policy.selection not in _SELECTIONS or policy.parameter is None:
         raise ConfigError(
-            f"{policy.allocation} needs a VM selection ({_choices(SELECTORS)}) and a parameter, "
+            f"{policy.allocation} needs a VM selection ({_choices(_SELECTIONS)}) and a parameter, "
             f"e.g. {policy.allocation}-mmt-1.2",
             where="policy",
         )
     return replay_migrating
+
+
+_SELECTIONS = frozenset(SELECTORS) | DETECTOR_AWARE_SELECTIONS
 
 
 def _choices(names: Iterable[str]) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 from stackmeter.analysis.replay import decision
@@ -62,6 +63,7 @@ class _Fixed(NamedTuple):
     vm_mips_pe: np.ndarray
     vm_pes: np.ndarray
     vm_ram: np.ndarray
+    host_ram: np.ndarray
 
 
 class _Move(NamedTuple):
@@ -77,7 +79,7 @@ class _Policy(NamedTuple):
     """The detector (as ``decision.Step.policy``), the selector and what they read."""
 
     detector: np.ndarray
-    select: Selector
+    select: Selector | None
     # The selection's code in ``decision.SELECTION_CODES``, −1 when it runs in Python.
     selection: int
     needs_history: bool
@@ -124,6 +126,7 @@ def _evacuate_in_python(
     for host in np.flatnonzero(flagged).tolist():
         while step.list_len[host]:
             candidates = step.lists[host, : step.list_len[host]].tolist()
+            assert policy.select is not None, "the compiled selections have no Python one"
             vm = policy.select(candidates, step.vm_ram, measured, policy.rng, history=vm_history)
             pool.append(vm)
             decision.remove(step, vm, host)
@@ -180,20 +183,16 @@ class _Run:
         of each entry (entries past ``alive.sum()`` are the incoming copies).
         """
         fixed = self.fixed
-        present = np.flatnonzero(self.alive)
-        incoming_vm = np.array([move.vm for move in self.in_flight], dtype=np.intp)
-        vm = np.concatenate([present, incoming_vm])
-        slot = np.concatenate(
-            [self.host_of[present], np.array([m.target for m in self.in_flight], dtype=np.intp)]
+        moves = self.in_flight
+        vm, slot, incoming, outgoing = _entries(
+            self.alive,
+            self.host_of,
+            self.order_key,
+            self.outgoing,
+            np.array([move.vm for move in moves], dtype=np.int64),
+            np.array([move.target for move in moves], dtype=np.int64),
+            np.array([move.key for move in moves], dtype=np.int64),
         )
-        key = np.concatenate(
-            [self.order_key[present], np.array([m.key for m in self.in_flight], dtype=np.int64)]
-        )
-        incoming = np.zeros(len(vm), dtype=bool)
-        incoming[len(present) :] = True
-        outgoing = self.outgoing[vm] & ~incoming
-        order = np.lexsort((key, slot))
-        vm, slot, incoming, outgoing = vm[order], slot[order], incoming[order], outgoing[order]
         counts = np.bincount(slot, minlength=len(fixed.capacity))
         np.maximum(self.map_entries, counts, out=self.map_entries)
         allocation = allocate_mips(
@@ -205,6 +204,7 @@ class _Run:
             incoming,
             outgoing,
         )
+        present = vm[~incoming]
         self.entry_vm = vm
         self.entry_incoming = incoming
         return allocation, present
@@ -297,6 +297,44 @@ class _Run:
         return lists, counts
 
 
+@numba.njit(cache=True)
+def _entries(
+    alive: np.ndarray,
+    host_of: np.ndarray,
+    order_key: np.ndarray,
+    moving_out: np.ndarray,
+    move_vm: np.ndarray,
+    move_target: np.ndarray,
+    move_key: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The scheduler's entries in the hosts' list order: (VM, host, moving in, moving out) of each.
+
+    Every VM alive on its host, and a copy of each VM moving in on its target, placed by its
+    key (a VM's place in its host's list; a VM moving in was appended when it started).
+    """
+    present = np.flatnonzero(alive)
+    entries = len(present) + len(move_vm)
+    vm = np.empty(entries, dtype=np.int64)
+    slot = np.empty(entries, dtype=np.int64)
+    key = np.empty(entries, dtype=np.int64)
+    incoming = np.zeros(entries, dtype=np.bool_)
+    vm[: len(present)] = present
+    slot[: len(present)] = host_of[present]
+    key[: len(present)] = order_key[present]
+    vm[len(present) :] = move_vm
+    slot[len(present) :] = move_target
+    key[len(present) :] = move_key
+    incoming[len(present) :] = True
+    if entries == 0:
+        return vm, slot, incoming, incoming.copy()
+    # Keys are unique, so (host, key) orders the entries as the lexicographic sort does.
+    order = np.argsort(slot * (key.max() + 1) + key)
+    outgoing = np.empty(entries, dtype=np.bool_)
+    for i in range(entries):
+        outgoing[i] = moving_out[vm[order[i]]] and not incoming[order[i]]
+    return vm[order], slot[order], incoming[order], outgoing
+
+
 def _fixed(inputs: ReplayInputs) -> _Fixed:
     """The constants of a run from its hosts and VMs."""
     hosts, vms = inputs.hosts, inputs.vms
@@ -311,6 +349,7 @@ def _fixed(inputs: ReplayInputs) -> _Fixed:
         vm_mips_pe=np.ascontiguousarray(vms.mips_per_pe, dtype=np.float64),
         vm_pes=np.ascontiguousarray(vms.pes, dtype=np.float64),
         vm_ram=np.ascontiguousarray(vms.ram_mb, dtype=np.float64),
+        host_ram=np.ascontiguousarray(hosts.ram_mb, dtype=np.float64),
     )
 
 
@@ -334,8 +373,17 @@ def _policy(inputs: ReplayInputs) -> _Policy:
     )
     most_ahead = int(math.ceil(slowest_s / inputs.interval_s)) if math.isfinite(slowest_s) else 0
     return _Policy(
-        detector=np.array([code, float(chosen.parameter), inputs.interval_s, float(needs_history)]),
-        select=selector(chosen.selection),
+        detector=np.array(
+            [
+                code,
+                float(chosen.parameter),
+                inputs.interval_s,
+                float(needs_history),
+                np.inf if chosen.evacuation_cap is None else float(chosen.evacuation_cap),
+                float(inputs.profile.memory_limits_placement),
+            ]
+        ),
+        select=None if chosen.selection in decision.SELECTION_CODES else selector(chosen.selection),
         selection=decision.SELECTION_CODES.get(chosen.selection, -1),
         needs_history=needs_history,
         rng=np.random.default_rng(RANDOM_SELECTION_SEED),
@@ -387,6 +435,9 @@ def _step(run: _Run, policy: _Policy, step_u: np.ndarray, step: int, load_mips: 
         stale=np.ones(hosts, dtype=bool),
         max_ram=np.zeros(hosts),
         history=np.zeros((hosts, history_mips.shape[1])),
+        start_requested=np.zeros(hosts),
+        host_ram=fixed.host_ram,
+        sum_ram=np.zeros(hosts),
     )
 
 

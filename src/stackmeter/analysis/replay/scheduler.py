@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 # A VM being migrated in costs its target 10 % of its MIPS; the one moving out keeps 90 %.
@@ -55,65 +56,88 @@ def allocate_mips(
     :param incoming: per entry, whether it is being migrated into this slot's host
     :param outgoing: per entry, whether it is being migrated away from this slot's host
     """
-    slots = len(slot_capacity_mips)
-    incoming = np.zeros(len(slot), dtype=bool) if incoming is None else incoming
-    outgoing = np.zeros(len(slot), dtype=bool) if outgoing is None else outgoing
-    pe_mips = slot_pe_mips[slot]
-    capped = np.minimum(requested_mips_per_pe, pe_mips)
-    needed = np.where(incoming, capped * vm_pes * MIGRATION_IN_SHARE, capped * vm_pes)
-    slot_needed = np.bincount(slot, weights=needed, minlength=slots)
-    oversubscribed = slot_needed > slot_capacity_mips
-    _settle_exact_fits(oversubscribed, slot, needed, slot_needed, slot_capacity_mips)
-    share = _share_per_pe(capped, incoming, outgoing)
-    if oversubscribed.any():
-        scale = np.divide(slot_capacity_mips, slot_needed, out=np.ones(slots), where=oversubscribed)[slot]
-        scaled = np.floor(_scaled_share_per_pe(capped, incoming, outgoing, scale))
-        share = np.where(oversubscribed[slot], scaled, share)
-    allocated = share * vm_pes
-    counted = np.where(outgoing, allocated / MIGRATION_OUT_SHARE, allocated)
+    entries = len(slot)
+    incoming = np.zeros(entries, dtype=bool) if incoming is None else incoming
+    outgoing = np.zeros(entries, dtype=bool) if outgoing is None else outgoing
+    shares = _allocate(
+        np.ascontiguousarray(slot, dtype=np.int64),
+        np.ascontiguousarray(requested_mips_per_pe, dtype=np.float64),
+        np.ascontiguousarray(np.broadcast_to(vm_pes, (entries,)), dtype=np.float64),
+        np.ascontiguousarray(slot_pe_mips, dtype=np.float64),
+        np.ascontiguousarray(slot_capacity_mips, dtype=np.float64),
+        np.ascontiguousarray(incoming, dtype=np.bool_),
+        np.ascontiguousarray(outgoing, dtype=np.bool_),
+    )
+    allocated, slot_allocated, slot_requested, oversubscribed = shares
     return Allocation(
         vm_allocated_mips=allocated,
-        slot_allocated_mips=np.bincount(slot, weights=counted, minlength=slots),
-        slot_requested_mips=np.bincount(slot, weights=requested_mips_per_pe * vm_pes, minlength=slots),
+        slot_allocated_mips=slot_allocated,
+        slot_requested_mips=slot_requested,
         slot_oversubscribed=oversubscribed,
     )
 
 
-def _settle_exact_fits(
-    oversubscribed: np.ndarray,
+@numba.njit(cache=True, error_model="numpy")
+def _allocate(
     slot: np.ndarray,
-    needed: np.ndarray,
-    slot_needed: np.ndarray,
+    requested_mips_per_pe: np.ndarray,
+    vm_pes: np.ndarray,
+    slot_pe_mips: np.ndarray,
     slot_capacity_mips: np.ndarray,
-) -> None:
-    """Redo the fit test of slots whose requests fill them to within rounding, on a running remainder."""
-    close = np.flatnonzero(np.abs(slot_needed - slot_capacity_mips) <= 1e-9 * slot_capacity_mips)
-    if close.size == 0:
-        return
-    wanted = np.isin(slot, close)
-    for host in close.tolist():
-        free = float(slot_capacity_mips[host])
-        fits = True
-        for request in needed[wanted & (slot == host)].tolist():
-            if free < request:
-                fits = False
-                break
-            free -= request
-        oversubscribed[host] = not fits
-
-
-def _share_per_pe(capped: np.ndarray, incoming: np.ndarray, outgoing: np.ndarray) -> np.ndarray:
-    """Per-core shares of a host whose requests fit (moving out wins, as in CloudSim's test order)."""
-    share = np.where(incoming, capped * MIGRATION_IN_SHARE, capped)
-    return np.where(outgoing, capped * MIGRATION_OUT_SHARE, share)
-
-
-def _scaled_share_per_pe(
-    capped: np.ndarray, incoming: np.ndarray, outgoing: np.ndarray, scale: np.ndarray
-) -> np.ndarray:
-    """Per-core shares of an over-subscribed host before rounding, in CloudSim's order of products."""
-    share = np.where(incoming, capped * MIGRATION_IN_SHARE * scale, capped * scale)
-    return np.where(outgoing, capped * scale * MIGRATION_OUT_SHARE, share)
+    incoming: np.ndarray,
+    outgoing: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`allocate_mips` as loops over entries in their order (every sum added in entry order)."""
+    slots = len(slot_capacity_mips)
+    entries = len(slot)
+    capped = np.empty(entries)
+    needed = np.empty(entries)
+    slot_needed = np.zeros(slots)
+    for i in range(entries):
+        capped[i] = min(requested_mips_per_pe[i], slot_pe_mips[slot[i]])
+        needed[i] = capped[i] * vm_pes[i] * MIGRATION_IN_SHARE if incoming[i] else capped[i] * vm_pes[i]
+        slot_needed[slot[i]] += needed[i]
+    oversubscribed = slot_needed > slot_capacity_mips
+    # Slots filled to within rounding of an exact fit are decided on a running remainder, as
+    # CloudSim adds VMs one by one (capacity minus each request in turn).
+    close = np.abs(slot_needed - slot_capacity_mips) <= 1e-9 * slot_capacity_mips
+    if close.any():
+        free = slot_capacity_mips.copy()
+        fits = np.ones(slots, dtype=np.bool_)
+        for i in range(entries):
+            host = slot[i]
+            if close[host] and fits[host]:
+                if free[host] < needed[i]:
+                    fits[host] = False
+                else:
+                    free[host] -= needed[i]
+        for host in range(slots):
+            if close[host]:
+                oversubscribed[host] = not fits[host]
+    allocated = np.empty(entries)
+    slot_allocated = np.zeros(slots)
+    slot_requested = np.zeros(slots)
+    for i in range(entries):
+        host = slot[i]
+        c = capped[i]
+        if oversubscribed[host]:
+            scale = slot_capacity_mips[host] / slot_needed[host]
+            if outgoing[i]:
+                share = np.floor(c * scale * MIGRATION_OUT_SHARE)
+            elif incoming[i]:
+                share = np.floor(c * MIGRATION_IN_SHARE * scale)
+            else:
+                share = np.floor(c * scale)
+        elif outgoing[i]:
+            share = c * MIGRATION_OUT_SHARE
+        elif incoming[i]:
+            share = c * MIGRATION_IN_SHARE
+        else:
+            share = c
+        allocated[i] = share * vm_pes[i]
+        slot_allocated[host] += allocated[i] / MIGRATION_OUT_SHARE if outgoing[i] else allocated[i]
+        slot_requested[host] += requested_mips_per_pe[i] * vm_pes[i]
+    return allocated, slot_allocated, slot_requested, oversubscribed
 
 
 # -- the order in which CloudSim's scheduler re-shares a host ---------------------------------

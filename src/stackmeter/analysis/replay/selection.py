@@ -144,6 +144,11 @@ def _gauss_jordan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return m[:, size] / np.diagonal(m)[:size]
 
 
+# stackmeter's own selection, which needs the detector's verdict on the host without each VM and
+# so runs only in the compiled decision step (decision.py): ``fit``, the VM with the least RAM
+# among those whose removal alone ends the overload, MMT when none does.
+DETECTOR_AWARE_SELECTIONS = frozenset({"fit"})
+
 SELECTORS: dict[str, Selector] = {
     "mc": maximum_correlation,
     "mmt": minimum_migration_time,
