@@ -290,3 +290,23 @@ def test_memory_limits_a_target_under_the_stackmeter_profile():
     decision.remove(state, 0, 1)
     assert state.sum_ram[1] == 613.0
     assert decision.find_host(state, 2, NOWHERE) == 1
+
+
+def test_a_host_left_by_a_vm_re_adds_the_others_in_hashmap_order():
+    # One host of 3720 MIPS (a G4's 2 × 1860) runs VMs 0 (3000), 1 (1000) and 2 (10). Once VM 2
+    # leaves, the scheduler re-adds the others one by one: 3000 fits (720 left), 1000 does not,
+    # so the host counts as over-subscribed and has nothing free; with VM 1 at 700 it has 20.
+    for requested, free in ((1000.0, 0.0), (700.0, 20.0)):
+        state = step("thr", 2.0, [[0, 1, 2]], [3000.0, requested, 10.0], [3720.0], capacity=[3720.0])
+        state.pe_mips[:] = 3720.0
+        decision.remove(state, 2, 0)
+        assert state.free[0] == free
+        assert state.sum_requested[0] == 3000.0 + requested
+    # In the map's order: hashes put VM 1 (bucket 0) before VM 0 (bucket 5) in a 16-bucket map,
+    # so 1000 is re-added first (2720 left) and then 3000 does not fit either: 0 again; at 700
+    # first, 3000 then fits in 3020 and leaves 20, the same free MIPS in either order.
+    state = step("thr", 2.0, [[0, 1, 2]], [3000.0, 700.0, 10.0], [3720.0], capacity=[3720.0])
+    state.pe_mips[:] = 3720.0
+    state.hashes[:] = [5, 16, 3]
+    decision.remove(state, 2, 0)
+    assert state.free[0] == 20.0

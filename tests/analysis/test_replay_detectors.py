@@ -15,7 +15,7 @@ from stackmeter.analysis.replay.detectors import (
     tricube_weights,
     weighted_line,
 )
-from stackmeter.analysis.replay.scheduler import free_after_readding, map_buckets, scheduler_key_hash
+from stackmeter.analysis.replay.scheduler import map_buckets, scheduler_key_hash
 from stackmeter.analysis.replay.selection import minimum_migration_time, minimum_utilization, random_selection
 
 
@@ -126,5 +126,3 @@ def test_scheduler_map_order():
     # 2¹⁶, so the spread hash is itself, bucket 49 500 mod 16 = 12 of a 16-bucket map.
     assert scheduler_key_hash(7) == 49_500
     assert [map_buckets(n) for n in (0, 12, 13, 24, 25)] == [16, 16, 32, 32, 64]
-    assert free_after_readding(3720.0, [1000.0, 2000.0]) == 720.0
-    assert free_after_readding(3720.0, [3000.0, 1000.0]) == 0.0  # the second does not fit: over-subscribed

@@ -25,7 +25,9 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from stackmeter.analysis.replay.detectors import FALLBACK_THRESHOLD, REGRESSION_VALUES, ROBUST_MIN_VALUES
 from stackmeter.analysis.replay.power import host_power_w
+from stackmeter.analysis.replay.scheduler import map_buckets
 
 THRESHOLD, INTERQUARTILE, MEDIAN_DEVIATION, REGRESSION, ROBUST_REGRESSION = range(5)
 # VM selections compiled here; the others (MC, RS) are chosen in Python, VM by VM.
@@ -33,10 +35,6 @@ MINIMUM_MIGRATION_TIME, MINIMUM_UTILIZATION, REMOVAL_FIT = range(3)
 SELECTION_CODES = {"mmt": MINIMUM_MIGRATION_TIME, "mu": MINIMUM_UTILIZATION, "fit": REMOVAL_FIT}
 DETECTOR_CODES = {"thr": THRESHOLD, "iqr": INTERQUARTILE, "mad": MEDIAN_DEVIATION, "lr": REGRESSION}
 DETECTOR_CODES["lrr"] = ROBUST_REGRESSION
-FALLBACK_THRESHOLD = 0.7
-ROBUST_MIN_VALUES = 12
-REGRESSION_VALUES = 10
-_HASHMAP_INITIAL_BUCKETS = 16
 _DOUBLE_MAX = np.finfo(np.float64).max
 # PABFD picks its cheapest candidates one at a time this many times before sorting the rest.
 _PICKS_BEFORE_SORTING = 8
@@ -94,15 +92,6 @@ class Step(NamedTuple):
 
 
 # -- power and the scheduler's order ------------------------------------------------------------
-
-
-@_jit
-def map_buckets(most_entries: int) -> int:
-    """Buckets of a HashMap that once held ``most_entries`` entries (``scheduler.map_buckets``)."""
-    buckets = _HASHMAP_INITIAL_BUCKETS
-    while most_entries > buckets * 0.75:
-        buckets *= 2
-    return buckets
 
 
 @_inlined

@@ -162,19 +162,10 @@ def scheduler_key_hash(vm: int, user: int = CLOUDSIM_BROKER_ID) -> int:
     return h ^ (h >> 16)
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def map_buckets(most_entries: int) -> int:
     """Buckets of a HashMap that once held ``most_entries`` entries (it doubles past 75 % full, never shrinks)."""
     buckets = _HASHMAP_INITIAL_BUCKETS
     while most_entries > buckets * _HASHMAP_LOAD_FACTOR:
         buckets *= 2
     return buckets
-
-
-def free_after_readding(capacity: float, requests: list[float]) -> float:
-    """Free MIPS once ``requests`` (capped) are re-added in turn: capacity minus each, or 0 once one did not fit."""
-    free = capacity
-    for request in requests:
-        if free < request:
-            return 0.0
-        free -= request
-    return free
