@@ -106,7 +106,8 @@ def _decide(step: decision.Step, policy: _Policy, vm_history: np.ndarray | None)
     unless it is flagged, off, or received VMs from an evacuation in this step. There is no
     underload threshold, and hosts that received VMs from overloaded hosts are *not* protected
     (CloudSim 3.0 passes the new, empty map where it meant the earlier one), so a VM may
-    migrate twice.
+    migrate twice. stackmeter's own rules change two of these steps: the selection ``fit`` and
+    the evacuation cap (``decision.py``).
     """
     flagged = decision.overloaded_hosts(step)
     if policy.selection >= 0:
@@ -119,7 +120,7 @@ def _decide(step: decision.Step, policy: _Policy, vm_history: np.ndarray | None)
 def _evacuate_in_python(
     step: decision.Step, flagged: np.ndarray, policy: _Policy, vm_history: np.ndarray | None
 ) -> list[int]:
-    """As ``decision.evacuate_overloaded``, for the selections compiled there is none of (MC, RS)."""
+    """As ``decision.evacuate_overloaded``, for the selections that are not compiled (MC, RS)."""
     pool: list[int] = []
     # MU compares utilization as CloudSim computes it: requested MIPS ÷ the VM's MIPS.
     measured = step.utilization * step.vm_mips_pe / step.vm_mips_pe
