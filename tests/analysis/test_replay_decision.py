@@ -47,7 +47,8 @@ def step(
     host_utilization = np.array(load_mips) / capacity_mips
     group = np.array([0] + [1] * (hosts - 1))
     table_w = np.array([ONE, TWO])
-    state = decision.Step(
+    return decision.begin(
+        np.zeros(hosts, dtype=bool),
         capacity=capacity_mips,
         pe_mips=np.full(hosts, 1000.0),
         group=group,
@@ -81,18 +82,8 @@ def step(
         lists=table,
         list_len=np.array([len(vm_ids) for vm_ids in lists], dtype=np.int64),
         map_entries=np.array([len(vm_ids) for vm_ids in lists], dtype=np.int64),
-        sum_requested=np.zeros(hosts),
-        free=np.zeros(hosts),
-        free_rehashed=np.zeros(hosts),
-        stale=np.ones(hosts, dtype=bool),
-        max_ram=np.zeros(hosts),
-        history=np.zeros((hosts, history.shape[1])),
-        start_requested=np.zeros(hosts),
         host_ram=np.full(hosts, 4096.0),
-        sum_ram=np.zeros(hosts),
     )
-    decision.start(state, np.zeros(hosts, dtype=bool))
-    return state
 
 
 def three_hosts(limit: float) -> decision.Step:

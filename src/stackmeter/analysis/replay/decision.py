@@ -140,6 +140,28 @@ def _grow_map(s: Step, host: int, entries: int) -> None:
 # -- the tentative state ------------------------------------------------------------------------
 
 
+def begin(vanished: np.ndarray, **inputs: np.ndarray) -> Step:
+    """A :class:`Step` from the run's constants and this step's inputs, its tentative state started.
+
+    ``inputs`` are the fields of a Step up to ``map_entries`` and ``host_ram``; the sums the
+    step then keeps up to date are allocated here and filled by :func:`start`.
+    """
+    hosts = len(inputs["capacity"])
+    state = Step(
+        **inputs,
+        sum_requested=np.zeros(hosts),
+        free=np.zeros(hosts),
+        free_rehashed=np.zeros(hosts),
+        stale=np.ones(hosts, dtype=np.bool_),
+        max_ram=np.zeros(hosts),
+        history=np.zeros((hosts, inputs["history_mips"].shape[1])),
+        start_requested=np.zeros(hosts),
+        sum_ram=np.zeros(hosts),
+    )
+    start(state, vanished)
+    return state
+
+
 @_jit
 def start(s: Step, vanished: np.ndarray) -> None:
     """Each host's sums at the start of the step, added up in list order as CloudSim does."""
@@ -154,7 +176,7 @@ def start(s: Step, vanished: np.ndarray) -> None:
             vm = s.lists[host, i]
             ram_used += s.vm_ram[vm]
             total += s.requested[vm]
-            capped = min(s.requested[vm] / s.vm_pes[vm], s.pe_mips[host]) * s.vm_pes[vm]
+            capped = _capped(s, vm, host)
             capped_total += capped
             free -= capped
             ram = max(ram, s.vm_ram[vm])

@@ -176,12 +176,12 @@ class _Run:
         self.event_times: list[float] = []
         self.event_active: list[np.ndarray] = []
 
-    def allocate(self, utilization: np.ndarray) -> tuple[Allocation, np.ndarray]:
+    def allocate(self, utilization: np.ndarray) -> Allocation:
         """The scheduler's shares for the VMs alive now, moving ones counted on both hosts.
 
         Entries are ordered as the hosts' VM lists (a VM moving in sits where it was appended),
-        so that each host's sums add up in CloudSim's order. Returns the allocation and the VM
-        of each entry (entries past ``alive.sum()`` are the incoming copies).
+        so that each host's sums add up in CloudSim's order; ``entry_vm`` and ``entry_incoming``
+        keep the VM of each entry and whether it is the copy moving in.
         """
         fixed = self.fixed
         moves = self.in_flight
@@ -205,10 +205,9 @@ class _Run:
             incoming,
             outgoing,
         )
-        present = vm[~incoming]
         self.entry_vm = vm
         self.entry_incoming = incoming
-        return allocation, present
+        return allocation
 
     def integrate_to(self, time_s: float, allocation: Allocation) -> None:
         """Close the interval from the previous event to ``time_s`` with the state held since then."""
@@ -225,7 +224,7 @@ class _Run:
             self.lost_mips_s += float((self.vm_requested - self.vm_allocated)[lost].sum()) * dt
         self.time_s = time_s
 
-    def hold(self, allocation: Allocation, present: np.ndarray, utilization: np.ndarray) -> None:
+    def hold(self, allocation: Allocation, utilization: np.ndarray) -> None:
         """Record the state after an event: it holds until the next one."""
         fixed = self.fixed
         allocated = allocation.slot_allocated_mips
@@ -252,8 +251,7 @@ class _Run:
 
     def complete(self, time_s: float, utilization: np.ndarray) -> None:
         """A migration end: update every host, move the VMs that arrive, update again."""
-        allocation, _ = self.allocate(utilization)
-        self.integrate_to(time_s, allocation)
+        self.integrate_to(time_s, self.allocate(utilization))
         arriving = [move for move in self.in_flight if move.ends_s == time_s]
         self.in_flight = [move for move in self.in_flight if move.ends_s != time_s]
         for move in arriving:
@@ -263,8 +261,7 @@ class _Run:
         for move in self.in_flight:
             moving[move.vm] = True
         self.outgoing = moving
-        allocation, present = self.allocate(utilization)
-        self.hold(allocation, present, utilization)
+        self.hold(self.allocate(utilization), utilization)
         self.remove_vanished(utilization)
 
     def take_key(self) -> int:
@@ -395,19 +392,21 @@ def _policy(inputs: ReplayInputs) -> _Policy:
     )
 
 
-def _step(run: _Run, policy: _Policy, step_u: np.ndarray, step: int, load_mips: np.ndarray) -> decision.Step:
-    """The arrays of one decision step, its sums still to start (``decision.start``)."""
+def _step(
+    run: _Run, policy: _Policy, step_u: np.ndarray, step: int, load_mips: np.ndarray, vanished: np.ndarray
+) -> decision.Step:
+    """The arrays of one decision step, its sums started; ``vanished``: hosts a VM left at this update."""
     fixed = run.fixed
     utilization = np.ascontiguousarray(step_u[:, step])
     requested = utilization * fixed.vm_mips_pe * fixed.vm_pes
-    hosts = len(fixed.capacity)
     if policy.needs_history:
         history_mips = np.ascontiguousarray(_history_window(step_u, step, fixed))
     else:
         history_mips = np.zeros((len(requested), 1))
     lists, counts = run.lists()
     host_utilization = host_load(load_mips, fixed.capacity)
-    return decision.Step(
+    return decision.begin(
+        vanished,
         capacity=fixed.capacity,
         pe_mips=fixed.pe_mips,
         group=fixed.group,
@@ -430,15 +429,7 @@ def _step(run: _Run, policy: _Policy, step_u: np.ndarray, step: int, load_mips: 
         lists=lists,
         list_len=counts,
         map_entries=run.map_entries,
-        sum_requested=np.zeros(hosts),
-        free=np.zeros(hosts),
-        free_rehashed=np.zeros(hosts),
-        stale=np.ones(hosts, dtype=bool),
-        max_ram=np.zeros(hosts),
-        history=np.zeros((hosts, history_mips.shape[1])),
-        start_requested=np.zeros(hosts),
         host_ram=fixed.host_ram,
-        sum_ram=np.zeros(hosts),
     )
 
 
@@ -477,15 +468,13 @@ def replay_migrating(inputs: ReplayInputs) -> ReplayResult:
         energy_before = run.energy_j
         _complete_until(run, time_s, inputs)
         utilization = step_u[:, step]
-        allocation, present = run.allocate(utilization)
+        allocation = run.allocate(utilization)
         run.integrate_to(time_s, allocation)
         lost = run.remove_vanished(utilization)
-        state = _step(run, policy, step_u, step, allocation.slot_allocated_mips)
-        decision.start(state, lost)
+        state = _step(run, policy, step_u, step, allocation.slot_allocated_mips, lost)
         vm_history = _vm_history(step_u, step) if policy.vm_history else None
         run.start(_decide(state, policy, vm_history), time_s)
-        allocation, present = run.allocate(utilization)
-        run.hold(allocation, present, utilization)
+        run.hold(run.allocate(utilization), utilization)
         steps_done += 1
         step_energy.append(run.energy_j - energy_before)
         step_active.append(int(run.active.sum()))
