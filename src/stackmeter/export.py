@@ -442,13 +442,14 @@ OPERATION_TIMINGS_SCHEMA: dict[str, Any] = {
 
 REPLAY_COLUMNS = (
     "policy", "semantics", "fleet", "hosts", "vms", "energy_kwh", "migrations", "slatah", "pdm", "slav",
-    "esv", "host_shutdowns", "mean_time_before_host_shutdown_s", "vms_removed",
+    "esv", "host_shutdowns", "mean_time_before_host_shutdown_s", "vms_removed", "memory_overload",
 )  # fmt: skip
 
 
 def replay_rows(report: ReplayReport) -> list[dict]:
-    """Return one row per policy replayed (``REPLAY_COLUMNS``); SLATAH, PDM and SLAV are
-    fractions (``None`` when nothing was active or requested)."""
+    """Return one row per policy replayed (``REPLAY_COLUMNS``); SLATAH, PDM, SLAV and
+    ``memory_overload`` are fractions (``None`` when nothing was active or requested, or, for
+    ``memory_overload``, when no VM's memory was replayed)."""
     return [
         {
             name: report.fleet if name == "fleet" else jsonable(getattr(result, name))
@@ -473,6 +474,8 @@ def replay_jsonable(report: ReplayReport, steps: bool = False) -> dict:
                 "energy_kwh": jsonable(result.step_energy_kwh),
                 "vms_alive": jsonable(result.step_vms_alive),
             }
+            if result.step_hosts_memory_overloaded is not None:
+                row["steps"]["hosts_memory_overloaded"] = jsonable(result.step_hosts_memory_overloaded)
     return {
         "fleet": report.fleet,
         "semantics": report.semantics,
@@ -481,6 +484,7 @@ def replay_jsonable(report: ReplayReport, steps: bool = False) -> dict:
         "first_window": format_time(report.first_window),
         "gaps_filled": report.gaps_filled,
         "no_demand_outside_history": report.before_first,
+        "memory_vms": report.memory_vms,
         "policies": policies,
     }
 

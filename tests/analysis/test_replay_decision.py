@@ -66,6 +66,7 @@ def step(
                 float(detector in NEEDS_HISTORY),
                 np.inf,
                 0.0,
+                0.0,
             ]
         ),
         lr_weights=np.array([prediction_weights(float(a)) for a in range(3)]),
@@ -83,6 +84,8 @@ def step(
         list_len=np.array([len(vm_ids) for vm_ids in lists], dtype=np.int64),
         map_entries=np.array([len(vm_ids) for vm_ids in lists], dtype=np.int64),
         host_ram=np.full(hosts, 4096.0),
+        vm_memory=np.full(vms, 400.0),
+        host_memory=np.full(hosts, np.inf),
     )
 
 

@@ -147,9 +147,13 @@ def test_replay_equals_the_cli_and_is_scoped(client, fleet_path, alpha_only_path
         steps = row["steps"]
         assert len(steps["time"]) == len(steps["hosts_active"]) == len(steps["energy_kwh"]) > 0
         assert sum(steps["energy_kwh"]) == pytest.approx(policy["energy_kwh"], rel=1e-9)
+        # The VMs' memory is replayed too: the paper's 4 GB hosts run out of it.
+        assert len(steps["hosts_memory_overloaded"]) == len(steps["hosts_active"])
+        assert 0 < policy["memory_overload"] <= 1 if policy["policy"] == "dvfs" else True
+    assert expected["memory_vms"] == 4
     mine = get(client, "/api/v1/replay?policy=dvfs", ALPHA).json()
     assert mine == cli_json("replay", "--store", alpha_only_path, "--policy", "dvfs")
-    assert mine["vms"] == 2
+    assert mine["vms"] == 2 and mine["memory_vms"] == 2
 
 
 def test_overload_says_what_served_it_and_raw_samples_give_the_same_numbers(client):

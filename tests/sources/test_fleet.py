@@ -69,6 +69,15 @@ def test_a_good_file():
     assert parsed.vm_types.types[0].name == "m1.small"
 
 
+def test_a_ram_allocation_ratio_is_optional_and_may_be_unbounded():
+    parsed = parse_fleet(garbage("ram_mb = 131072\n", "ram_mb = 131072\nram_allocation_ratio = inf\n"))
+    small, big = (group.host_type for group in parsed.fleet.groups)
+    assert small.ram_allocation_ratio == 1.0
+    assert big.ram_allocation_ratio == float("inf")
+    parsed = parse_fleet(garbage("ram_mb = 16384\n", "ram_mb = 16384\nram_allocation_ratio = 1.5\n"))
+    assert parsed.fleet.groups[0].host_type.ram_allocation_ratio == 1.5
+
+
 def garbage(old: str, new: str) -> str:
     assert old in GOOD
     return GOOD.replace(old, new, 1)
@@ -127,6 +136,24 @@ def garbage(old: str, new: str) -> str:
         ),
         (garbage("pes = 1\n", "pes = 0\n"), "vm_types[1].pes", 26, "whole number ≥ 1"),
         (garbage("ram_mb = 2048", "ram_mb = 0"), "vm_types[1].ram_mb", 27, "number > 0"),
+        (
+            garbage("ram_mb = 16384\n", "ram_mb = 16384\nram_allocation_ratio = 0\n"),
+            "hosts[1].ram_allocation_ratio",
+            11,
+            "number > 0 or inf",
+        ),
+        (
+            garbage("ram_mb = 131072\n", 'ram_mb = 131072\nram_allocation_ratio = "1.5"\n'),
+            "hosts[2].ram_allocation_ratio",
+            20,
+            "number > 0 or inf, not '1.5'",
+        ),
+        (
+            garbage("ram_mb = 16384\n", "ram_mb = 16384\nram_allocation_ratio = nan\n"),
+            "hosts[1].ram_allocation_ratio",
+            11,
+            "number > 0 or inf",
+        ),
     ],
 )
 def test_garbage_is_refused_naming_file_line_and_key(text, field, line, message):

@@ -41,7 +41,7 @@ BAD_PARAMETERS = {
     },
     "/entity/196": CONTROLS,
     "/replay": {
-        "policy": ["bogus-mmt-1", "npa-mmt", "%00"],
+        "policy": ["bogus-mmt-1", "npa-mmt", "dvfs-mem", "lr-mmt-1.2-mem-mem", "%00"],
         "semantics": ["mine", "%00"],
         "fleet": ["mine", "../fleets/planetlab-800", "%00"],
         "from": ["yesterday", "nan", "9999-01-01", "%00"],
@@ -90,6 +90,20 @@ def test_a_bad_parameter_is_a_422_page_naming_it(client, page, name, value):
 )
 def test_empty_fields_take_the_defaults(client, page):
     assert client.get(page, headers=HEADERS).status_code == 200
+
+
+def test_the_replay_page_shows_memory_overload_when_memory_is_replayed(client):
+    # The Bitbrains VMs have memory samples: the page's column carries the API's numbers.
+    query = "?policy=dvfs&policy=thr-mmt-0.8&semantics=stackmeter&from=2013-08-01&to=2013-08-08"
+    page = client.get("/replay" + query, headers=HEADERS).text
+    expected = client.get("/api/v1/replay" + query, headers=HEADERS).json()
+    # They use more memory than the paper's 4 GB hosts hold: a memory-aware policy says so.
+    refused = client.get("/api/v1/replay?policy=thr-mmt-0.8-mem&to=2013-07-02", headers=HEADERS)
+    assert refused.status_code == 422 and "MB of memory in use) fits on none" in refused.text
+    assert expected["memory_vms"] == 4 and "memory in use of 4 VMs replayed" in page
+    assert 'id="chart-memory"' in page and ">memory overload</th>" in page
+    for row in expected["policies"]:
+        assert f'data-field="memory_overload" data-value="{row["memory_overload"]}"' in page
 
 
 def test_thresholds_as_the_api_takes_them_set_the_page(client):

@@ -325,7 +325,19 @@ def series(
                                 "properties": {
                                     "fleet": {"type": "string"},
                                     "semantics": {"type": "string"},
-                                    "policies": {"type": "array", "items": {"type": "object"}},
+                                    "memory_vms": {
+                                        "type": "integer",
+                                        "description": "VMs whose memory in use was replayed (0: none, "
+                                        "and each policy's `memory_overload` is null).",
+                                    },
+                                    "policies": {
+                                        "type": "array",
+                                        "description": "One row per policy: `energy_kwh`, `migrations`, "
+                                        "`slatah`, `pdm`, `slav`, `esv`, `host_shutdowns`, `vms_removed`, "
+                                        "`memory_overload` (share of active host time with the VMs' memory "
+                                        "in use above the host's RAM) and, with `steps=true`, `steps`.",
+                                        "items": {"type": "object"},
+                                    },
                                     "measured": MEASURED_SCHEMA,
                                 },
                             },
@@ -341,7 +353,7 @@ def replay(
     request: Request,
     policy: list[str] | None = Query(
         None,
-        description="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER[-capC] with a detector thr, iqr, mad, lr or lrr, a VM selection mmt, mu, rs, mc (CloudSim's) or fit (stackmeter's) and optionally an evacuation cap 0 < C ≤ 1 (stackmeter's), e.g. lr-mmt-1.2 or lr-fit-1.1-cap0.75. Needed unless `measured=true`.",
+        description="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER[-capC] with a detector thr, iqr, mad, lr or lrr, a VM selection mmt, mu, rs, mc (CloudSim's) or fit (stackmeter's) and optionally an evacuation cap 0 < C ≤ 1 and -mem, memory-aware (both stackmeter's), e.g. lr-mmt-1.2, lr-fit-1.1-cap0.75 or lr-fit-1.1-cap0.75-mem. Needed unless `measured=true`.",
     ),
     fleet: str = Query(operations.DEFAULT_FLEET, description="The name of a fleet shipped with stackmeter."),
     semantics: str = Query(

@@ -36,7 +36,7 @@ def replay(
         None,
         "--policy",
         metavar="POLICY",
-        help="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER[-capC] with a detector thr, iqr, mad, lr or lrr, a VM selection mmt, mu, rs, mc (CloudSim's) or fit (stackmeter's) and optionally an evacuation cap 0 < C ≤ 1 (stackmeter's), e.g. lr-mmt-1.2 or lr-fit-1.1-cap0.75.",
+        help="A policy to replay; repeat it to compare several: npa, dvfs, or DETECTOR-SELECTION-PARAMETER[-capC] with a detector thr, iqr, mad, lr or lrr, a VM selection mmt, mu, rs, mc (CloudSim's) or fit (stackmeter's) and optionally an evacuation cap 0 < C ≤ 1 and -mem, memory-aware (both stackmeter's), e.g. lr-mmt-1.2, lr-fit-1.1-cap0.75 or lr-fit-1.1-cap0.75-mem.",
     ),
     fleet: str = typer.Option(
         operations.DEFAULT_FLEET,
@@ -139,6 +139,11 @@ def replay_table(report: ReplayReport | None, measured: MeasuredRun | None = Non
     )
     if report.gaps_filled:
         caption += f" {report.gaps_filled:,} windows without a sample held the VM's previous value."
+    if report.memory_vms:
+        caption += (
+            f" Memory in use of {report.memory_vms:,} VMs replayed: memory overload is the share of active "
+            "host time with the VMs' memory above the host's RAM."
+        )
     if measured is not None:
         caption += (
             f" Measured: run {measured.run} of {measured.framework}, {measured.hosts} hosts, AITF "
@@ -155,11 +160,13 @@ def replay_table(report: ReplayReport | None, measured: MeasuredRun | None = Non
         "ESV",
         "host shutdowns",
         "VMs vanished",
+        *(["memory overload"] if report.memory_vms else []),
     ):
         table.add_column(column, justify="left" if column == "policy" else "right")
     if measured is not None:
         row = measured_row(measured)
-        table.add_row("measured", _kwh(row["energy_kwh"]), f"{row['migrations']:,}", *["-"] * 6)
+        blanks = 6 + bool(report.memory_vms)
+        table.add_row("measured", _kwh(row["energy_kwh"]), f"{row['migrations']:,}", *["-"] * blanks)
     for row in replay_rows(report):
         table.add_row(
             row["policy"],
@@ -171,6 +178,7 @@ def replay_table(report: ReplayReport | None, measured: MeasuredRun | None = Non
             "-" if row["esv"] is None else f"{row['esv']:.3g}",
             f"{row['host_shutdowns']:,}",
             f"{row['vms_removed']:,}",
+            *([_percent(row["memory_overload"], 3)] if report.memory_vms else []),
         )
     return table
 

@@ -45,6 +45,9 @@ class HostType(NamedTuple):
     """A kind of server: ``pes`` cores of ``mips_per_pe`` MIPS each, memory, network and power.
 
     ``bandwidth_mbit_s`` is the network link a migration uses (CloudSim's 1 Gbit/s host is 1000).
+    ``ram_allocation_ratio`` is Nova's and Placement's: the VMs' RAM a host accepts is
+    ``ram_mb × ratio`` (1.0: no overcommit; ``inf``: RAM never refuses a VM, as CloudSim after
+    creation).
     """
 
     name: str
@@ -53,6 +56,7 @@ class HostType(NamedTuple):
     ram_mb: float
     bandwidth_mbit_s: float
     power: PowerCurve
+    ram_allocation_ratio: float = 1.0
 
     @property
     def mips(self) -> float:
@@ -126,19 +130,23 @@ class ReplayPolicy(NamedTuple):
     detector (``thr`` with its threshold, ``iqr``, ``mad``, ``lr``, ``lrr`` with their safety
     parameter) with a VM selection (``mmt``, ``mu``, ``rs``, ``mc``), e.g. ``("lr", "mmt", 1.2)``.
 
-    stackmeter's own additions: the selection ``fit`` and ``evacuation_cap``, the load (a fraction
+    stackmeter's own additions: the selection ``fit``; ``evacuation_cap``, the load (a fraction
     of capacity, VMs placed earlier in the step counted) a host may reach when it takes VMs from
-    an evacuated one; ``None`` is CloudSim's rule (no cap).
+    an evacuated one (``None`` is CloudSim's rule, no cap); and ``memory_aware``: a VM is created
+    on or migrated to a host only while the memory its VMs use (each VM's
+    :data:`MEMORY_DEMAND_QUANTILE` of its memory in use) stays within :data:`MEMORY_HEADROOM` of
+    the host's RAM.
     """
 
     allocation: str
     selection: str | None = None
     parameter: float | None = None
     evacuation_cap: float | None = None
+    memory_aware: bool = False
 
     @property
     def label(self) -> str:
-        """The policy as one word, e.g. ``dvfs``, ``lr-mmt-1.2`` or ``lr-fit-1.1-cap0.75``."""
+        """The policy as one word, e.g. ``dvfs``, ``lr-mmt-1.2`` or ``lr-fit-1.1-cap0.75-mem``."""
         parts = [self.allocation]
         if self.selection is not None:
             parts.append(self.selection)
@@ -146,7 +154,15 @@ class ReplayPolicy(NamedTuple):
             parts.append(f"{self.parameter:g}")
         if self.evacuation_cap is not None:
             parts.append(f"cap{self.evacuation_cap:g}")
+        if self.memory_aware:
+            parts.append("mem")
         return "-".join(parts)
+
+
+# A memory-aware policy counts each VM's memory as this quantile of its memory in use, and keeps
+# a host's sum within this share of its RAM (DESIGN's memory overload threshold).
+MEMORY_DEMAND_QUANTILE = 0.95
+MEMORY_HEADROOM = 0.9
 
 
 class SemanticsProfile(NamedTuple):
@@ -159,7 +175,11 @@ class SemanticsProfile(NamedTuple):
       simulation for good (CloudSim's ``getCompletedVms``).
     - ``step_offset_s``: decision steps fall this long after each sample (CloudSim: 0.1 s).
     - ``memory_limits_placement``: a migration needs RAM left on its target for the VM (the VMs'
-      RAM summed); CloudSim checks RAM only when it creates the VMs.
+      RAM summed, against the host's RAM × its allocation ratio); CloudSim checks RAM only when
+      it creates the VMs.
+    - ``history_counts_all_cores``: a host's utilization history (what IQR, MAD, LR and LRR
+      read) counts every core of a VM; CloudSim's counts one core of each (``Vm.getMips()`` is
+      the MIPS of one core), which makes no difference for single-core VMs such as the paper's.
 
     Decision steps run from ``k = 1`` to the last sample but one; VMs are created at ``t = 0``
     at their nominal MIPS; the energy of ``[0, t_1]`` is 0 because no host has a load before
@@ -172,6 +192,7 @@ class SemanticsProfile(NamedTuple):
     step_offset_s: float
     description: str
     memory_limits_placement: bool = False
+    history_counts_all_cores: bool = False
 
 
 SEMANTICS_TABLE: tuple[SemanticsProfile, ...] = (
@@ -197,8 +218,10 @@ SEMANTICS_TABLE: tuple[SemanticsProfile, ...] = (
         False,
         0.1,
         "what an operator's cloud does, where CloudSim 3.0 differs: a VM idle for a while is still "
-        "there (it keeps its RAM and comes back), and a VM migrates only to a host with RAM left for it; "
-        "otherwise as cloudsim-3.0-paper (waking a host is still free)",
+        "there (it keeps its RAM and comes back), a VM migrates only to a host with RAM left for it, "
+        "and a host's utilization history counts every core of its VMs; otherwise as "
+        "cloudsim-3.0-paper (waking a host is still free)",
+        True,
         True,
     ),
 )
@@ -232,6 +255,11 @@ class ReplayResult(NamedTuple):
     CloudSim's ``Helper`` counts them); ``mean_time_before_host_shutdown_s`` (NaN without
     shutdowns); ``vms_removed`` (VMs that vanished). SLATAH and PDM are NaN when nothing was
     active or requested.
+
+    With the VMs' memory in use replayed too: ``memory_overload``, the share of active host
+    time during which the memory the host's VMs use (a VM moving in counted on both hosts)
+    exceeds the host's RAM, pooled over hosts as SLATAH is; and ``step_hosts_memory_overloaded``,
+    the active hosts so overloaded after each step. Without memory, NaN and None.
     """
 
     policy: str
@@ -252,3 +280,5 @@ class ReplayResult(NamedTuple):
     host_shutdowns: int
     mean_time_before_host_shutdown_s: float
     vms_removed: int
+    memory_overload: float = float("nan")
+    step_hosts_memory_overloaded: np.ndarray | None = None

@@ -22,6 +22,8 @@ class ReplayDemand(NamedTuple):
     :data:`REPLAY_INTERVAL_S`. A window without a sample of its VM is a gap: ``gaps_filled``
     counts those between a VM's first and last sample, which hold the VM's previous value, and
     ``before_first`` those before its first sample and after its last, which are 0 (no demand).
+    ``memory_mb`` is the mean memory each VM uses per window (MB, gaps filled alike; 0 for a VM
+    without memory samples), None when none has any; ``memory_vms`` how many have some.
     """
 
     entities: tuple[str, ...]
@@ -29,6 +31,8 @@ class ReplayDemand(NamedTuple):
     utilization: np.ndarray
     gaps_filled: int
     before_first: int
+    memory_mb: np.ndarray | None = None
+    memory_vms: int = 0
 
 
 class ReplayReport(NamedTuple):
@@ -42,3 +46,5 @@ class ReplayReport(NamedTuple):
     gaps_filled: int
     before_first: int
     results: tuple[ReplayResult, ...]
+    # VMs whose memory in use was replayed (0: memory not replayed, no memory_overload).
+    memory_vms: int = 0

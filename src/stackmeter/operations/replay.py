@@ -18,6 +18,8 @@ from stackmeter.operations.rollups import read_utilization
 from stackmeter.sources.fleet import SHIPPED_FLEETS, load_fleet
 from stackmeter.store import Store
 
+# Memory samples are bytes; the replay counts MB (MiB, as the fleet's RAM).
+BYTES_PER_MB = 2**20
 # A fleet named without a path is one shipped with stackmeter.
 DEFAULT_FLEET = "planetlab-800"
 
@@ -44,8 +46,10 @@ def read_demand(
     store: Store, start: np.datetime64 | None = None, end: np.datetime64 | None = None
 ) -> ReplayDemand:
     """Return each entity's mean CPU utilization per 5-minute window from ``start`` to ``end``
-    (windows starting in ``[start, end)``; the whole history when omitted), entities by name."""
-    names = tuple(sorted(e.entity for e in store.read_entities() if "cpu" in e.resources))
+    (windows starting in ``[start, end)``; the whole history when omitted), entities by name,
+    and the mean memory each uses per window (MB) when some of them have memory samples."""
+    summaries = [e for e in store.read_entities() if "cpu" in e.resources]
+    names = tuple(sorted(e.entity for e in summaries))
     last = None if end is None else end - np.timedelta64(1, "ns")
     query = WindowQuery(REPLAY_TIMESCALE, "cpu", 1.0, names, start, last)
     rows = read_utilization(store, query).utilization
@@ -60,7 +64,38 @@ def read_demand(
     matrix = np.full((entities.size, int(column.max()) + 1), np.nan)
     matrix[row, column] = rows.mean_utilization
     gaps, before = _fill(matrix)
-    return ReplayDemand(tuple(str(e) for e in entities), first, matrix, gaps, before)
+    with_memory = {e.entity for e in summaries if "memory" in e.resources}
+    memory = _memory_mb(store, entities, with_memory, first, matrix.shape[1])
+    return ReplayDemand(
+        tuple(str(e) for e in entities), first, matrix, gaps, before, memory, len(with_memory & set(entities))
+    )
+
+
+def _memory_mb(
+    store: Store, entities: np.ndarray, with_memory: set[str], first: np.datetime64, windows: int
+) -> np.ndarray | None:
+    """Each entity's mean memory in use per window (MB), gaps filled as CPU's; None when none has memory.
+
+    A VM without memory samples uses none: the report says how many had them.
+    """
+    if not with_memory & set(entities.tolist()):
+        return None
+    width = np.timedelta64(int(REPLAY_INTERVAL_S), "s")
+    end = first + windows * width
+    matrix = np.full((entities.size, windows), np.nan)
+    for row, entity in enumerate(entities.tolist()):
+        if entity not in with_memory:
+            continue
+        samples = store.read_series(entity, "memory", first, end)
+        if samples.ts.size == 0:
+            continue
+        column = ((samples.ts - first) // width).astype(np.int64)
+        sums = np.bincount(column, weights=samples.used, minlength=windows)
+        counts = np.bincount(column, minlength=windows)
+        with np.errstate(invalid="ignore"):
+            matrix[row] = sums / counts / BYTES_PER_MB
+    _fill(matrix)
+    return matrix
 
 
 def _fill(matrix: np.ndarray) -> tuple[int, int]:
@@ -90,7 +125,10 @@ def replay_store(
     """Replay each of ``policies`` (``npa``, ``dvfs``, …) over the store's VM history on ``fleet``.
 
     The VMs are the store's entities with CPU samples, typed in name order as the fleet file's
-    ``vm_assignment`` says; their demand is the mean utilization per 5-minute window.
+    ``vm_assignment`` says; their demand is the mean utilization per 5-minute window. When VMs
+    have memory samples, their memory in use is replayed too: each result's ``memory_overload``
+    says how often a host's VMs used more than its RAM, and a memory-aware policy (``…-mem``)
+    counts each VM's 95th percentile of it.
     """
     if not policies:
         raise ConfigError("no policy given, e.g. dvfs", "policy")
@@ -99,13 +137,19 @@ def replay_store(
     demand = read_demand(store, start, end)
     results = tuple(
         replay(
-            demand.utilization, fleet_file.fleet, fleet_file.vm_types, policy, semantics, REPLAY_INTERVAL_S
+            demand.utilization,
+            fleet_file.fleet,
+            fleet_file.vm_types,
+            policy,
+            semantics,
+            REPLAY_INTERVAL_S,
+            memory_mb=demand.memory_mb,
         )
         for policy in asked
     )
     return ReplayReport(
         name, semantics, len(demand.entities), demand.utilization.shape[1], demand.first_window,
-        demand.gaps_filled, demand.before_first, results,
+        demand.gaps_filled, demand.before_first, results, demand.memory_vms,
     )  # fmt: skip
 
 

@@ -25,6 +25,8 @@ from stackmeter.sources.tables import path_text
 
 TOP_KEYS = ("name", "host_order", "vm_assignment", "hosts", "vm_types")
 HOST_KEYS = ("name", "count", "pes", "mips_per_pe", "ram_mb", "bandwidth_mbit_s", "power_w")
+# Keys a [[hosts]] table may leave out: Placement's RAM allocation ratio (1.0 by default).
+HOST_OPTIONAL_KEYS = ("ram_allocation_ratio",)
 VM_TYPE_KEYS = ("name", "mips_per_pe", "pes", "ram_mb", "bandwidth_mbit_s")
 
 # The fleet files shipped with stackmeter (the paper's 800 PlanetLab hosts among them).
@@ -157,7 +159,7 @@ def _tables(value: Any, key: str, fail: _Failer) -> list[dict[str, Any]]:
 def _host_group(table: dict[str, Any], index: int, fail: _Failer) -> HostGroup:
     """One ``[[hosts]]`` table."""
     where: _Table = ("hosts", index)
-    _check_keys(table, HOST_KEYS, HOST_KEYS, where, fail)
+    _check_keys(table, HOST_KEYS + HOST_OPTIONAL_KEYS, HOST_KEYS, where, fail)
     host_type = HostType(
         name=_string(table["name"], where, "name", fail),
         pes=_integer(table["pes"], 1, where, "pes", fail),
@@ -165,6 +167,7 @@ def _host_group(table: dict[str, Any], index: int, fail: _Failer) -> HostGroup:
         ram_mb=_positive(table["ram_mb"], where, "ram_mb", fail),
         bandwidth_mbit_s=_positive(table["bandwidth_mbit_s"], where, "bandwidth_mbit_s", fail),
         power=PowerCurve(_watts(table["power_w"], where, fail)),
+        ram_allocation_ratio=_ratio(table.get("ram_allocation_ratio", 1.0), where, fail),
     )
     return HostGroup(host_type, hosts=_integer(table["count"], 1, where, "count", fail))
 
@@ -205,6 +208,13 @@ def _positive(value: Any, where: _Table, key: str, fail: _Failer) -> float:
     """A finite number > 0."""
     if not _is_number(value) or value <= 0:
         raise fail(where, key, f"must be a number > 0, not {value!r}")
+    return float(value)
+
+
+def _ratio(value: Any, where: _Table, fail: _Failer) -> float:
+    """An allocation ratio: a number > 0, or ``inf`` (RAM never refuses a VM)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise fail(where, "ram_allocation_ratio", f"must be a number > 0 or inf, not {value!r}")
     return float(value)
 
 

@@ -67,6 +67,7 @@ REPLAY_OFFERED_POLICIES = (
     "lr-mmt-1.2",
     "lrr-mmt-1.2",
     "lr-fit-1.1-cap0.75",
+    "lr-fit-1.1-cap0.75-mem",
 )
 # Windows on one heat map page, per timescale.
 HEAT_MAP_COLUMNS: Mapping[str, int] = MappingProxyType({t.name: t.heat_map_columns for t in TIMESCALE_TABLE})

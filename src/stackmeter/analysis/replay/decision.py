@@ -51,8 +51,9 @@ class Step(NamedTuple):
     """Arrays of one decision step: the run's constants, this step's inputs, the tentative state.
 
     ``policy`` holds the detector code, its parameter, the step length in seconds, whether
-    the detector reads histories (1.0 or 0.0), the evacuation cap (inf: none, CloudSim's rule) and
-    whether RAM limits a migration's target (1.0 or 0.0; CloudSim: 0). ``lr_weights[a]`` are LR's prediction weights
+    the detector reads histories (1.0 or 0.0), the evacuation cap (inf: none, CloudSim's rule),
+    whether RAM limits a migration's target (1.0 or 0.0; CloudSim: 0) and whether the policy is
+    memory-aware (1.0 or 0.0). ``lr_weights[a]`` are LR's prediction weights
     ``a`` steps ahead; ``sigma`` the tricube standard deviations LRR starts from.
     """
 
@@ -86,9 +87,15 @@ class Step(NamedTuple):
     history: np.ndarray
     # Σ requested MIPS of each host at the start of the step (the evacuation cap counts the change).
     start_requested: np.ndarray
-    # Each host's RAM and the RAM of the VMs in its list (policy[5] ≠ 0: a target needs room).
+    # The VMs' RAM each host accepts and the RAM of the VMs in its list (policy[5] ≠ 0: a
+    # target needs room).
     host_ram: np.ndarray
     sum_ram: np.ndarray
+    # A memory-aware policy's (policy[6] ≠ 0): each VM's memory demand, what each host may hold,
+    # and the demand of the VMs in its list.
+    vm_memory: np.ndarray
+    host_memory: np.ndarray
+    sum_memory: np.ndarray
 
 
 # -- power and the scheduler's order ------------------------------------------------------------
@@ -143,8 +150,9 @@ def _grow_map(s: Step, host: int, entries: int) -> None:
 def begin(vanished: np.ndarray, **inputs: np.ndarray) -> Step:
     """A :class:`Step` from the run's constants and this step's inputs, its tentative state started.
 
-    ``inputs`` are the fields of a Step up to ``map_entries`` and ``host_ram``; the sums the
-    step then keeps up to date are allocated here and filled by :func:`start`.
+    ``inputs`` are the fields of a Step up to ``map_entries``, ``host_ram``, ``vm_memory`` and
+    ``host_memory``; the sums the step then keeps up to date are allocated here and filled by
+    :func:`start`.
     """
     hosts = len(inputs["capacity"])
     state = Step(
@@ -157,6 +165,7 @@ def begin(vanished: np.ndarray, **inputs: np.ndarray) -> Step:
         history=np.zeros((hosts, inputs["history_mips"].shape[1])),
         start_requested=np.zeros(hosts),
         sum_ram=np.zeros(hosts),
+        sum_memory=np.zeros(hosts),
     )
     start(state, vanished)
     return state
@@ -172,9 +181,11 @@ def start(s: Step, vanished: np.ndarray) -> None:
         free = s.capacity[host]
         ram = 0.0
         ram_used = 0.0
+        memory = 0.0
         for i in range(s.list_len[host]):
             vm = s.lists[host, i]
             ram_used += s.vm_ram[vm]
+            memory += s.vm_memory[vm]
             total += s.requested[vm]
             capped = _capped(s, vm, host)
             capped_total += capped
@@ -187,6 +198,7 @@ def start(s: Step, vanished: np.ndarray) -> None:
         s.max_ram[host] = ram
         s.start_requested[host] = total
         s.sum_ram[host] = ram_used
+        s.sum_memory[host] = memory
         s.stale[host] = True
         if vanished[host]:
             s.free[host] = _free_rehashed(s, host)
@@ -204,6 +216,7 @@ def add(s: Step, vm: int, host: int) -> None:
     s.free[host] = s.free[host] - capped if s.free[host] >= capped else 0.0
     s.max_ram[host] = max(s.max_ram[host], s.vm_ram[vm])
     s.sum_ram[host] += s.vm_ram[vm]
+    s.sum_memory[host] += s.vm_memory[vm]
     if s.policy[3] != 0.0:
         s.history[host] += s.history_mips[vm] / s.capacity[host]
 
@@ -225,6 +238,7 @@ def remove(s: Step, vm: int, host: int) -> None:
     s.sum_requested[host] = total
     s.max_ram[host] = ram
     s.sum_ram[host] -= s.vm_ram[vm]
+    s.sum_memory[host] -= s.vm_memory[vm]
     s.stale[host] = True
     s.free[host] = _free_rehashed(s, host)
     if s.policy[3] != 0.0:
@@ -430,7 +444,8 @@ def find_host(s: Step, vm: int, excluded: np.ndarray, cap: float = np.inf) -> in
 
     ``cap`` (stackmeter's evacuation cap; inf: none) also refuses a host whose load with the VM,
     its load at the start of the step plus what this step has placed on it or taken off, would
-    exceed that fraction of its capacity.
+    exceed that fraction of its capacity; a memory-aware policy, one whose VMs' memory demand
+    with the VM's would exceed what the host may hold.
     """
     requested = s.requested[vm]
     per_pe = requested / s.vm_pes[vm]
@@ -441,6 +456,8 @@ def find_host(s: Step, vm: int, excluded: np.ndarray, cap: float = np.inf) -> in
     for host in range(hosts):
         if not excluded[host] and s.pe_mips[host] >= per_pe and s.free[host] >= requested:
             if s.policy[5] != 0.0 and s.sum_ram[host] + s.vm_ram[vm] > s.host_ram[host]:
+                continue
+            if s.policy[6] != 0.0 and s.sum_memory[host] + s.vm_memory[vm] > s.host_memory[host]:
                 continue
             if cap < np.inf:
                 tentative = s.load_mips[host] + (s.sum_requested[host] - s.start_requested[host])

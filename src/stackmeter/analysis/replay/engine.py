@@ -10,9 +10,9 @@ import numpy as np
 
 from stackmeter.analysis.replay.demand import simulated_steps, step_times_s, step_utilization, vanish_steps
 from stackmeter.analysis.replay.detectors import DETECTORS
-from stackmeter.analysis.replay.inputs import JOULES_PER_KWH, ReplayInputs
-from stackmeter.analysis.replay.inventory import expand_hosts, expand_vms
-from stackmeter.analysis.replay.metrics import host_shutdowns, pdm, slatah
+from stackmeter.analysis.replay.inputs import JOULES_PER_KWH, MemoryLimit, ReplayInputs
+from stackmeter.analysis.replay.inventory import Hosts, Vms, expand_hosts, expand_vms
+from stackmeter.analysis.replay.metrics import host_shutdowns, memory_overload, pdm, slatah
 from stackmeter.analysis.replay.migration import replay_migrating
 from stackmeter.analysis.replay.placement import place_first_fit
 from stackmeter.analysis.replay.power import host_load, interval_energy_j, power_w
@@ -21,6 +21,8 @@ from stackmeter.analysis.replay.selection import DETECTOR_AWARE_SELECTIONS, SELE
 from stackmeter.errors import ConfigError
 from stackmeter.models.replay import (
     DEFAULT_SEMANTICS,
+    MEMORY_DEMAND_QUANTILE,
+    MEMORY_HEADROOM,
     SEMANTICS_PROFILES,
     Fleet,
     ReplayPolicy,
@@ -44,6 +46,8 @@ def replay(
     policy: ReplayPolicy,
     semantics: str = DEFAULT_SEMANTICS,
     interval_s: float = 300.0,
+    memory_mb: np.ndarray | None = None,
+    memory_demand_mb: np.ndarray | None = None,
 ) -> ReplayResult:
     """Replay ``policy`` over VM utilization on ``fleet`` and return what it did per step and in total.
 
@@ -55,6 +59,13 @@ def replay(
     :param policy: ``ReplayPolicy("npa")``, ``ReplayPolicy("dvfs")`` or a migrating policy such as
         ``ReplayPolicy("lr", "mmt", 1.2)`` (see :func:`parse_policy`)
     :param semantics: a name of :data:`~stackmeter.models.SEMANTICS_PROFILES`
+    :param memory_mb: ``VMs × samples`` memory each VM uses (MB), the same shape as
+        ``utilization``; the result then says how often hosts ran out of memory
+        (``memory_overload``). A sample holds until the next one.
+    :param memory_demand_mb: each VM's memory demand for a memory-aware policy (``…-mem``);
+        by default the :data:`~stackmeter.models.replay.MEMORY_DEMAND_QUANTILE` of its row of
+        ``memory_mb`` (in-sample: pass one measured on earlier history to judge a policy
+        fairly), or its RAM without ``memory_mb``
     :raises ConfigError: for an unknown policy or profile, a matrix that is not finite and ≥ 0,
         an unusable fleet, or a VM that fits on no host at creation
     """
@@ -65,32 +76,56 @@ def replay(
         raise ConfigError(
             f"the sample interval must be a positive number of seconds, not {interval_s}", where="interval_s"
         )
+    memory = None if memory_mb is None else _checked_matrix(memory_mb, "memory_mb", matrix.shape)
+    hosts = expand_hosts(fleet)
+    vms = expand_vms(vm_types, matrix.shape[0])
     inputs = ReplayInputs(
         utilization=matrix,
         interval_s=interval_s,
-        hosts=expand_hosts(fleet),
-        vms=expand_vms(vm_types, matrix.shape[0]),
+        hosts=hosts,
+        vms=vms,
         profile=profile,
         policy=policy,
         step_time_s=step_times_s(matrix.shape[1], interval_s, profile),
         step_utilization=step_utilization(matrix, interval_s, profile),
+        memory_mb=memory,
+        memory_limit=_memory_limit(policy, hosts, vms, memory, memory_demand_mb),
     )
     return runner(inputs)
 
 
+def _memory_limit(
+    policy: ReplayPolicy, hosts: Hosts, vms: Vms, memory_mb: np.ndarray | None, demand_mb: np.ndarray | None
+) -> MemoryLimit | None:
+    """What a memory-aware policy counts: each VM's demand, each host's RAM × the headroom."""
+    if not policy.memory_aware:
+        return None
+    if demand_mb is not None:
+        demand = _checked_matrix(np.reshape(demand_mb, (1, -1)), "memory_demand_mb", (1, len(vms.pes)))[0]
+    elif memory_mb is not None:
+        demand = np.quantile(memory_mb, MEMORY_DEMAND_QUANTILE, axis=1)
+    else:
+        demand = vms.ram_mb.astype(np.float64)
+    return MemoryLimit(np.ascontiguousarray(demand), np.ascontiguousarray(hosts.ram_mb * MEMORY_HEADROOM))
+
+
 def parse_policy(text: str) -> ReplayPolicy:
-    """Return the policy a word names: ``npa``, ``dvfs``, or detector-selection-parameter[-capC].
+    """Return the policy a word names: ``npa``, ``dvfs``, or detector-selection-parameter[-capC][-mem].
 
     Detectors: ``thr`` (parameter: the threshold), ``iqr``, ``mad``, ``lr``, ``lrr`` (the safety
     parameter); selections: CloudSim's ``mmt``, ``mu``, ``rs``, ``mc`` and stackmeter's ``fit``.
     ``-capC`` (stackmeter's, 0 < C ≤ 1) caps the load of the hosts that take an evacuated host's
-    VMs, e.g. ``lr-fit-1.1-cap0.75``.
+    VMs, e.g. ``lr-fit-1.1-cap0.75``; ``-mem`` (stackmeter's) makes it memory-aware (see
+    :class:`~stackmeter.models.replay.ReplayPolicy`), e.g. ``lr-fit-1.1-cap0.75-mem``.
 
     :raises ConfigError: for a policy this stackmeter does not replay, listing those it does
     """
     allocation, *rest = text.strip().lower().split("-")
     if allocation in STATIC_RUNNERS and not rest:
         return ReplayPolicy(allocation)
+    memory_aware = len(rest) > 2 and rest[-1] == "mem"
+    if memory_aware:
+        rest = rest[:-1]
     if allocation in DETECTORS and len(rest) in (2, 3) and rest[0] in _SELECTIONS:
         parameter = _number(rest[1])
         cap = _number(rest[2].removeprefix("cap")) if len(rest) == 3 and rest[2].startswith("cap") else None
@@ -99,11 +134,11 @@ def parse_policy(text: str) -> ReplayPolicy:
             and parameter >= 0
             and (len(rest) == 2 or (cap is not None and 0 < cap <= 1))
         ):
-            return ReplayPolicy(allocation, rest[0], parameter, cap)
+            return ReplayPolicy(allocation, rest[0], parameter, cap, memory_aware)
     raise ConfigError(
         f"unknown policy {text!r}: use {_choices(STATIC_RUNNERS)}, or one of {_choices(DETECTORS)}, "
         f"a VM selection ({_choices(_SELECTIONS)}) and a parameter ≥ 0, e.g. lr-mmt-1.2, and optionally "
-        "an evacuation cap 0 < C ≤ 1, e.g. lr-fit-1.1-cap0.75",
+        "an evacuation cap 0 < C ≤ 1 and -mem (memory-aware), e.g. lr-fit-1.1-cap0.75-mem",
         where="policy",
     )
 
@@ -128,8 +163,10 @@ def _profile(semantics: str) -> SemanticsProfile:
 def _runner(policy: ReplayPolicy) -> PolicyRunner:
     """The runner of a policy, or ConfigError listing the policies."""
     if policy.allocation in STATIC_RUNNERS:
-        if policy.selection is not None or policy.parameter is not None:
-            raise ConfigError(f"{policy.allocation} takes no VM selection or parameter", where="policy")
+        if policy.selection is not None or policy.parameter is not None or policy.memory_aware:
+            raise ConfigError(
+                f"{policy.allocation} takes no VM selection, parameter or memory awareness", where="policy"
+            )
         return STATIC_RUNNERS[policy.allocation]
     if policy.allocation not in DETECTORS:
         raise ConfigError(
@@ -153,6 +190,25 @@ def _choices(names: Iterable[str]) -> str:
     return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
 
 
+def _checked_matrix(values: np.ndarray, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A matrix of ``shape`` as float64, finite and ≥ 0, or ConfigError saying what is wrong and where."""
+    matrix = np.asarray(values, dtype=np.float64)
+    if matrix.shape != shape:
+        raise ConfigError(
+            f"{name} must have the shape {shape} of the utilization, not {matrix.shape}", where=name
+        )
+    bad = ~np.isfinite(matrix) | (matrix < 0)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        first = f"VM {column}" if name == "memory_demand_mb" else f"VM {row}, sample {column}"
+        raise ConfigError(
+            f"{name} has {int(bad.sum())} values that are missing, infinite or negative "
+            f"(first: {first}: {matrix[row, column]}); fill or drop them before replaying",
+            where=name,
+        )
+    return matrix
+
+
 def _checked_utilization(utilization: np.ndarray) -> np.ndarray:
     """The matrix as float64, or ConfigError saying what is wrong with it."""
     matrix = np.asarray(utilization, dtype=np.float64)
@@ -162,15 +218,7 @@ def _checked_utilization(utilization: np.ndarray) -> np.ndarray:
             f"not shape {matrix.shape}",
             where="utilization",
         )
-    bad = ~np.isfinite(matrix) | (matrix < 0)
-    if bad.any():
-        vm, sample = (int(i) for i in np.argwhere(bad)[0])
-        raise ConfigError(
-            f"utilization has {int(bad.sum())} values that are missing, infinite or negative "
-            f"(first: VM {vm}, sample {sample}: {matrix[vm, sample]}); fill or drop them before replaying",
-            where="utilization",
-        )
-    return matrix
+    return _checked_matrix(matrix, "utilization", matrix.shape)
 
 
 # -- policies that never migrate: NPA and DVFS ----------------------------------------------------
@@ -187,6 +235,8 @@ class _StaticState(NamedTuple):
     vm_requested_mips: np.ndarray
     vm_allocated_mips: np.ndarray
     vm_held_s: np.ndarray
+    # Memory the hosts' VMs use at each step (MB), None when not replayed.
+    memory_used_mb: np.ndarray | None
 
 
 def _static_state(inputs: ReplayInputs) -> _StaticState:
@@ -212,6 +262,15 @@ def _static_state(inputs: ReplayInputs) -> _StaticState:
     # A VM's history entry holds until its next one: none after the step it vanishes or the last.
     dt_s = np.diff(inputs.step_time_s[:steps], append=inputs.step_time_s[steps - 1])
     held_s = np.where(step < vanish[vm], dt_s[step], 0.0)
+    memory_used_mb = None
+    if inputs.memory_mb is not None:
+        # Step k sees the memory sample it falls in (k + 1), held since the sample was taken.
+        sample = np.minimum(
+            (inputs.step_time_s[step] // inputs.interval_s).astype(np.intp), inputs.memory_mb.shape[1] - 1
+        )
+        memory_used_mb = np.bincount(
+            slot, weights=inputs.memory_mb[vm, sample], minlength=len(hosts.group) * steps
+        ).reshape(-1, steps)
     return _StaticState(
         steps=steps,
         vanish=vanish,
@@ -221,6 +280,7 @@ def _static_state(inputs: ReplayInputs) -> _StaticState:
         vm_requested_mips=requested_per_pe[vm, step] * vms.pes[vm],
         vm_allocated_mips=allocation.vm_allocated_mips,
         vm_held_s=held_s,
+        memory_used_mb=memory_used_mb,
     )
 
 
@@ -280,6 +340,11 @@ def _result(
     shutdowns, on_before_shutdown_s = host_shutdowns(active, time_s)
     energy_kwh = float(step_energy_kwh.sum())
     slav = sla_time * degradation
+    memory_share, memory_short = float("nan"), None
+    if state.memory_used_mb is not None:
+        out_of_memory = active & (state.memory_used_mb > inputs.hosts.ram_mb[:, None])
+        memory_share = memory_overload(active, out_of_memory, time_s)
+        memory_short = out_of_memory.sum(axis=0)
     return ReplayResult(
         policy=inputs.policy.label,
         semantics=inputs.profile.name,
@@ -299,6 +364,8 @@ def _result(
         host_shutdowns=shutdowns,
         mean_time_before_host_shutdown_s=on_before_shutdown_s,
         vms_removed=int((state.vanish < state.steps).sum()),
+        memory_overload=memory_share,
+        step_hosts_memory_overloaded=memory_short,
     )
 
 

@@ -26,7 +26,8 @@ from stackmeter.models.replay import (
 class Hosts(NamedTuple):
     """The hosts of a fleet as arrays indexed by host id.
 
-    ``group`` is each host's group in the fleet (also its row of ``power_table_w``).
+    ``group`` is each host's group in the fleet (also its row of ``power_table_w``);
+    ``ram_limit_mb`` the VMs' RAM a host accepts, its RAM × its allocation ratio.
     """
 
     group: np.ndarray
@@ -36,6 +37,7 @@ class Hosts(NamedTuple):
     ram_mb: np.ndarray
     bandwidth_mbit_s: np.ndarray
     power_table_w: np.ndarray
+    ram_limit_mb: np.ndarray
 
 
 class Vms(NamedTuple):
@@ -80,14 +82,16 @@ def expand_hosts(fleet: Fleet) -> Hosts:
 
     pes = per_host([t.pes for t in types])
     pe_mips = per_host([t.mips_per_pe for t in types])
+    ram_mb = per_host([t.ram_mb for t in types])
     return Hosts(
         group=group,
         pes=pes,
         pe_mips=pe_mips,
         capacity_mips=pes * pe_mips,
-        ram_mb=per_host([t.ram_mb for t in types]),
+        ram_mb=ram_mb,
         bandwidth_mbit_s=per_host([t.bandwidth_mbit_s for t in types]),
         power_table_w=power_table_w([t.power for t in types]),
+        ram_limit_mb=ram_mb * per_host([t.ram_allocation_ratio for t in types]),
     )
 
 
@@ -100,6 +104,8 @@ def _check_host_group(group: HostGroup) -> None:
         problems.append(f"a count of {group.hosts} hosts")
     if host_type.pes < 1 or host_type.mips_per_pe <= 0:
         problems.append("needs at least one core of positive MIPS")
+    if not host_type.ram_allocation_ratio > 0:
+        problems.append(f"a RAM allocation ratio of {host_type.ram_allocation_ratio} (it must be > 0)")
     if watts.shape != (POWER_CURVE_POINTS,) or not np.isfinite(watts).all() or (watts < 0).any():
         problems.append(f"its power curve needs {POWER_CURVE_POINTS} finite watts ≥ 0 (0 %, …, 100 %)")
     if problems:

@@ -23,6 +23,19 @@ def slatah(
     return short_s / total_s if total_s > 0 else float("nan")
 
 
+def memory_overload(active: np.ndarray, out_of_memory: np.ndarray, time_s: np.ndarray) -> float:
+    """Return the share of active host time with the VMs' memory in use above the host's RAM.
+
+    ``hosts × events`` masks, pooled and timed as :func:`slatah` (each event's state holds until
+    the next one). NaN when no host was ever active.
+    """
+    dt_s = np.diff(time_s)
+    counted = active[:, :-1]
+    total_s = float((counted * dt_s).sum())
+    short_s = float(((counted & out_of_memory[:, :-1]) * dt_s).sum())
+    return short_s / total_s if total_s > 0 else float("nan")
+
+
 def pdm(
     requested_mips: np.ndarray, allocated_mips: np.ndarray, in_migration: np.ndarray, held_s: np.ndarray
 ) -> float:

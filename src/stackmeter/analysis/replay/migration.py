@@ -63,7 +63,12 @@ class _Fixed(NamedTuple):
     vm_mips_pe: np.ndarray
     vm_pes: np.ndarray
     vm_ram: np.ndarray
+    # The VMs' RAM each host accepts (RAM × allocation ratio) and its RAM.
     host_ram: np.ndarray
+    host_physical_ram: np.ndarray
+    # A memory-aware policy's demand per VM and limit per host (zeros and inf for the others).
+    vm_memory: np.ndarray
+    host_memory: np.ndarray
 
 
 class _Move(NamedTuple):
@@ -146,7 +151,7 @@ class _Run:
         vms = inputs.utilization.shape[0]
         self.inputs = inputs
         self.fixed = fixed
-        self.host_of = place_power_aware_at_creation(inputs.hosts, inputs.vms)
+        self.host_of = place_power_aware_at_creation(inputs.hosts, inputs.vms, inputs.memory_limit)
         self.alive = np.ones(vms, dtype=bool)
         self.order_key = np.arange(vms, dtype=np.int64)
         self.next_key = vms
@@ -156,6 +161,7 @@ class _Run:
         self.map_entries = np.bincount(self.host_of, minlength=hosts).astype(np.int64)
         self.vm_hash = np.array([scheduler_key_hash(vm) for vm in range(vms)], dtype=np.int64)
         self.entry_vm = np.zeros(0, dtype=np.intp)
+        self.entry_slot = np.zeros(0, dtype=np.intp)
         self.entry_incoming = np.zeros(0, dtype=bool)
         self.in_flight: list[_Move] = []
         self.migrations = 0
@@ -175,6 +181,9 @@ class _Run:
         self.lost_mips_s = 0.0
         self.event_times: list[float] = []
         self.event_active: list[np.ndarray] = []
+        # With memory replayed: hosts whose VMs use more memory than they have, and for how long.
+        self.out_of_memory = np.zeros(hosts, dtype=bool)
+        self.out_of_memory_s = 0.0
 
     def allocate(self, utilization: np.ndarray) -> Allocation:
         """The scheduler's shares for the VMs alive now, moving ones counted on both hosts.
@@ -206,6 +215,7 @@ class _Run:
             outgoing,
         )
         self.entry_vm = vm
+        self.entry_slot = slot
         self.entry_incoming = incoming
         return allocation
 
@@ -219,6 +229,7 @@ class _Run:
             self.energy_j += float(((self.watts + (watts - self.watts) / 2) * dt)[on].sum())
             self.active_s += float(self.active.sum()) * dt
             self.short_s += float((self.active & self.short).sum()) * dt
+            self.out_of_memory_s += float((self.active & self.out_of_memory).sum()) * dt
             self.requested_mips_s += float(self.vm_requested.sum()) * dt
             lost = self.vm_migrating & (self.vm_allocated < self.vm_requested)
             self.lost_mips_s += float((self.vm_requested - self.vm_allocated)[lost].sum()) * dt
@@ -237,8 +248,19 @@ class _Run:
         self.vm_requested = utilization[vms] * fixed.vm_mips_pe[vms] * fixed.vm_pes[vms]
         self.vm_allocated = allocation.vm_allocated_mips[own]
         self.vm_migrating = self.outgoing[vms]
+        if self.inputs.memory_mb is not None:
+            self.out_of_memory = self.memory_used_mb() > fixed.host_physical_ram
         self.event_times.append(float(self.time_s if self.time_s is not None else 0.0))
         self.event_active.append(self.active.copy())
+
+    def memory_used_mb(self) -> np.ndarray:
+        """The memory each host's VMs use now (the sample the time falls in), a VM moving in on both hosts."""
+        memory = self.inputs.memory_mb
+        assert memory is not None and self.time_s is not None
+        sample = min(int(self.time_s // self.inputs.interval_s), memory.shape[1] - 1)
+        hosts = len(self.fixed.capacity)
+        used = np.bincount(self.entry_slot, weights=memory[self.entry_vm, sample], minlength=hosts)
+        return used
 
     def remove_vanished(self, utilization: np.ndarray) -> np.ndarray:
         """VMs not migrating that request 0 MIPS leave for good (``getCompletedVms``); returns their hosts' mask."""
@@ -335,7 +357,7 @@ def _entries(
 
 def _fixed(inputs: ReplayInputs) -> _Fixed:
     """The constants of a run from its hosts and VMs."""
-    hosts, vms = inputs.hosts, inputs.vms
+    hosts, vms, limit = inputs.hosts, inputs.vms, inputs.memory_limit
     return _Fixed(
         capacity=np.ascontiguousarray(hosts.capacity_mips, dtype=np.float64),
         pe_mips=np.ascontiguousarray(hosts.pe_mips, dtype=np.float64),
@@ -347,7 +369,10 @@ def _fixed(inputs: ReplayInputs) -> _Fixed:
         vm_mips_pe=np.ascontiguousarray(vms.mips_per_pe, dtype=np.float64),
         vm_pes=np.ascontiguousarray(vms.pes, dtype=np.float64),
         vm_ram=np.ascontiguousarray(vms.ram_mb, dtype=np.float64),
-        host_ram=np.ascontiguousarray(hosts.ram_mb, dtype=np.float64),
+        host_ram=np.ascontiguousarray(hosts.ram_limit_mb, dtype=np.float64),
+        host_physical_ram=np.ascontiguousarray(hosts.ram_mb, dtype=np.float64),
+        vm_memory=np.zeros(len(vms.pes)) if limit is None else limit.vm_mb,
+        host_memory=np.full(len(hosts.group), np.inf) if limit is None else limit.host_mb,
     )
 
 
@@ -379,6 +404,7 @@ def _policy(inputs: ReplayInputs) -> _Policy:
                 float(needs_history),
                 np.inf if chosen.evacuation_cap is None else float(chosen.evacuation_cap),
                 float(inputs.profile.memory_limits_placement),
+                float(chosen.memory_aware),
             ]
         ),
         select=None if chosen.selection in decision.SELECTION_CODES else selector(chosen.selection),
@@ -400,7 +426,9 @@ def _step(
     utilization = np.ascontiguousarray(step_u[:, step])
     requested = utilization * fixed.vm_mips_pe * fixed.vm_pes
     if policy.needs_history:
-        history_mips = np.ascontiguousarray(_history_window(step_u, step, fixed))
+        history_mips = np.ascontiguousarray(
+            _history_window(step_u, step, fixed, run.inputs.profile.history_counts_all_cores)
+        )
     else:
         history_mips = np.zeros((len(requested), 1))
     lists, counts = run.lists()
@@ -430,6 +458,8 @@ def _step(
         list_len=counts,
         map_entries=run.map_entries,
         host_ram=fixed.host_ram,
+        vm_memory=fixed.vm_memory,
+        host_memory=fixed.host_memory,
     )
 
 
@@ -441,9 +471,14 @@ def _interpolated(utilization: np.ndarray, time_s: float, interval_s: float) -> 
     return low + (high - low) / interval_s * (time_s - sample * interval_s)
 
 
-def _history_window(step_utilization: np.ndarray, step: int, fixed: _Fixed) -> np.ndarray:
-    """Each VM's last ≤ 30 step utilizations, newest first, × its MIPS (CloudSim's VM history)."""
-    return _vm_history(step_utilization, step) * fixed.vm_mips_pe[:, None]
+def _history_window(step_utilization: np.ndarray, step: int, fixed: _Fixed, all_cores: bool) -> np.ndarray:
+    """Each VM's last ≤ 30 step utilizations, newest first, × its MIPS.
+
+    CloudSim's host history (``PowerHostUtilizationHistory``) multiplies by ``Vm.getMips()``, the
+    MIPS of *one* core, so a VM of 8 cores counts for one; with ``all_cores`` it counts for all.
+    """
+    mips = fixed.vm_mips_pe * fixed.vm_pes if all_cores else fixed.vm_mips_pe
+    return _vm_history(step_utilization, step) * mips[:, None]
 
 
 def _vm_history(step_utilization: np.ndarray, step: int) -> np.ndarray:
@@ -464,6 +499,7 @@ def replay_migrating(inputs: ReplayInputs) -> ReplayResult:
     step_active: list[int] = []
     step_short: list[int] = []
     step_alive: list[int] = []
+    step_memory: list[int] = []
     for step, time_s in enumerate(inputs.step_time_s.tolist()):
         energy_before = run.energy_j
         _complete_until(run, time_s, inputs)
@@ -480,12 +516,13 @@ def replay_migrating(inputs: ReplayInputs) -> ReplayResult:
         step_active.append(int(run.active.sum()))
         step_short.append(int((run.active & run.short).sum()))
         step_alive.append(int(run.alive.sum()))
+        step_memory.append(int((run.active & run.out_of_memory).sum()))
         if not run.alive.any():
             break
     energy_before = run.energy_j
     _complete_until(run, end_s, inputs, inclusive=True)
     step_energy[-1] += run.energy_j - energy_before
-    return _result(inputs, run, steps_done, step_energy, step_active, step_short, step_alive)
+    return _result(inputs, run, steps_done, step_energy, step_active, step_short, step_alive, step_memory)
 
 
 def _complete_until(run: _Run, time_s: float, inputs: ReplayInputs, inclusive: bool = False) -> None:
@@ -505,6 +542,7 @@ def _result(
     step_active: list[int],
     step_short: list[int],
     step_alive: list[int],
+    step_memory: list[int],
 ) -> ReplayResult:
     """Totals and per-step arrays of a migrating replay."""
     times = np.array(run.event_times)
@@ -514,6 +552,7 @@ def _result(
     degradation = run.lost_mips_s / run.requested_mips_s if run.requested_mips_s > 0 else float("nan")
     energy_kwh = run.energy_j / JOULES_PER_KWH
     slav = sla_time * degradation
+    memory = None if inputs.memory_mb is None or run.active_s == 0 else inputs.memory_mb
     return ReplayResult(
         policy=inputs.policy.label,
         semantics=inputs.profile.name,
@@ -533,4 +572,6 @@ def _result(
         host_shutdowns=shutdowns,
         mean_time_before_host_shutdown_s=on_before_s,
         vms_removed=int((~run.alive).sum()),
+        memory_overload=float("nan") if memory is None else run.out_of_memory_s / run.active_s,
+        step_hosts_memory_overloaded=None if memory is None else np.array(step_memory),
     )

@@ -1,4 +1,4 @@
-// Draws the replay page's timelines: hosts active, energy and hosts overloaded per decision step, one
+// Draws the replay page's timelines: hosts active, energy, hosts overloaded (and out of memory) per decision step, one
 // line per policy (Okabe–Ito colours). Reads #replay-data (export.replay_jsonable with steps).
 (function () {
   "use strict";
@@ -34,6 +34,7 @@
   draw("chart-hosts", "hosts_active", count, true);
   draw("chart-energy", "energy_kwh", kwh, false);
   draw("chart-overloaded", "hosts_overloaded", count, true);
+  if (document.getElementById("chart-memory")) draw("chart-memory", "hosts_memory_overloaded", count, true);
   window.stackmeterReplayPlots = plots;
   document.body.dataset.replayDrawn = String(x.length);
 })();
