@@ -236,7 +236,7 @@ def run() -> dict[str, Any]:
 def markdown(figures: dict[str, Any]) -> str:
     """The section for BENCHMARKS.md."""
     lines = [
-        SECTION,
+        f"{SECTION} ({datetime.date.today().isoformat()})",
         "",
         f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. Dataset: Bitbrains GWA-T-12 "
         f'"Rnd", {figures["vms"]} VMs ({figures["dropped"]} without cores or memory left out), '
@@ -261,7 +261,32 @@ def markdown(figures: dict[str, Any]) -> str:
             f"{result.step_hosts_active.mean():.2f} | {result.memory_overload:.3%} | "
             f"{result.memory_overload * active_h:,.1f} | {result.slatah:.3%} | {result.pdm:.4%} | {seconds:.1f} |"
         )
+    lines += ["", *findings(figures["rows"])]
     return "\n".join(lines) + "\n"
+
+
+def findings(rows: list[tuple[int, str, str, Any, float]]) -> list[str]:
+    """Each memory-aware policy against the same policy counting CPU only, and against the control."""
+    by_key = {(ram, setup, policy): result for ram, setup, policy, result, _ in rows}
+    lines = []
+    for (ram, setup, policy), aware in by_key.items():
+        if setup != "memory-aware":
+            continue
+        base = by_key[(ram, "CPU-only", policy.removesuffix("-mem"))]
+        control = by_key.get((ram, "CPU-only", "thr-mmt-0.6"))
+        line = (
+            f"- {ram} GiB, `{policy}` against `{policy.removesuffix('-mem')}`: memory overload "
+            f"{aware.memory_overload / base.memory_overload:.3f}× ({aware.memory_overload:.3%} against "
+            f"{base.memory_overload:.3%}), energy {aware.energy_kwh / base.energy_kwh:.3f}×, migrations "
+            f"{aware.migrations / base.migrations:.3f}×, SLATAH {aware.slatah / base.slatah:.3f}×"
+        )
+        if control is not None:
+            line += (
+                f"; against the control `thr-mmt-0.6`, memory overload "
+                f"{aware.memory_overload / control.memory_overload:.3f}× at {aware.energy_kwh / control.energy_kwh:.3f}× its energy"
+            )
+        lines.append(line + ".")
+    return lines
 
 
 def main() -> None:
@@ -272,7 +297,7 @@ def main() -> None:
     text = markdown(figures)
     print(text)
     if args.write:
-        write_section(args.write, SECTION, text)
+        write_section(args.write, text, (SECTION,))
 
 
 if __name__ == "__main__":
