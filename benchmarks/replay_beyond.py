@@ -154,18 +154,20 @@ def markdown(rows: dict[str, dict[str, Any]], described: str, own: dict[str, dic
         "traces (Bitbrains, an operator's own history) is still to do.",
         f"- {len(seconds)} replays, {sum(seconds):.1f} s in all ({min(seconds):.2f}–{max(seconds):.2f} s each).",
         "",
-        "**Under stackmeter's semantics** (`stackmeter`: VMs idle for a while stay, with their RAM; a "
-        "migration needs RAM left on its target), ten-day medians:",
+        "**Under stackmeter's semantics** (`stackmeter`: VMs idle for a while stay, with their RAM, and "
+        "their host stays on; a migration needs RAM left on its target; waking a host costs its wake "
+        "time, which `planetlab-800` leaves at 0 s), ten-day medians:",
         "",
-        "| policy | kWh | migrations | SLATAH % | PDM % | ESV × 10⁻³ | VMs vanished (median) |",
-        "|---|---|---|---|---|---|---|",
+        "| policy | kWh | migrations | SLATAH % | PDM % | ESV × 10⁻³ | VMs vanished (median) | host wakes (median) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for policy in (BASELINE, WINNER):
         m = medians(own, policy)
         vanished = median(day[policy][0].vms_removed for day in own.values())
+        wakes = median(day[policy][0].host_wakes for day in own.values())
         lines.append(
             f"| {policy} | {m['energy_kwh']:.2f} | {m['migrations']:,.1f} | {m['slatah'] * 100:.2f} "
-            f"| {m['pdm'] * 100:.3f} | {m['esv'] * 1e3:.3f} | {vanished:,.0f} |"
+            f"| {m['pdm'] * 100:.3f} | {m['esv'] * 1e3:.3f} | {vanished:,.0f} | {wakes:,.1f} |"
         )
     c = criteria(own, WINNER)
     lines += [

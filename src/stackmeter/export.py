@@ -442,7 +442,7 @@ OPERATION_TIMINGS_SCHEMA: dict[str, Any] = {
 
 REPLAY_COLUMNS = (
     "policy", "semantics", "fleet", "hosts", "vms", "energy_kwh", "migrations", "slatah", "pdm", "slav",
-    "esv", "host_shutdowns", "mean_time_before_host_shutdown_s", "vms_removed", "memory_overload",
+    "esv", "host_shutdowns", "mean_time_before_host_shutdown_s", "vms_removed", "memory_overload", "host_wakes",
 )  # fmt: skip
 
 

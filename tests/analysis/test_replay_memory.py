@@ -229,3 +229,49 @@ def test_bad_memory_is_refused_naming_what_and_where(month, memory, demand, mess
             cpu[:, :10], fleet(2, 24.0), VmTypes(tuple(types), "round-robin"), parse_policy("thr-mmt-0.8-mem"),
             "stackmeter", 300, memory_mb=memory, memory_demand_mb=demand,
         )  # fmt: skip
+
+
+# -- the stackmeter profile: hosts holding idle VMs stay on, and waking one costs energy -------
+
+
+def test_a_host_holding_idle_vms_stays_on_at_its_idle_watts():
+    # One host of 2 × 1000 MIPS, P(u) = 100 + 100u W; one VM of 1000 MIPS at 0, 0, 0.5, 0.5 at the
+    # steps (t = 300.1, 600.1, 900.1, 1200.1). Under stackmeter's rules the host stays on: 100 W
+    # for 300 s, 100 → 125 W for 300 s, 125 W for 300 s. CloudSim's VM vanishes at its first 0.
+    host = HostType("line", 2, 1000, 4096, 1000, PowerCurve(tuple(100 + 10.0 * i for i in range(11))))
+    fleet_ = Fleet("one", (HostGroup(host, 1),), "grouped")
+    vm_types = VmTypes((VmType("vm", 1000, 1, 1024, 100),), "round-robin")
+    utilization = np.array([[0.5, 0.0, 0.0, 0.5, 0.5]])
+    stackmeter = replay(utilization, fleet_, vm_types, ReplayPolicy("dvfs"), "stackmeter")
+    expected_j = 100 * 300 + (100 + 125) / 2 * 300 + 125 * 300
+    assert stackmeter.energy_kwh == pytest.approx(expected_j / 3.6e6, rel=1e-12)
+    assert stackmeter.step_hosts_active.tolist() == [1, 1, 1, 1]
+    assert (stackmeter.host_shutdowns, stackmeter.host_wakes, stackmeter.vms_removed) == (0, 0, 0)
+    cloudsim = replay(utilization, fleet_, vm_types, ReplayPolicy("dvfs"), "cloudsim-3.0-paper")
+    assert cloudsim.energy_kwh == 0.0 and cloudsim.vms_removed == 1
+
+
+def test_waking_a_host_costs_its_wake_time_at_full_power(month):
+    # The decisions do not depend on the wake time, so the energy differs by exactly the wakes
+    # times the wake time times the full-load watts (222 W).
+    cpu, memory, types = month
+    vm_types = VmTypes(tuple(types), "round-robin")
+    free = replay(cpu, fleet(4, 64.0), vm_types, parse_policy("thr-mmt-0.5"), "stackmeter", 300)
+    host = HostType("x3550", 16, 3066, 64 * 1024, 10_000, WATTS, math.inf, 120.0)
+    costly = replay(
+        cpu,
+        Fleet("test", (HostGroup(host, 4),), "grouped"),
+        vm_types,
+        parse_policy("thr-mmt-0.5"),
+        "stackmeter",
+        300,
+    )
+    assert costly.migrations == free.migrations and costly.host_wakes == free.host_wakes > 0
+    assert costly.energy_kwh - free.energy_kwh == pytest.approx(
+        free.host_wakes * 120.0 * 222 / 3.6e6, rel=1e-9
+    )
+    # CloudSim's rules wake for free and count none.
+    paper = replay(
+        cpu, Fleet("test", (HostGroup(host, 4),), "grouped"), vm_types, parse_policy("thr-mmt-0.5")
+    )
+    assert paper.host_wakes == 0

@@ -85,6 +85,7 @@ def test_memory_overload_is_reported_beside_the_other_figures(store, fleet):
     assert aware["policy"] == "lr-mmt-1.2-mem"
     assert 0 < cpu_only["memory_overload"] < 1
     assert aware["memory_overload"] < cpu_only["memory_overload"]
+    assert all(isinstance(row["host_wakes"], int) and row["host_wakes"] >= 0 for row in (cpu_only, aware))
     rows = list(csv.DictReader(io.StringIO(invoke(*args, *policies, "--csv").stdout)))
     assert [float(row["memory_overload"]) for row in rows] == pytest.approx(
         [cpu_only["memory_overload"], aware["memory_overload"]]

@@ -76,6 +76,9 @@ def test_a_ram_allocation_ratio_is_optional_and_may_be_unbounded():
     assert big.ram_allocation_ratio == float("inf")
     parsed = parse_fleet(garbage("ram_mb = 16384\n", "ram_mb = 16384\nram_allocation_ratio = 1.5\n"))
     assert parsed.fleet.groups[0].host_type.ram_allocation_ratio == 1.5
+    assert parsed.fleet.groups[0].host_type.wake_s == 0.0
+    parsed = parse_fleet(garbage("ram_mb = 16384\n", "ram_mb = 16384\nwake_s = 45\n"))
+    assert parsed.fleet.groups[0].host_type.wake_s == 45.0
 
 
 def garbage(old: str, new: str) -> str:
@@ -147,6 +150,12 @@ def garbage(old: str, new: str) -> str:
             "hosts[2].ram_allocation_ratio",
             20,
             "number > 0 or inf, not '1.5'",
+        ),
+        (
+            garbage("ram_mb = 16384\n", "ram_mb = 16384\nwake_s = -30\n"),
+            "hosts[1].wake_s",
+            11,
+            "number of seconds ≥ 0, not -30",
         ),
         (
             garbage("ram_mb = 16384\n", "ram_mb = 16384\nram_allocation_ratio = nan\n"),

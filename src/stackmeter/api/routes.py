@@ -335,7 +335,8 @@ def series(
                                         "description": "One row per policy: `energy_kwh`, `migrations`, "
                                         "`slatah`, `pdm`, `slav`, `esv`, `host_shutdowns`, `vms_removed`, "
                                         "`memory_overload` (share of active host time with the VMs' memory "
-                                        "in use above the host's RAM) and, with `steps=true`, `steps`.",
+                                        "in use above the host's RAM), `host_wakes` and, with `steps=true`, "
+                                        "`steps`.",
                                         "items": {"type": "object"},
                                     },
                                     "measured": MEASURED_SCHEMA,

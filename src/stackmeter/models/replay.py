@@ -47,7 +47,8 @@ class HostType(NamedTuple):
     ``bandwidth_mbit_s`` is the network link a migration uses (CloudSim's 1 Gbit/s host is 1000).
     ``ram_allocation_ratio`` is Nova's and Placement's: the VMs' RAM a host accepts is
     ``ram_mb × ratio`` (1.0: no overcommit; ``inf``: RAM never refuses a VM, as CloudSim after
-    creation).
+    creation). ``wake_s`` is how long a host takes to come back on once switched off, drawing its
+    full-load watts meanwhile; it costs energy under a profile with ``wake_costs_energy``.
     """
 
     name: str
@@ -57,6 +58,7 @@ class HostType(NamedTuple):
     bandwidth_mbit_s: float
     power: PowerCurve
     ram_allocation_ratio: float = 1.0
+    wake_s: float = 0.0
 
     @property
     def mips(self) -> float:
@@ -177,6 +179,10 @@ class SemanticsProfile(NamedTuple):
     - ``memory_limits_placement``: a migration needs RAM left on its target for the VM (the VMs'
       RAM summed, against the host's RAM × its allocation ratio); CloudSim checks RAM only when
       it creates the VMs.
+    - ``host_on_while_holding_vms``: a host that holds VMs is on, drawing at least its idle
+      watts, even while they all request 0 MIPS; CloudSim switches off any host without load.
+    - ``wake_costs_energy``: each time a host switches on after being off it costs its host
+      type's ``wake_s`` at full-load watts (``host_wakes`` counts them); CloudSim wakes for free.
     - ``history_counts_all_cores``: a host's utilization history (what IQR, MAD, LR and LRR
       read) counts every core of a VM; CloudSim's counts one core of each (``Vm.getMips()`` is
       the MIPS of one core), which makes no difference for single-core VMs such as the paper's.
@@ -193,6 +199,8 @@ class SemanticsProfile(NamedTuple):
     description: str
     memory_limits_placement: bool = False
     history_counts_all_cores: bool = False
+    host_on_while_holding_vms: bool = False
+    wake_costs_energy: bool = False
 
 
 SEMANTICS_TABLE: tuple[SemanticsProfile, ...] = (
@@ -218,9 +226,11 @@ SEMANTICS_TABLE: tuple[SemanticsProfile, ...] = (
         False,
         0.1,
         "what an operator's cloud does, where CloudSim 3.0 differs: a VM idle for a while is still "
-        "there (it keeps its RAM and comes back), a VM migrates only to a host with RAM left for it, "
-        "and a host's utilization history counts every core of its VMs; otherwise as "
-        "cloudsim-3.0-paper (waking a host is still free)",
+        "there (it keeps its RAM and its host stays on), a VM migrates only to a host with RAM left "
+        "for it, a host's utilization history counts every core of its VMs, and waking a host costs "
+        "its wake time at full power; otherwise as cloudsim-3.0-paper",
+        True,
+        True,
         True,
         True,
     ),
@@ -260,6 +270,9 @@ class ReplayResult(NamedTuple):
     time during which the memory the host's VMs use (a VM moving in counted on both hosts)
     exceeds the host's RAM, pooled over hosts as SLATAH is; and ``step_hosts_memory_overloaded``,
     the active hosts so overloaded after each step. Without memory, NaN and None.
+
+    ``host_wakes``: how often a host switched on after being off (counted under a profile with
+    ``wake_costs_energy``, whose energy includes what waking cost; 0 otherwise).
     """
 
     policy: str
@@ -282,3 +295,4 @@ class ReplayResult(NamedTuple):
     vms_removed: int
     memory_overload: float = float("nan")
     step_hosts_memory_overloaded: np.ndarray | None = None
+    host_wakes: int = 0

@@ -25,8 +25,9 @@ from stackmeter.sources.tables import path_text
 
 TOP_KEYS = ("name", "host_order", "vm_assignment", "hosts", "vm_types")
 HOST_KEYS = ("name", "count", "pes", "mips_per_pe", "ram_mb", "bandwidth_mbit_s", "power_w")
-# Keys a [[hosts]] table may leave out: Placement's RAM allocation ratio (1.0 by default).
-HOST_OPTIONAL_KEYS = ("ram_allocation_ratio",)
+# Keys a [[hosts]] table may leave out: Placement's RAM allocation ratio (1.0 by default) and
+# the seconds a host takes to wake (0 by default).
+HOST_OPTIONAL_KEYS = ("ram_allocation_ratio", "wake_s")
 VM_TYPE_KEYS = ("name", "mips_per_pe", "pes", "ram_mb", "bandwidth_mbit_s")
 
 # The fleet files shipped with stackmeter (the paper's 800 PlanetLab hosts among them).
@@ -168,6 +169,7 @@ def _host_group(table: dict[str, Any], index: int, fail: _Failer) -> HostGroup:
         bandwidth_mbit_s=_positive(table["bandwidth_mbit_s"], where, "bandwidth_mbit_s", fail),
         power=PowerCurve(_watts(table["power_w"], where, fail)),
         ram_allocation_ratio=_ratio(table.get("ram_allocation_ratio", 1.0), where, fail),
+        wake_s=_seconds(table.get("wake_s", 0.0), where, "wake_s", fail),
     )
     return HostGroup(host_type, hosts=_integer(table["count"], 1, where, "count", fail))
 
@@ -208,6 +210,13 @@ def _positive(value: Any, where: _Table, key: str, fail: _Failer) -> float:
     """A finite number > 0."""
     if not _is_number(value) or value <= 0:
         raise fail(where, key, f"must be a number > 0, not {value!r}")
+    return float(value)
+
+
+def _seconds(value: Any, where: _Table, key: str, fail: _Failer) -> float:
+    """A finite number of seconds ≥ 0."""
+    if not _is_number(value) or value < 0:
+        raise fail(where, key, f"must be a number of seconds ≥ 0, not {value!r}")
     return float(value)
 
 

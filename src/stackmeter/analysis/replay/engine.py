@@ -237,6 +237,9 @@ class _StaticState(NamedTuple):
     vm_held_s: np.ndarray
     # Memory the hosts' VMs use at each step (MB), None when not replayed.
     memory_used_mb: np.ndarray | None
+    # Whether each host holds a VM at each step, and at creation.
+    holding: np.ndarray
+    created: np.ndarray
 
 
 def _static_state(inputs: ReplayInputs) -> _StaticState:
@@ -281,6 +284,8 @@ def _static_state(inputs: ReplayInputs) -> _StaticState:
         vm_allocated_mips=allocation.vm_allocated_mips,
         vm_held_s=held_s,
         memory_used_mb=memory_used_mb,
+        holding=(np.bincount(slot, minlength=len(hosts.group) * steps) > 0).reshape(-1, steps),
+        created=np.bincount(host_of_vm, minlength=len(hosts.group)) > 0,
     )
 
 
@@ -297,11 +302,26 @@ def _replay_dvfs(inputs: ReplayInputs) -> ReplayResult:
     watts = power_w(hosts.power_table_w, hosts.group[:, None], state.load)
     # No host has a load before the first step (CloudSim updates hosts first at t_1), so the
     # interval from 0 to t_1 costs nothing.
+    active = _on(inputs, state)
     load_before = np.concatenate([np.zeros((len(hosts.group), 1)), state.load[:, :-1]], axis=1)
+    on_before = np.concatenate([np.zeros((len(hosts.group), 1), dtype=bool), active[:, :-1]], axis=1)
     watts_before = np.concatenate([watts[:, :1], watts[:, :-1]], axis=1)
-    energy_j = interval_energy_j(load_before, watts_before, watts, _interval_lengths_s(time_s))
+    energy_j = interval_energy_j(load_before, watts_before, watts, _interval_lengths_s(time_s), on_before)
+    wakes = 0
+    if inputs.profile.wake_costs_energy:
+        # A host on at creation (it holds a VM) is not woken at the first step.
+        was_on = np.concatenate([state.created[:, None], active[:, :-1]], axis=1)
+        woke = active & ~was_on
+        energy_j = energy_j + woke * hosts.wake_j[:, None]
+        wakes = int(woke.sum())
+    step_energy_kwh = energy_j.sum(axis=0) / JOULES_PER_KWH
+    return _result(inputs, state, time_s, active, step_energy_kwh)._replace(host_wakes=wakes)
+
+
+def _on(inputs: ReplayInputs, state: _StaticState) -> np.ndarray:
+    """Hosts × steps: on when some MIPS are allocated, or (stackmeter's rule) while holding a VM."""
     active = state.allocated_mips > 0
-    return _result(inputs, state, time_s, active, energy_j.sum(axis=0) / JOULES_PER_KWH)
+    return active | state.holding if inputs.profile.host_on_while_holding_vms else active
 
 
 def _replay_npa(inputs: ReplayInputs) -> ReplayResult:
@@ -328,7 +348,7 @@ def _result(
     step_energy_kwh: np.ndarray,
 ) -> ReplayResult:
     """Totals and step arrays of a replay without migrations."""
-    allocated_active = state.allocated_mips > 0
+    allocated_active = _on(inputs, state)
     short = allocated_active & (state.allocated_mips < state.requested_mips)
     sla_time = slatah(allocated_active, state.allocated_mips, state.requested_mips, time_s)
     degradation = pdm(

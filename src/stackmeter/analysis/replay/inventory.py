@@ -27,7 +27,8 @@ class Hosts(NamedTuple):
     """The hosts of a fleet as arrays indexed by host id.
 
     ``group`` is each host's group in the fleet (also its row of ``power_table_w``);
-    ``ram_limit_mb`` the VMs' RAM a host accepts, its RAM × its allocation ratio.
+    ``ram_limit_mb`` the VMs' RAM a host accepts, its RAM × its allocation ratio; ``wake_j``
+    what switching it on costs, its wake time at full-load watts.
     """
 
     group: np.ndarray
@@ -38,6 +39,7 @@ class Hosts(NamedTuple):
     bandwidth_mbit_s: np.ndarray
     power_table_w: np.ndarray
     ram_limit_mb: np.ndarray
+    wake_j: np.ndarray
 
 
 class Vms(NamedTuple):
@@ -83,6 +85,7 @@ def expand_hosts(fleet: Fleet) -> Hosts:
     pes = per_host([t.pes for t in types])
     pe_mips = per_host([t.mips_per_pe for t in types])
     ram_mb = per_host([t.ram_mb for t in types])
+    table_w = power_table_w([t.power for t in types])
     return Hosts(
         group=group,
         pes=pes,
@@ -90,8 +93,9 @@ def expand_hosts(fleet: Fleet) -> Hosts:
         capacity_mips=pes * pe_mips,
         ram_mb=ram_mb,
         bandwidth_mbit_s=per_host([t.bandwidth_mbit_s for t in types]),
-        power_table_w=power_table_w([t.power for t in types]),
+        power_table_w=table_w,
         ram_limit_mb=ram_mb * per_host([t.ram_allocation_ratio for t in types]),
+        wake_j=per_host([t.wake_s for t in types]) * table_w[group, -1],
     )
 
 
@@ -106,6 +110,8 @@ def _check_host_group(group: HostGroup) -> None:
         problems.append("needs at least one core of positive MIPS")
     if not host_type.ram_allocation_ratio > 0:
         problems.append(f"a RAM allocation ratio of {host_type.ram_allocation_ratio} (it must be > 0)")
+    if not (math.isfinite(host_type.wake_s) and host_type.wake_s >= 0):
+        problems.append(f"a wake time of {host_type.wake_s} s (it must be finite and ≥ 0)")
     if watts.shape != (POWER_CURVE_POINTS,) or not np.isfinite(watts).all() or (watts < 0).any():
         problems.append(f"its power curve needs {POWER_CURVE_POINTS} finite watts ≥ 0 (0 %, …, 100 %)")
     if problems:

@@ -169,7 +169,6 @@ class _Run:
         self.time_s: float | None = None
         self.load = np.zeros(hosts)
         self.watts = np.zeros(hosts)
-        self.active = np.zeros(hosts, dtype=bool)
         self.short = np.zeros(hosts, dtype=bool)
         self.vm_requested = np.zeros(0)
         self.vm_allocated = np.zeros(0)
@@ -184,6 +183,9 @@ class _Run:
         # With memory replayed: hosts whose VMs use more memory than they have, and for how long.
         self.out_of_memory = np.zeros(hosts, dtype=bool)
         self.out_of_memory_s = 0.0
+        # Hosts holding a VM at creation are on; switching one on later may cost (wake_costs_energy).
+        self.active = np.bincount(self.host_of, minlength=hosts) > 0
+        self.wakes = 0
 
     def allocate(self, utilization: np.ndarray) -> Allocation:
         """The scheduler's shares for the VMs alive now, moving ones counted on both hosts.
@@ -225,7 +227,7 @@ class _Run:
         watts = power_w(self.fixed.table_w, self.fixed.group, load)
         if self.time_s is not None:
             dt = time_s - self.time_s
-            on = self.load > 0
+            on = self.active
             self.energy_j += float(((self.watts + (watts - self.watts) / 2) * dt)[on].sum())
             self.active_s += float(self.active.sum()) * dt
             self.short_s += float((self.active & self.short).sum()) * dt
@@ -241,7 +243,15 @@ class _Run:
         allocated = allocation.slot_allocated_mips
         self.load = host_load(allocated, fixed.capacity)
         self.watts = power_w(fixed.table_w, fixed.group, self.load)
+        was_on = self.active
         self.active = allocated > 0
+        profile = self.inputs.profile
+        if profile.host_on_while_holding_vms:
+            self.active |= np.bincount(self.entry_slot, minlength=len(fixed.capacity)) > 0
+        if profile.wake_costs_energy:
+            woke = self.active & ~was_on
+            self.wakes += int(woke.sum())
+            self.energy_j += float(self.inputs.hosts.wake_j[woke].sum())
         self.short = allocated < allocation.slot_requested_mips
         own = ~self.entry_incoming
         vms = self.entry_vm[own]
@@ -574,4 +584,5 @@ def _result(
         vms_removed=int((~run.alive).sum()),
         memory_overload=float("nan") if memory is None else run.out_of_memory_s / run.active_s,
         step_hosts_memory_overloaded=None if memory is None else np.array(step_memory),
+        host_wakes=run.wakes,
     )

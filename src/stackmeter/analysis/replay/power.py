@@ -65,11 +65,17 @@ def power_w(table_w: np.ndarray, curve: np.ndarray, load: np.ndarray) -> np.ndar
 
 
 def interval_energy_j(
-    load_from: np.ndarray, watts_from: np.ndarray, watts_to: np.ndarray, dt_s: np.ndarray
+    load_from: np.ndarray,
+    watts_from: np.ndarray,
+    watts_to: np.ndarray,
+    dt_s: np.ndarray,
+    on_from: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return the joules of each host over intervals, CloudSim's ``getEnergyLinearInterpolation``.
 
-    The mean of the draws at both ends times the length, or 0 when the host had no load at the
-    start of the interval: an idle host is off, at 0 W, and waking it costs nothing.
+    The mean of the draws at both ends times the length, or 0 when the host was off at the start
+    of the interval. ``on_from`` says which hosts were on; by default those with some load
+    (CloudSim's rule: an idle host is off, at 0 W).
     """
-    return np.where(load_from > 0, (watts_from + (watts_to - watts_from) / 2) * dt_s, 0.0)
+    on = load_from > 0 if on_from is None else on_from
+    return np.where(on, (watts_from + (watts_to - watts_from) / 2) * dt_s, 0.0)
