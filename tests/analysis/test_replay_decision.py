@@ -207,6 +207,8 @@ def test_compiled_detectors_agree_with_the_vectorised_ones(name: str, parameter:
     )
     expected = DETECTORS[name](view, parameter)
     assert decision.overloaded_hosts(state).tolist() == expected.tolist()
+    # One host at a time, as PABFD and the selections ask (their own paths for LR, IQR and MAD).
+    assert [bool(decision.overloaded(state, row, -1)) for row in range(rows)] == expected.tolist()
     # Both outcomes occur, so the comparison means something.
     assert 0 < expected.sum() < rows
     if name == "lrr":

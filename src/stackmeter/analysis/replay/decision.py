@@ -96,6 +96,8 @@ class Step(NamedTuple):
     vm_memory: np.ndarray
     host_memory: np.ndarray
     sum_memory: np.ndarray
+    # Two rows of a history's width that IQR and MAD sort in, so that their checks allocate nothing.
+    scratch: np.ndarray
 
 
 # -- power and the scheduler's order ------------------------------------------------------------
@@ -110,11 +112,42 @@ def _capped(s: Step, vm: int, host: int) -> float:
 @_inlined
 def _free_rehashed(s: Step, host: int) -> float:
     """The host's free MIPS once its scheduler re-adds its VMs in HashMap order (cached)."""
-    if s.stale[host]:
-        mask = map_buckets(s.map_entries[host]) - 1
-        n = s.list_len[host]
-        order = s.lists[host, :n].copy()
-        keys = s.hashes[order] & mask
+    return _rehashed(
+        host, s.lists, s.list_len, s.map_entries, s.hashes, s.per_pe, s.pe_mips, s.vm_pes, s.capacity,
+        s.stale, s.free_rehashed,
+    )  # fmt: skip
+
+
+@_inlined
+def _grow_map(s: Step, host: int, entries: int) -> None:
+    """Record that a host's scheduler map held ``entries`` VMs (a bigger map iterates anew)."""
+    _grown(host, entries, s.map_entries, s.stale)
+
+
+# Over arrays, not the Step: a loop whose body hands the Step to a function holds a reference to
+# each of its arrays per iteration, which costs more than the work (find_host calls these in one).
+
+
+@_inlined
+def _rehashed(
+    host: int,
+    lists: np.ndarray,
+    list_len: np.ndarray,
+    map_entries: np.ndarray,
+    hashes: np.ndarray,
+    per_pe: np.ndarray,
+    pe_mips: np.ndarray,
+    vm_pes: np.ndarray,
+    capacity: np.ndarray,
+    stale: np.ndarray,
+    free_rehashed: np.ndarray,
+) -> float:
+    """:func:`_free_rehashed` over the arrays it reads and caches in."""
+    if stale[host]:
+        mask = map_buckets(map_entries[host]) - 1
+        n = list_len[host]
+        order = lists[host, :n].copy()
+        keys = hashes[order] & mask
         for i in range(1, n):  # a stable insertion sort by bucket
             vm, key = order[i], keys[i]
             j = i - 1
@@ -122,26 +155,27 @@ def _free_rehashed(s: Step, host: int) -> float:
                 order[j + 1], keys[j + 1] = order[j], keys[j]
                 j -= 1
             order[j + 1], keys[j + 1] = vm, key
-        free = s.capacity[host]
+        free = capacity[host]
         for i in range(n):
-            request = _capped(s, order[i], host)
+            vm = order[i]
+            request = min(per_pe[vm], pe_mips[host]) * vm_pes[vm]
             if free < request:
                 free = 0.0
                 break
             free -= request
-        s.free_rehashed[host] = free
-        s.stale[host] = False
-    return s.free_rehashed[host]
+        free_rehashed[host] = free
+        stale[host] = False
+    return free_rehashed[host]
 
 
 @_inlined
-def _grow_map(s: Step, host: int, entries: int) -> None:
-    """Record that a host's scheduler map held ``entries`` VMs (a bigger map iterates anew)."""
-    before = s.map_entries[host]
+def _grown(host: int, entries: int, map_entries: np.ndarray, stale: np.ndarray) -> None:
+    """:func:`_grow_map` over the arrays it changes."""
+    before = map_entries[host]
     if entries > before:
-        s.map_entries[host] = entries
+        map_entries[host] = entries
         if map_buckets(entries) != map_buckets(before):
-            s.stale[host] = True
+            stale[host] = True
 
 
 # -- the tentative state ------------------------------------------------------------------------
@@ -166,6 +200,7 @@ def begin(vanished: np.ndarray, **inputs: np.ndarray) -> Step:
         start_requested=np.zeros(hosts),
         sum_ram=np.zeros(hosts),
         sum_memory=np.zeros(hosts),
+        scratch=np.zeros((2, inputs["history_mips"].shape[1])),
     )
     start(state, vanished)
     return state
@@ -397,6 +432,47 @@ def _regression_overloaded(s: Step, host: int, vm: int, load: float, ahead: floa
 
 
 @_inlined
+def _robust_overloaded(s: Step, host: int, vm: int, load: float) -> bool:
+    """:func:`detect` for IQR and MAD, the history row (with ``vm`` added) read into ``scratch``.
+
+    The same values and the same order statistics as ``detect``: a median or quartile does not
+    depend on the order the values come in, so they are sorted in place.
+    """
+    values = s.scratch[0]
+    capacity = s.capacity[host]
+    width = s.history.shape[1]
+    for k in range(width):
+        values[k] = s.history[host, k] + s.history_mips[vm, k] / capacity if vm >= 0 else s.history[host, k]
+    length = width
+    while length > 0 and values[length - 1] == 0:
+        length -= 1
+    if length < ROBUST_MIN_VALUES:
+        return load > FALLBACK_THRESHOLD
+    ordered = values[:length]
+    ordered.sort()
+    parameter = s.policy[1]
+    if int(s.policy[0]) == INTERQUARTILE:
+        upper = int(np.floor(0.75 * (length + 1) + 0.5)) - 1
+        lower = int(np.floor(0.25 * (length + 1) + 0.5)) - 1
+        return load > 1 - parameter * (ordered[upper] - ordered[lower])
+    middle = _sorted_median(ordered)
+    deviations = s.scratch[1, :length]
+    for i in range(length):
+        deviations[i] = np.abs(middle - ordered[i])
+    deviations.sort()
+    return load > 1 - parameter * _sorted_median(deviations)
+
+
+@_inlined
+def _sorted_median(ordered: np.ndarray) -> float:
+    """:func:`_median` of values already in order."""
+    n = len(ordered)
+    if n % 2:
+        return ordered[n // 2]
+    return (ordered[n // 2 - 1] + ordered[n // 2]) / 2.0
+
+
+@_inlined
 def overloaded(s: Step, host: int, vm: int) -> bool:
     """The detector's verdict on a host as it is (``vm`` < 0) or with ``vm`` added."""
     load = s.sum_requested[host]
@@ -405,11 +481,14 @@ def overloaded(s: Step, host: int, vm: int) -> bool:
     load = load / s.capacity[host]
     if s.policy[3] == 0.0:
         return load > s.policy[1]
+    code = int(s.policy[0])
+    if code == INTERQUARTILE or code == MEDIAN_DEVIATION:
+        return _robust_overloaded(s, host, vm, load)
     ram = s.max_ram[host]
     if vm >= 0:
         ram = max(ram, s.vm_ram[vm])
     ahead = np.ceil(ram / s.link_mb_s[host] / s.policy[2])
-    if int(s.policy[0]) == REGRESSION:
+    if code == REGRESSION:
         return _regression_overloaded(s, host, vm, load, ahead)
     if vm >= 0:
         history = s.history[host] + s.history_mips[vm] / s.capacity[host]
@@ -420,14 +499,94 @@ def overloaded(s: Step, host: int, vm: int) -> bool:
 
 @_jit
 def overloaded_hosts(s: Step) -> np.ndarray:
-    """Which hosts the detector flags at the start of the step."""
-    flags = np.zeros(len(s.capacity), dtype=np.bool_)
-    for host in range(len(s.capacity)):
-        flags[host] = overloaded(s, host, -1)
+    """Which hosts the detector flags at the start of the step (:func:`overloaded` of each, as it is)."""
+    return _flag_hosts(
+        s.policy, s.lr_weights, s.sigma, s.sum_requested, s.capacity, s.max_ram, s.link_mb_s, s.history
+    )
+
+
+@_jit
+def _flag_hosts(
+    policy: np.ndarray,
+    lr_weights: np.ndarray,
+    sigma: np.ndarray,
+    sum_requested: np.ndarray,
+    capacity: np.ndarray,
+    max_ram: np.ndarray,
+    link_mb_s: np.ndarray,
+    history: np.ndarray,
+) -> np.ndarray:
+    """:func:`overloaded_hosts` over the arrays it reads.
+
+    Passed the arrays rather than the Step: a loop whose body hands the whole Step on holds a
+    reference to each of its arrays per host, which costs more than the test itself.
+    """
+    flags = np.zeros(len(capacity), dtype=np.bool_)
+    for host in range(len(capacity)):
+        load = sum_requested[host] / capacity[host]
+        if policy[3] == 0.0:
+            flags[host] = load > policy[1]
+            continue
+        row = history[host]
+        ahead = np.ceil(max_ram[host] / link_mb_s[host] / policy[2])
+        flags[host] = detect(policy, lr_weights, sigma, load, row, _trimmed_length(row), ahead)
     return flags
 
 
 # -- PABFD and underload consolidation ----------------------------------------------------------
+
+
+@_jit
+def _candidates(
+    candidates: np.ndarray,
+    excluded: np.ndarray,
+    pe_mips: np.ndarray,
+    free: np.ndarray,
+    load_mips: np.ndarray,
+    group: np.ndarray,
+    groups: int,
+    per_pe: float,
+    requested: float,
+    ram_limits: bool,
+    sum_ram: np.ndarray,
+    vm_ram: float,
+    host_ram: np.ndarray,
+    memory_limits: bool,
+    sum_memory: np.ndarray,
+    vm_memory: float,
+    host_memory: np.ndarray,
+    cap: float,
+    sum_requested: np.ndarray,
+    start_requested: np.ndarray,
+    capacity: np.ndarray,
+) -> int:
+    """The hosts :func:`find_host` may choose, in id order, into ``candidates``; returns how many.
+
+    Hosts empty at the start of the step cost the same within a host type and always pass, so
+    only the first of each type that qualifies can be chosen: the others are left out. (Over
+    arrays rather than the Step: a loop that reads the Step amid calls holds its arrays per host.)
+    """
+    count = 0
+    empty_seen = np.zeros(groups, dtype=np.bool_)
+    for host in range(len(capacity)):
+        if excluded[host] or pe_mips[host] < per_pe or free[host] < requested:
+            continue
+        empty = load_mips[host] == 0
+        if empty and empty_seen[group[host]]:
+            continue
+        if ram_limits and sum_ram[host] + vm_ram > host_ram[host]:
+            continue
+        if memory_limits and sum_memory[host] + vm_memory > host_memory[host]:
+            continue
+        if cap < np.inf:
+            tentative = load_mips[host] + (sum_requested[host] - start_requested[host])
+            if (tentative + requested) / capacity[host] > cap:
+                continue
+        if empty:
+            empty_seen[group[host]] = True
+        candidates[count] = host
+        count += 1
+    return count
 
 
 @_jit
@@ -452,28 +611,54 @@ def find_host(s: Step, vm: int, excluded: np.ndarray, cap: float = np.inf) -> in
     hosts = len(s.capacity)
     candidates = np.empty(hosts, dtype=np.int64)
     cost = np.empty(hosts)
-    count = 0
-    for host in range(hosts):
-        if not excluded[host] and s.pe_mips[host] >= per_pe and s.free[host] >= requested:
-            if s.policy[5] != 0.0 and s.sum_ram[host] + s.vm_ram[vm] > s.host_ram[host]:
-                continue
-            if s.policy[6] != 0.0 and s.sum_memory[host] + s.vm_memory[vm] > s.host_memory[host]:
-                continue
-            if cap < np.inf:
-                tentative = s.load_mips[host] + (s.sum_requested[host] - s.start_requested[host])
-                if (tentative + requested) / s.capacity[host] > cap:
-                    continue
-            candidates[count] = host
-            count += 1
+    count = _candidates(
+        candidates,
+        excluded,
+        s.pe_mips,
+        s.free,
+        s.load_mips,
+        s.group,
+        len(s.table_w),
+        per_pe,
+        requested,
+        s.policy[5] != 0.0,
+        s.sum_ram,
+        s.vm_ram[vm],
+        s.host_ram,
+        s.policy[6] != 0.0,
+        s.sum_memory,
+        s.vm_memory[vm],
+        s.host_memory,
+        cap,
+        s.sum_requested,
+        s.start_requested,
+        s.capacity,
+    )
     if count == 0:
         return -1
+    lists, list_len, map_entries, hashes = s.lists, s.list_len, s.map_entries, s.hashes
+    per_pes, pe_mips, vm_pes, capacity, stale = s.per_pe, s.pe_mips, s.vm_pes, s.capacity, s.stale
+    free, free_rehashed, load_mips, table_w, group = s.free, s.free_rehashed, s.load_mips, s.table_w, s.group
+    power_now = s.power_now
     for i in range(count):
         host = candidates[i]
-        if s.load_mips[host] != 0:
-            _grow_map(s, host, s.list_len[host] + 1)
-            s.free[host] = _free_rehashed(s, host)
-        after = (s.load_mips[host] + requested) / s.capacity[host]
-        cost[i] = host_power_w(s.table_w, s.group[host], after) - s.power_now[host]
+        if load_mips[host] != 0:
+            _grown(host, list_len[host] + 1, map_entries, stale)
+            free[host] = _rehashed(
+                host,
+                lists,
+                list_len,
+                map_entries,
+                hashes,
+                per_pes,
+                pe_mips,
+                vm_pes,
+                capacity,
+                stale,
+                free_rehashed,
+            )
+        after = (load_mips[host] + requested) / capacity[host]
+        cost[i] = host_power_w(table_w, group[host], after) - power_now[host]
     # In cost order, lowest id on ties, NaN last (a stable sort's order): usually the first few
     # pass, so pick the cheapest left a few times before sorting the rest.
     tried = np.zeros(count, dtype=np.bool_)
