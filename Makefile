@@ -35,6 +35,7 @@ bench: $(VENV)/.installed system-deps
 	$(BIN)/python benchmarks/replay.py --write BENCHMARKS.md
 	$(BIN)/python benchmarks/replay_beyond.py --write BENCHMARKS.md
 	$(BIN)/python benchmarks/replay_memory.py --write BENCHMARKS.md
+	$(BIN)/python benchmarks/replay_mc.py --write BENCHMARKS.md
 
 # About 25 minutes the first time (it builds a 10,000-entity store of 8 GB, reused after): every page and list route.
 bench-dashboard: $(VENV)/.installed system-deps

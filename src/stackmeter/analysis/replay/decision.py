@@ -30,7 +30,7 @@ from stackmeter.analysis.replay.power import host_power_w
 from stackmeter.analysis.replay.scheduler import map_buckets
 
 THRESHOLD, INTERQUARTILE, MEDIAN_DEVIATION, REGRESSION, ROBUST_REGRESSION = range(5)
-# VM selections compiled here; the others (MC, RS) are chosen in Python, VM by VM.
+# VM selections compiled here; the others (MC, RS) are chosen in Python, VM by VM (MC's R² compiled in selection.py).
 MINIMUM_MIGRATION_TIME, MINIMUM_UTILIZATION, REMOVAL_FIT = range(3)
 SELECTION_CODES = {"mmt": MINIMUM_MIGRATION_TIME, "mu": MINIMUM_UTILIZATION, "fit": REMOVAL_FIT}
 DETECTOR_CODES = {"thr": THRESHOLD, "iqr": INTERQUARTILE, "mad": MEDIAN_DEVIATION, "lr": REGRESSION}
