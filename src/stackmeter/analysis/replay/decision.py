@@ -313,11 +313,35 @@ def pairwise_sum(a: np.ndarray) -> float:
 @_jit
 def _median(values: np.ndarray) -> float:
     """Median; the mean of the two middle values for an even count."""
-    ordered = np.sort(values)
-    n = len(values)
+    return _sorted_median(np.sort(values))
+
+
+@_inlined
+def _sorted_median(ordered: np.ndarray) -> float:
+    """:func:`_median` of values already in order."""
+    n = len(ordered)
     if n % 2:
         return ordered[n // 2]
     return (ordered[n // 2 - 1] + ordered[n // 2]) / 2.0
+
+
+@_inlined
+def _robust_verdict(policy: np.ndarray, load: float, ordered: np.ndarray, deviations: np.ndarray) -> bool:
+    """IQR's or MAD's verdict from a host's history values in order (``deviations``: room for as many).
+
+    Order statistics do not depend on the order the values come in, so MAD's deviations from
+    the median are taken from the sorted values.
+    """
+    length = len(ordered)
+    if int(policy[0]) == INTERQUARTILE:
+        upper = int(np.floor(0.75 * (length + 1) + 0.5)) - 1
+        lower = int(np.floor(0.25 * (length + 1) + 0.5)) - 1
+        return load > 1 - policy[1] * (ordered[upper] - ordered[lower])
+    middle = _sorted_median(ordered)
+    for i in range(length):
+        deviations[i] = np.abs(middle - ordered[i])
+    deviations.sort()
+    return load > 1 - policy[1] * _sorted_median(deviations)
 
 
 @_jit
@@ -378,13 +402,7 @@ def detect(
     if code == INTERQUARTILE or code == MEDIAN_DEVIATION:
         if length < ROBUST_MIN_VALUES:
             return load > FALLBACK_THRESHOLD
-        values = history[:length]
-        if code == INTERQUARTILE:
-            ordered = np.sort(values)
-            upper = int(np.floor(0.75 * (length + 1) + 0.5)) - 1
-            lower = int(np.floor(0.25 * (length + 1) + 0.5)) - 1
-            return load > 1 - parameter * (ordered[upper] - ordered[lower])
-        return load > 1 - parameter * _median(np.abs(_median(values) - values))
+        return _robust_verdict(policy, load, np.sort(history[:length]), np.empty(length))
     if length < REGRESSION_VALUES:
         return load > FALLBACK_THRESHOLD
     y = history[REGRESSION_VALUES - 1 :: -1].copy()
@@ -450,26 +468,7 @@ def _robust_overloaded(s: Step, host: int, vm: int, load: float) -> bool:
         return load > FALLBACK_THRESHOLD
     ordered = values[:length]
     ordered.sort()
-    parameter = s.policy[1]
-    if int(s.policy[0]) == INTERQUARTILE:
-        upper = int(np.floor(0.75 * (length + 1) + 0.5)) - 1
-        lower = int(np.floor(0.25 * (length + 1) + 0.5)) - 1
-        return load > 1 - parameter * (ordered[upper] - ordered[lower])
-    middle = _sorted_median(ordered)
-    deviations = s.scratch[1, :length]
-    for i in range(length):
-        deviations[i] = np.abs(middle - ordered[i])
-    deviations.sort()
-    return load > 1 - parameter * _sorted_median(deviations)
-
-
-@_inlined
-def _sorted_median(ordered: np.ndarray) -> float:
-    """:func:`_median` of values already in order."""
-    n = len(ordered)
-    if n % 2:
-        return ordered[n // 2]
-    return (ordered[n // 2 - 1] + ordered[n // 2]) / 2.0
+    return _robust_verdict(s.policy, load, ordered, s.scratch[1, :length])
 
 
 @_inlined
