@@ -65,37 +65,38 @@ def read_demand(
     matrix[row, column] = rows.mean_utilization
     gaps, before = _fill(matrix)
     with_memory = {e.entity for e in summaries if "memory" in e.resources}
-    memory = _memory_mb(store, entities, with_memory, first, matrix.shape[1])
-    return ReplayDemand(
-        tuple(str(e) for e in entities), first, matrix, gaps, before, memory, len(with_memory & set(entities))
-    )
+    memory, memory_vms = _memory_mb(store, entities, with_memory, first, matrix.shape[1])
+    return ReplayDemand(tuple(str(e) for e in entities), first, matrix, gaps, before, memory, memory_vms)
 
 
 def _memory_mb(
     store: Store, entities: np.ndarray, with_memory: set[str], first: np.datetime64, windows: int
-) -> np.ndarray | None:
-    """Each entity's mean memory in use per window (MB), gaps filled as CPU's; None when none has memory.
+) -> tuple[np.ndarray | None, int]:
+    """Each entity's mean memory in use per window (MB), gaps filled as CPU's, and how many
+    entities had memory samples in the span; None and 0 when none had.
 
     A VM without memory samples uses none: the report says how many had them.
     """
-    if not with_memory & set(entities.tolist()):
-        return None
     width = np.timedelta64(int(REPLAY_INTERVAL_S), "s")
     end = first + windows * width
     matrix = np.full((entities.size, windows), np.nan)
+    found = 0
     for row, entity in enumerate(entities.tolist()):
         if entity not in with_memory:
             continue
         samples = store.read_series(entity, "memory", first, end)
         if samples.ts.size == 0:
             continue
+        found += 1
         column = ((samples.ts - first) // width).astype(np.int64)
         sums = np.bincount(column, weights=samples.used, minlength=windows)
         counts = np.bincount(column, minlength=windows)
         with np.errstate(invalid="ignore"):
             matrix[row] = sums / counts / BYTES_PER_MB
+    if found == 0:
+        return None, 0
     _fill(matrix)
-    return matrix
+    return matrix, found
 
 
 def _fill(matrix: np.ndarray) -> tuple[int, int]:
