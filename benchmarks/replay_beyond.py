@@ -74,6 +74,15 @@ def medians(rows: dict[str, dict[str, Any]], policy: str) -> dict[str, float]:
     return {field: median(getattr(day[policy][0], field) for day in rows.values()) for field in fields}
 
 
+def _median_row(rows: dict[str, dict[str, Any]], policy: str) -> str:
+    """A table row of a policy's ten-day medians: kWh, migrations, SLATAH %, PDM %, ESV × 10⁻³."""
+    m = medians(rows, policy)
+    return (
+        f"| {policy} | {m['energy_kwh']:.2f} | {m['migrations']:,.1f} | {m['slatah'] * 100:.2f} "
+        f"| {m['pdm'] * 100:.3f} | {m['esv'] * 1e3:.3f} |"
+    )
+
+
 def criteria(rows: dict[str, dict[str, Any]], policy: str) -> dict[str, Any]:
     """The issue's four tests of ``policy`` against the baseline."""
     ours, theirs = medians(rows, policy), medians(rows, BASELINE)
@@ -177,13 +186,9 @@ def markdown(
         "|---|---|---|---|---|---|---|---|",
     ]
     for policy in (BASELINE, WINNER):
-        m = medians(own, policy)
         vanished = median(day[policy][0].vms_removed for day in own.values())
         wakes = median(day[policy][0].host_wakes for day in own.values())
-        lines.append(
-            f"| {policy} | {m['energy_kwh']:.2f} | {m['migrations']:,.1f} | {m['slatah'] * 100:.2f} "
-            f"| {m['pdm'] * 100:.3f} | {m['esv'] * 1e3:.3f} | {vanished:,.0f} | {wakes:,.1f} |"
-        )
+        lines.append(f"{_median_row(own, policy)} {vanished:,.0f} | {wakes:,.1f} |")
     c = criteria(own, WINNER)
     lines += [
         "",
@@ -202,11 +207,7 @@ def markdown(
         "|---|---|---|---|---|---|",
     ]
     for policy in (BASELINE, WINNER):
-        m = medians(roomy, policy)
-        lines.append(
-            f"| {policy} | {m['energy_kwh']:.2f} | {m['migrations']:,.1f} | {m['slatah'] * 100:.2f} "
-            f"| {m['pdm'] * 100:.3f} | {m['esv'] * 1e3:.3f} |"
-        )
+        lines.append(_median_row(roomy, policy))
     c = criteria(roomy, WINNER)
     lines += [
         "",

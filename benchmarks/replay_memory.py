@@ -248,7 +248,8 @@ def markdown(figures: dict[str, Any]) -> str:
         "",
         f"The VMs use {figures['memory_use_gb']:.0f} GiB of memory on average, of "
         f"{figures['memory_provisioned_gb']:.0f} GiB provisioned; their July 95th percentiles sum to "
-        f"{figures['demand_gb']:.0f} GiB.",
+        f"{figures['demand_gb']:.0f} GiB. Reading the three months of files with stackmeter's Bitbrains "
+        f"parser took {figures['load_s']:.1f} s.",
         "",
         "| host RAM | RAM rule | policy | energy kWh | migrations | mean hosts on | memory overload "
         "| host-hours out of memory | SLATAH | PDM | replay s |",
